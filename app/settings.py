@@ -1,0 +1,55 @@
+"""Every setting in one place: `CADRE_*` environment variables, or a `.env` file."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from agents.models.local import LocalModelConfig
+
+
+class Settings(BaseSettings):
+    """Cadre's configuration; see the README's settings table."""
+
+    model_config = SettingsConfigDict(env_prefix="CADRE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("data")
+    """Where Cadre keeps its database, converted models and uploaded files."""
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+    chat_model: str = "local:smollm2"
+    """The Chief of Staff's model id, `provider:name`."""
+    system_prompt: str = (
+        "You are Cadre's Chief of Staff, a helpful, concise assistant. "
+        "Answer clearly and say when you do not know."
+    )
+
+    local_runtime: Literal["auto", "llama_cpp", "transformers"] = "auto"
+    """`auto`: transformers on a GPU, llama.cpp on a CPU (transformers if llama.cpp is absent)."""
+    local_device: Literal["auto", "cpu", "cuda"] = "auto"
+    local_quantization: Literal["q8_0", "q4_0", "q4_1"] = "q8_0"
+    """llama.cpp weights: the bundled Q4_1 re-quantized once at first start (see benchmarks)."""
+    local_threads: int = Field(0, ge=0)
+    """CPU threads for generation; 0 uses every core."""
+    local_context_window: int = Field(4096, ge=512, le=8192)
+    max_new_tokens: int = Field(512, ge=1, le=8192)
+    temperature: float = Field(0.2, ge=0.0, le=2.0)
+
+    @cached_property
+    def local_model(self) -> LocalModelConfig:
+        """The part of the settings the local model provider needs."""
+        return LocalModelConfig(
+            cache_dir=self.data_dir / "models",
+            runtime=self.local_runtime,
+            device=self.local_device,
+            quantization=self.local_quantization,
+            threads=self.local_threads or None,
+            context_window=self.local_context_window,
+            max_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+        )
