@@ -1,0 +1,29 @@
+"""Errors the persistence layer raises on purpose; each message says how to fix it."""
+
+from __future__ import annotations
+
+from agents.errors import CadreError
+
+
+class PersistenceError(CadreError):
+    """Something could not be stored or read back."""
+
+
+class NotFoundError(PersistenceError):
+    """The object does not exist, or belongs to someone else (the two are never told apart)."""
+
+
+class OwnershipError(PersistenceError):
+    """A write would move a thread to another owner; owners never change."""
+
+
+class RemoteElementError(PersistenceError):
+    """An element only has a URL; Cadre never fetches URLs on the server's behalf."""
+
+
+class StorageKeyError(PersistenceError, ValueError):
+    """An object key is malformed or points outside the storage directory."""
+
+
+class MigrationError(PersistenceError):
+    """The database schema could not be brought to the expected revision."""
