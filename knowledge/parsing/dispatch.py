@@ -1,0 +1,107 @@
+"""`parse_file`: size check, content sniffing, then the right format parser, in this process."""
+
+from __future__ import annotations
+
+import logging
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+from knowledge.documents import ParsedDocument
+from knowledge.errors import (
+    CorruptDocument,
+    EmptyDocument,
+    FileTooLarge,
+    KnowledgeError,
+    ParseResourceLimit,
+    UnsupportedFile,
+)
+from knowledge.parsing import code, csv, docx, html, markdown, pdf, text, xlsx
+from knowledge.parsing._shared import Progress
+from knowledge.parsing.limits import ParseLimits
+from knowledge.sniff import Kind, sniff
+
+logger = logging.getLogger(__name__)
+
+Parser = Callable[..., ParsedDocument]
+
+PARSERS: dict[Kind, Parser] = {
+    "pdf": pdf.parse,
+    "docx": docx.parse,
+    "xlsx": xlsx.parse,
+    "html": html.parse,
+    "markdown": markdown.parse,
+    "csv": csv.parse,
+    "code": code.parse,
+    "text": text.parse,
+}
+
+_KIND_NAMES: dict[Kind, str] = {
+    "pdf": "a PDF",
+    "docx": "a Word document",
+    "xlsx": "an Excel workbook",
+    "html": "HTML",
+    "markdown": "Markdown",
+    "csv": "CSV",
+    "code": "source code",
+    "text": "text",
+}
+
+
+def check_file(path: Path, *, name: str, limits: ParseLimits) -> int:
+    """Refuse what is not a regular, non-empty file within the size limit; return its size."""
+    try:
+        info = path.stat()
+    except FileNotFoundError as exc:
+        raise UnsupportedFile(name, "missing: the upload did not arrive") from exc
+    if not stat.S_ISREG(info.st_mode):
+        # A FIFO or device would block or never end; a directory has no content.
+        raise UnsupportedFile(name, "not a regular file")
+    if info.st_size > limits.max_file_bytes:
+        raise FileTooLarge(name, info.st_size, limits.max_file_bytes)
+    if info.st_size == 0:
+        raise EmptyDocument(name)
+    return info.st_size
+
+
+def parse_file(
+    path: Path | str,
+    *,
+    name: str | None = None,
+    limits: ParseLimits | None = None,
+    progress: Progress | None = None,
+) -> ParsedDocument:
+    """Turn a file into a `ParsedDocument` in this process (use the sandbox for uploads).
+
+    Args:
+        path: The file to read.
+        name: The name to show the user and to hint between text kinds; defaults to the
+            file's own name.
+        limits: Size and content ceilings; defaults to `ParseLimits()`.
+        progress: Called as `progress(done, total)` (PDF pages, XLSX sheets).
+
+    Raises:
+        KnowledgeError: one of its subclasses, whose message tells the user what to do.
+    """
+    path = Path(path)
+    name = name or path.name
+    limits = limits or ParseLimits()
+    check_file(path, name=name, limits=limits)
+    kind = sniff(path, name=name)
+    try:
+        document = PARSERS[kind](path, name=name, limits=limits, progress=progress)
+    except KnowledgeError:
+        raise
+    except MemoryError as exc:
+        raise ParseResourceLimit(name, "it needs more memory than the parser may use") from exc
+    except RecursionError as exc:
+        raise CorruptDocument(name, _KIND_NAMES[kind], "it is nested too deeply") from exc
+    except Exception as exc:
+        # Parsers of hostile input fail in any number of ways (pypdf alone raises a dozen
+        # types); whatever it is, this file cannot be read, so say that and keep the detail
+        # in the log.
+        logger.warning("Could not parse %s as %s", name, kind, exc_info=True)
+        raise CorruptDocument(name, _KIND_NAMES[kind]) from exc
+    if not document.sections:
+        raise EmptyDocument(name)
+    return document

@@ -1,0 +1,149 @@
+"""HTML with lxml, offline: nothing is fetched, no entities or DTDs are loaded."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+
+from lxml import etree
+from lxml import html as lxml_html
+
+from knowledge.documents import ParsedDocument, Section
+from knowledge.errors import EmptyDocument
+from knowledge.parsing._shared import Progress, TextBudget, nonblank, render_table, tidy
+from knowledge.parsing.limits import ParseLimits
+from knowledge.sniff import decode_text
+
+_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+# Not text a reader sees: code, styling, embedded media and form widgets' internals.
+_DROPPED = frozenset(
+    {"head", "script", "style", "noscript", "template", "svg", "math", "iframe", "object",
+     "embed", "canvas", "select", "button", "audio", "video", "picture", "map"}
+)  # fmt: skip
+_BLOCKS = frozenset(
+    {"address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "dialog",
+     "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form", "header", "hr",
+     "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tr", "ul"}
+)  # fmt: skip
+
+
+def _decode(data: bytes) -> str:
+    declared = _META_CHARSET.search(data[:4096])
+    if declared is not None:
+        try:
+            codec = codecs.lookup(declared.group(1).decode("ascii")).name
+        except LookupError:
+            codec = None
+        if codec is not None:
+            return data.decode(codec, errors="replace")
+    text = decode_text(data)
+    return text if text is not None else data.decode("utf-8", errors="replace")
+
+
+def _parser() -> lxml_html.HTMLParser:
+    # no_network: never load an external DTD or entity; the HTML parser resolves no
+    # custom entities and builds no DTD; huge_tree off keeps libxml2's depth/size guards.
+    return lxml_html.HTMLParser(
+        no_network=True,
+        remove_comments=True,
+        remove_pis=True,
+        huge_tree=False,
+        default_doctype=False,
+    )
+
+
+def _table_rows(table: etree._Element) -> list[list[str]]:
+    rows = table.xpath("./tr | ./thead/tr | ./tbody/tr | ./tfoot/tr")
+    return [
+        [" ".join(cell.text_content().split()) for cell in row if cell.tag in ("td", "th")]
+        for row in rows
+    ]
+
+
+class _Collector:
+    """Builds sections from a walk over the tree."""
+
+    def __init__(self, title: str | None, budget: TextBudget) -> None:
+        self.sections: list[Section] = []
+        self.title = title
+        self.paragraphs: list[str] = []
+        self.line: list[str] = []
+        self.budget = budget
+
+    def text(self, text: str | None) -> None:
+        if text:
+            self.line.append(self.budget.spend(text))
+
+    def newline(self) -> None:
+        self.paragraphs.append(" ".join("".join(self.line).split()))
+        self.line.clear()
+
+    def block(self) -> None:
+        self.newline()
+        self.paragraphs.append("")
+
+    def heading(self, title: str) -> None:
+        self.block()
+        self.flush()
+        self.title = title
+        self.paragraphs.append(title)
+        self.paragraphs.append("")
+
+    def flush(self) -> None:
+        self.newline()
+        self.sections.append(Section(text=tidy("\n".join(self.paragraphs)), title=self.title))
+        self.paragraphs.clear()
+
+
+def parse(
+    path: Path, *, name: str, limits: ParseLimits, progress: Progress | None = None
+) -> ParsedDocument:
+    """Read an HTML page; headings become section titles, scripts and styles are dropped."""
+    text = _XML_DECLARATION.sub("", _decode(path.read_bytes()), count=1)
+    if not text.strip():
+        raise EmptyDocument(name)
+    root = lxml_html.document_fromstring(text, parser=_parser())
+    page_title = " ".join((root.findtext(".//title") or "").split()) or None
+    collector = _Collector(page_title, TextBudget(name, limits.max_text_chars))
+    walker = etree.iterwalk(root, events=("start", "end"))
+    for event, element in walker:
+        tag = element.tag if isinstance(element.tag, str) else ""
+        if event == "start":
+            if tag in _DROPPED or not tag:
+                walker.skip_subtree()
+            elif tag in _HEADINGS:
+                heading = " ".join(element.text_content().split())
+                if heading:
+                    collector.heading(collector.budget.spend(heading))
+                walker.skip_subtree()
+            elif tag == "table":
+                collector.block()
+                for line in render_table(_table_rows(element)):
+                    collector.text(line)
+                    collector.newline()
+                walker.skip_subtree()
+            else:
+                if tag in _BLOCKS:
+                    collector.block()
+                if tag == "br":
+                    collector.newline()
+                elif tag == "li":
+                    collector.text("- ")
+                elif tag in ("td", "th"):
+                    collector.text(" ")
+                collector.text(element.text)
+        else:
+            if tag in _BLOCKS or tag in _HEADINGS:
+                collector.block()
+            if element is not root:
+                collector.text(element.tail)
+    collector.flush()
+    if progress is not None:
+        progress(1, 1)
+    metadata = {"title": page_title} if page_title else {}
+    return ParsedDocument(
+        name=name, kind="html", sections=nonblank(collector.sections), metadata=metadata
+    )

@@ -1,0 +1,81 @@
+"""How much a parser may read, unpack, allocate and spend before a file is refused."""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from knowledge.errors import CorruptDocument, ParseResourceLimit
+
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ParseLimits:
+    """Ceilings applied to every parse; the sandbox enforces time and memory."""
+
+    max_file_bytes: int = 50 * _MIB
+    """Largest file accepted, checked from its size before a byte is read."""
+    timeout_s: float = 60.0
+    """Wall-clock time one file may take in the sandbox worker."""
+    memory_bytes: int = 1024 * _MIB
+    """Address space the worker may add while parsing one file (RLIMIT_AS above its baseline)."""
+    max_pages: int = 2_000
+    """Most PDF pages read; a longer PDF is refused before any page is parsed."""
+    max_unpacked_bytes: int = 256 * _MIB
+    """Total uncompressed size of a DOCX/XLSX (zip) archive's members."""
+    max_compression_ratio: float = 100.0
+    """Highest uncompressed/compressed ratio of one archive member (zip-bomb guard)."""
+    max_archive_members: int = 10_000
+    """Most members in a DOCX/XLSX archive."""
+    max_text_chars: int = 20_000_000
+    """Most characters of text a document may produce (about 5 million tokens)."""
+
+    def __post_init__(self) -> None:
+        for field in ("max_file_bytes", "memory_bytes", "max_pages", "max_unpacked_bytes"):
+            if getattr(self, field) <= 0:
+                raise ValueError(f"ParseLimits.{field} must be positive")
+        if self.timeout_s <= 0:
+            raise ValueError("ParseLimits.timeout_s must be positive")
+        if self.max_compression_ratio < 1:
+            raise ValueError("ParseLimits.max_compression_ratio must be at least 1")
+
+
+# Members this small cannot hurt whatever their ratio; a run of zeros compresses ~1000:1.
+_SMALL_MEMBER = _MIB
+
+
+def check_archive(path: Path, *, name: str, kind: str, limits: ParseLimits) -> None:
+    """Refuse a zip-based document whose declared contents would unpack to too much data.
+
+    Reads only the central directory. The sizes it declares are what the zip module
+    enforces while inflating (it stops at a member's declared size), so checking them
+    bounds what the parser can unpack.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise CorruptDocument(name, kind, "its zip container is broken") from exc
+    if len(members) > limits.max_archive_members:
+        raise ParseResourceLimit(
+            name,
+            f"it holds {len(members):,} parts, over the limit of {limits.max_archive_members:,}",
+        )
+    total = 0
+    for member in members:
+        total += member.file_size
+        if total > limits.max_unpacked_bytes:
+            raise ParseResourceLimit(
+                name,
+                f"it unpacks to more than {limits.max_unpacked_bytes / _MIB:.0f} MB "
+                "(it may be a zip bomb)",
+            )
+        ratio = member.file_size / max(member.compress_size, 1)
+        if member.file_size > _SMALL_MEMBER and ratio > limits.max_compression_ratio:
+            raise ParseResourceLimit(
+                name,
+                f"its part {member.filename!r} is compressed {ratio:,.0f} to 1, "
+                f"over the limit of {limits.max_compression_ratio:g} to 1 (it may be a zip bomb)",
+            )

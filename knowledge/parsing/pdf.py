@@ -1,0 +1,138 @@
+"""PDF: text per page with pypdf, section titles from the document outline (bookmarks)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from pypdf import PasswordType, PdfReader
+from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
+
+from knowledge.documents import ParsedDocument, Section
+from knowledge.errors import EncryptedDocument, NoExtractableText, ParseResourceLimit
+from knowledge.parsing._shared import Progress, TextBudget, nonblank, tidy
+from knowledge.parsing.limits import ParseLimits
+
+logger = logging.getLogger(__name__)
+
+# The outline is optional decoration: if a hostile or broken one fails to resolve, the
+# pages are still worth reading, so these failures drop the titles and nothing else.
+_OUTLINE_ERRORS = (PyPdfError, KeyError, ValueError, TypeError, AttributeError, IndexError)
+_MAX_OUTLINE_ENTRIES = 10_000
+
+
+def _key(line: str) -> str:
+    return " ".join(line.split()).casefold()
+
+
+def _outline_starts(reader: PdfReader, name: str) -> dict[int, list[str]]:
+    """Outline titles keyed by the 0-based page where they start, in outline order."""
+    starts: dict[int, list[str]] = {}
+    stack: list[Any] = [iter(reader.outline)]
+    seen = 0
+    try:
+        while stack and seen < _MAX_OUTLINE_ENTRIES:
+            entry = next(stack[-1], None)
+            if entry is None:
+                stack.pop()
+            elif isinstance(entry, list):
+                stack.append(iter(entry))  # children of the previous entry
+            else:
+                seen += 1
+                page = reader.get_destination_page_number(entry)
+                title = " ".join(str(entry.title or "").split())
+                if title and page is not None and page >= 0:
+                    starts.setdefault(page, []).append(title)
+    except _OUTLINE_ERRORS:
+        logger.warning("Ignoring the unreadable outline of %s", name, exc_info=True)
+        return {}
+    return starts
+
+
+def _page_sections(
+    text: str, page: int, titles: list[str], current: str | None
+) -> tuple[list[Section], str | None]:
+    """Split one page's text where its outline headings appear; return the title carried on."""
+    if not titles:
+        return [Section(text=text, page=page, title=current)], current
+    keys = [_key(t) for t in titles]
+    lines = text.split("\n")
+    matched = {i for i, line in enumerate(lines) if _key(line) in keys}
+    if not matched:
+        # Headings drawn as images or split oddly: attribute the page to its first heading.
+        return [Section(text=text, page=page, title=titles[0])], titles[-1]
+    sections: list[Section] = []
+    buffer: list[str] = []
+    pending = list(keys)
+    for index, line in enumerate(lines):
+        key = _key(line)
+        if index in matched and key in pending:
+            if buffer:
+                sections.append(Section(text="\n".join(buffer), page=page, title=current))
+            position = pending.index(key)
+            current = titles[len(titles) - len(pending) + position]
+            del pending[: position + 1]
+            buffer = []
+        buffer.append(line)
+    sections.append(Section(text="\n".join(buffer), page=page, title=current))
+    return sections, current
+
+
+def _open(reader: PdfReader, name: str) -> None:
+    if not reader.is_encrypted:
+        return
+    # Many PDFs are "encrypted" with an empty user password (only printing or copying is
+    # restricted); those open without asking the user anything.
+    try:
+        opened = reader.decrypt("")
+    except (DependencyError, NotImplementedError, FileNotDecryptedError) as exc:
+        raise EncryptedDocument(name) from exc
+    if opened == PasswordType.NOT_DECRYPTED:
+        raise EncryptedDocument(name)
+
+
+def parse(
+    path: Path, *, name: str, limits: ParseLimits, progress: Progress | None = None
+) -> ParsedDocument:
+    """Read a PDF page by page; page numbers are 1-based."""
+    budget = TextBudget(name, limits.max_text_chars)
+    with path.open("rb") as file:
+        reader = PdfReader(file, strict=False)
+        _open(reader, name)
+        count = len(reader.pages)
+        if count > limits.max_pages:
+            raise ParseResourceLimit(
+                name, f"it has {count:,} pages, over the limit of {limits.max_pages:,}"
+            )
+        starts = _outline_starts(reader, name)
+        sections: list[Section] = []
+        blank_pages: list[int] = []
+        current: str | None = None
+        for index, page in enumerate(reader.pages):
+            text = tidy(budget.spend(page.extract_text() or ""))
+            if not text:
+                blank_pages.append(index + 1)
+            titles = starts.get(index, [])
+            page_sections, current = _page_sections(text, index + 1, titles, current)
+            sections.extend(page_sections)
+            if progress is not None:
+                progress(index + 1, count)
+        metadata = _metadata(reader, name)
+    if count and len(blank_pages) == count:
+        raise NoExtractableText(name)
+    if blank_pages:
+        metadata["pages_without_text"] = ", ".join(str(p) for p in blank_pages)
+    return ParsedDocument(
+        name=name, kind="pdf", sections=nonblank(sections), page_count=count, metadata=metadata
+    )
+
+
+def _metadata(reader: PdfReader, name: str) -> dict[str, str]:
+    try:
+        info = reader.metadata
+        title = info.title if info is not None else None
+    except _OUTLINE_ERRORS:
+        logger.warning("Ignoring the unreadable metadata of %s", name, exc_info=True)
+        return {}
+    return {"title": " ".join(str(title).split())} if title else {}
