@@ -1,0 +1,497 @@
+"""`Runner`: runs agents (model ↔ tool loop) and streams every event of the user turn.
+
+One user turn is one root run (usually the Chief of Staff) plus the runs it delegates to.
+All of them push events into one queue, so child events reach the consumer as they happen.
+The consumer stops the whole tree by cancelling the task that iterates `stream()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from contextlib import aclosing
+from dataclasses import replace
+from typing import Any
+
+from agents.context import Price, RunContext, TurnState
+from agents.delegation import close_open_tasks
+from agents.errors import CadreError, ConfigError, DeadlineExceeded, ToolError, TurnLimitExceeded
+from agents.events import (
+    Queued,
+    RunEvent,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    UsageReported,
+)
+from agents.limits import LoopDetector, TurnLimits, repeat_warning
+from agents.models import base
+from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions, ToolCallRequest
+from agents.models.context import ApproximateCounter
+from agents.models.registry import ModelRegistry
+from agents.spec import AgentSpec
+from agents.tasks import InMemoryTaskStore, TaskStore, new_id
+from agents.tools import Tool
+
+log = logging.getLogger(__name__)
+
+Body = Callable[[RunContext], Awaitable[str]]
+"""The root of a turn: given the root context, do the work and return the final answer."""
+
+_counter = ApproximateCounter()
+
+
+def _deadline_message(ctx: RunContext) -> str:
+    if ctx.parent_run_id is None or ctx.deadline == ctx.turn.deadline:
+        seconds = ctx.turn.limits.deadline_s or 0
+        return (
+            f"This request hit its {seconds:g}-second time limit, so I stopped. "
+            "Ask for less at once, or raise the time limit in the settings."
+        )
+    return f"The {ctx.agent} did not finish within its {ctx.timeout_s or 0:g}-second limit."
+
+
+async def observe_run(ctx: RunContext, model_id: str, input: str, work: Body) -> str:
+    """Run `work` as the run `ctx`: report start and end, and enforce the run's deadline."""
+    started = time.perf_counter()
+    ctx.emit(
+        RunStarted(**ctx.tags, model=model_id, input=input, depth=ctx.depth, started_at=time.time())
+    )
+    scope = asyncio.timeout_at(ctx.deadline)
+    try:
+        async with scope:
+            output = await work(ctx)
+    except asyncio.CancelledError:
+        ctx.emit(
+            RunFailed(
+                **ctx.tags,
+                error=f"The {ctx.agent} was stopped.",
+                error_type="CancelledError",
+                cancelled=True,
+                duration_s=time.perf_counter() - started,
+            )
+        )
+        raise
+    except Exception as exc:
+        error: Exception = exc
+        if isinstance(exc, TimeoutError) and scope.expired():
+            error = DeadlineExceeded(_deadline_message(ctx))
+        elif not isinstance(exc, CadreError):
+            log.exception("%s run %s failed", ctx.agent, ctx.run_id)
+        message = str(error) if isinstance(error, CadreError) else f"{type(exc).__name__}: {exc}"
+        ctx.emit(
+            RunFailed(
+                **ctx.tags,
+                error=message,
+                error_type=type(error).__name__,
+                cancelled=False,
+                duration_s=time.perf_counter() - started,
+                exception=error,
+            )
+        )
+        if error is exc:
+            raise
+        raise error from exc
+    ctx.emit(
+        RunFinished(
+            **ctx.tags, output=output, usage=ctx.usage, duration_s=time.perf_counter() - started
+        )
+    )
+    return output
+
+
+async def final_output(events: AsyncGenerator[RunEvent, None]) -> str:
+    """Drain a turn's events; return the root's answer or raise why it failed."""
+    output: str | None = None
+    failure: RunFailed | None = None
+    async with aclosing(events):
+        async for event in events:
+            if event.parent_run_id is None and isinstance(event, RunFinished):
+                output = event.output
+            elif event.parent_run_id is None and isinstance(event, RunFailed):
+                failure = event
+    if failure is not None:
+        raise failure.exception or CadreError(failure.error)
+    if output is None:
+        raise CadreError("The run ended without an answer.")
+    return output
+
+
+class Runner:
+    """Runs agents with a default model, a tool registry, task storage and turn limits.
+
+    Keep one runner per app: the per-operator concurrency slots are shared by every turn.
+    """
+
+    def __init__(
+        self,
+        model: ChatModel,
+        *,
+        models: ModelRegistry | None = None,
+        tools: Iterable[Tool] = (),
+        tasks: TaskStore | None = None,
+        limits: TurnLimits | None = None,
+        prices: Mapping[str, Price] | None = None,
+        options: ModelOptions | None = None,
+    ) -> None:
+        self.model = model
+        """Used by agents whose spec names no model."""
+        self.models = models
+        self.tools: dict[str, Tool] = {t.name: t for t in tools}
+        """The tool registry that `AgentSpec.tools` names resolve against."""
+        self.tasks: TaskStore = tasks if tasks is not None else InMemoryTaskStore()
+        self.limits = limits or TurnLimits()
+        self.prices = dict(prices or {})
+        """Price per model id, for the cost in `UsageReported`."""
+        self.options = options
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    # --- resolution -------------------------------------------------------------------
+
+    def resolve_model(self, agent: AgentSpec) -> ChatModel:
+        """The model `agent` runs on."""
+        if agent.model is None or agent.model == self.model.id:
+            return self.model
+        if self.models is None:
+            raise ConfigError(
+                f"The {agent.name} asks for model {agent.model!r}, but the runner has no model "
+                "registry; pass `models=` to Runner or clear the agent's model."
+            )
+        return self.models.resolve(agent.model)
+
+    def resolve_tools(self, agent: AgentSpec, extra: Sequence[Tool] = ()) -> list[Tool]:
+        """The tools `agent` may call: its named tools from the registry, plus `extra`."""
+        missing = [name for name in agent.tools if name not in self.tools]
+        if missing:
+            known = ", ".join(sorted(self.tools)) or "none"
+            raise ConfigError(
+                f"The {agent.name} needs tools that are not registered: {', '.join(missing)} "
+                f"(registered: {known}). Register them with Runner(tools=...)."
+            )
+        return [self.tools[name] for name in agent.tools] + list(extra)
+
+    def operator_slot(self, agent: AgentSpec) -> asyncio.Semaphore:
+        """The semaphore capping concurrent runs of `agent`."""
+        slot = self._slots.get(agent.name)
+        if slot is None:
+            slot = self._slots[agent.name] = asyncio.Semaphore(agent.limits.max_concurrency)
+        return slot
+
+    # --- turns ------------------------------------------------------------------------
+
+    def stream(
+        self,
+        agent: AgentSpec,
+        request: str,
+        *,
+        history: Sequence[ChatMessage] = (),
+        deps: Any = None,
+        tools: Sequence[Tool] = (),
+    ) -> AsyncGenerator[RunEvent, None]:
+        """Run `agent` on the user's `request` as a new turn, yielding every event of the tree."""
+
+        async def body(ctx: RunContext) -> str:
+            return await self.run_agent(ctx, agent, request, tools=tools)
+
+        return self.stream_turn(agent.name, request, body, history=history, deps=deps)
+
+    async def run(
+        self,
+        agent: AgentSpec,
+        request: str,
+        *,
+        history: Sequence[ChatMessage] = (),
+        deps: Any = None,
+        tools: Sequence[Tool] = (),
+    ) -> str:
+        """Like `stream`, but return only the final answer (raising if the run failed)."""
+        return await final_output(
+            self.stream(agent, request, history=history, deps=deps, tools=tools)
+        )
+
+    async def stream_turn(
+        self,
+        agent: str,
+        request: str,
+        body: Body,
+        *,
+        history: Sequence[ChatMessage] = (),
+        deps: Any = None,
+    ) -> AsyncGenerator[RunEvent, None]:
+        """Run `body` as the root run of a new turn and yield the events of the whole tree.
+
+        Failures the user should read (`CadreError`) end the stream with the root's
+        `RunFailed`; unexpected exceptions are re-raised after it. Cancelling the consumer
+        cancels every run, tool and generation of the turn before this generator exits.
+        """
+        queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        deadline = None if self.limits.deadline_s is None else loop.time() + self.limits.deadline_s
+        run_id = new_id()
+        turn = TurnState(
+            turn_id=run_id,
+            limits=self.limits,
+            emit=queue.put_nowait,
+            tasks=self.tasks,
+            executor=self,
+            request=request,
+            history=tuple(history),
+            deadline=deadline,
+        )
+        ctx = RunContext(
+            turn=turn,
+            agent=agent,
+            run_id=run_id,
+            deadline=deadline,
+            timeout_s=self.limits.deadline_s,
+            deps=deps,
+        )
+
+        async def main() -> None:
+            try:
+                await body(ctx)
+            except CadreError:
+                pass  # the root's RunFailed event already carries the sentence for the user
+            finally:
+                await close_open_tasks(ctx)
+                queue.put_nowait(None)
+
+        task = asyncio.create_task(main(), name=f"cadre-turn-{run_id}")
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+            await task
+        finally:
+            if not task.done():
+                turn.stop.set()
+                task.cancel()
+                await asyncio.wait({task})
+            if not task.cancelled():
+                task.exception()  # retrieved here; re-raised above when it mattered
+
+    # --- one run ----------------------------------------------------------------------
+
+    async def run_agent(
+        self, ctx: RunContext, agent: AgentSpec, input: str, *, tools: Sequence[Tool] = ()
+    ) -> str:
+        """Run `agent` on `input` as the run `ctx` and return its answer.
+
+        Models with tool calling get a model ↔ tool loop. Models without it get a fixed
+        policy: tools that can derive their calls from the request run first, then the
+        model answers once with their results in the prompt.
+        """
+        model = self.resolve_model(agent)
+        available = self.resolve_tools(agent, tools)
+
+        async def work(ctx: RunContext) -> str:
+            if model.capabilities.tools:
+                return await self._tool_loop(ctx, agent, model, input, available)
+            return await self._fixed_policy(ctx, agent, model, input, available)
+
+        return await observe_run(ctx, model.id, input, work)
+
+    def _opening(self, ctx: RunContext, agent: AgentSpec, input: str) -> list[ChatMessage]:
+        return [ChatMessage.system(agent.instructions), *ctx.turn.history, ChatMessage.user(input)]
+
+    async def _tool_loop(
+        self, ctx: RunContext, agent: AgentSpec, model: ChatModel, input: str, tools: list[Tool]
+    ) -> str:
+        messages = self._opening(ctx, agent, input)
+        by_name = {t.name: t for t in tools}
+        specs = [t.spec for t in tools]
+        loops = LoopDetector(agent.name, ctx.limits.loop_warnings)
+        for _ in range(agent.limits.max_turns):
+            ctx.check_budget()
+            reply = await self.generate(ctx, model, messages, specs)
+            if not reply.tool_calls:
+                return reply.text
+            requests = [ToolCallRequest(c.id, c.name, c.arguments) for c in reply.tool_calls]
+            messages.append(ChatMessage.assistant(reply.text, requests))
+            outputs = await self.call_tools(ctx, by_name, reply.tool_calls, loops)
+            messages.extend(
+                ChatMessage.tool(c.id, out)
+                for c, out in zip(reply.tool_calls, outputs, strict=True)
+            )
+        raise TurnLimitExceeded(
+            f"The {agent.name} used all {agent.limits.max_turns} of its steps without "
+            "finishing, so I stopped it. Try a simpler request or split it up."
+        )
+
+    async def _fixed_policy(
+        self, ctx: RunContext, agent: AgentSpec, model: ChatModel, input: str, tools: list[Tool]
+    ) -> str:
+        calls = [
+            base.ToolCall(new_id(), t.name, arguments)
+            for t in tools
+            if t.auto_calls is not None
+            for arguments in t.auto_calls(input)
+        ]
+        prompt = input
+        if calls:
+            by_name = {t.name: t for t in tools}
+            loops = LoopDetector(agent.name, ctx.limits.loop_warnings)
+            outputs = await self.call_tools(ctx, by_name, calls, loops)
+            facts = "\n\n".join(f"{c.name}:\n{out}" for c, out in zip(calls, outputs, strict=True))
+            prompt = (
+                f"{input}\n\nTool results computed for you (use these numbers exactly, "
+                f"do not recompute them):\n{facts}"
+            )
+        ctx.check_budget()
+        reply = await self.generate(ctx, model, self._opening(ctx, agent, prompt), ())
+        return reply.text
+
+    async def generate(
+        self,
+        ctx: RunContext,
+        model: ChatModel,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[base.ToolSpec] = (),
+    ) -> Completion:
+        """One model call: stream its text as `TextDelta`s of `ctx`, count and report usage."""
+        result = Completion()
+        parts: list[str] = []
+        usage: base.Usage | None = None
+        seen_ids: set[str] = set()
+        async for event in model.stream(messages, tools, self.options):
+            match event:
+                case base.TextDelta(text=text):
+                    parts.append(text)
+                    ctx.emit(TextDelta(**ctx.tags, text=text))
+                case base.ToolCall():
+                    # Some models reuse or omit call ids; results must map back one to one.
+                    if not event.id or event.id in seen_ids:
+                        event = replace(event, id=new_id())
+                    seen_ids.add(event.id)
+                    result.tool_calls.append(event)
+                case base.Usage():
+                    usage = event if usage is None else usage + event
+                case base.Queued(position=position):
+                    ctx.emit(Queued(**ctx.tags, position=position))
+                case base.Finish(reason=reason):
+                    result.finish_reason = reason
+        result.text = "".join(parts)
+        if usage is None:
+            # Providers that report nothing still count against the budget, estimated.
+            usage = base.Usage(
+                sum(_counter.count(m.content) for m in messages), _counter.count(result.text)
+            )
+        result.usage = usage
+        ctx.add_usage(usage)
+        price = self.prices.get(model.id)
+        ctx.emit(
+            UsageReported(
+                **ctx.tags,
+                model=model.id,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cost=None if price is None else price.cost(usage),
+            )
+        )
+        return result
+
+    # --- tools ------------------------------------------------------------------------
+
+    async def call_tools(
+        self,
+        ctx: RunContext,
+        tools: Mapping[str, Tool],
+        calls: Sequence[base.ToolCall],
+        loops: LoopDetector,
+    ) -> list[str]:
+        """Run tool calls concurrently; each result is text for the model, errors included."""
+        verdicts = [loops.see(call.name, call.arguments) for call in calls]
+        outputs = [""] * len(calls)
+
+        async def one(index: int) -> None:
+            call = calls[index]
+            outputs[index] = await self._call_tool(
+                replace(ctx, call_id=call.id), tools, call, verdicts[index] == "repeat"
+            )
+
+        async with asyncio.TaskGroup() as group:
+            for index, call in enumerate(calls):
+                group.create_task(one(index), name=f"cadre-tool-{call.name}-{call.id}")
+        return outputs
+
+    async def _call_tool(
+        self, ctx: RunContext, tools: Mapping[str, Tool], call: base.ToolCall, repeat: bool
+    ) -> str:
+        tool = tools.get(call.name)
+        if tool is not None and tool.delegate_to is not None and not repeat:
+            try:
+                # A delegation reports itself (DelegationStarted/Finished) and never raises
+                # for an operator's failure; only a refused start lands here.
+                return await tool.invoke(ctx, call.arguments)
+            except CadreError as exc:
+                self._report_call(ctx, call, str(exc), 0.0, is_error=True)
+                return str(exc)
+        ctx.emit(
+            ToolCallStarted(**ctx.tags, call_id=call.id, tool=call.name, arguments=call.arguments)
+        )
+        started = time.perf_counter()
+        is_error = True
+        try:
+            if tool is None:
+                output = (
+                    f"There is no tool named {call.name}. "
+                    f"Available tools: {', '.join(tools) or 'none'}."
+                )
+            elif repeat:
+                output = repeat_warning(call.name)
+            else:
+                output, is_error = await self._invoke(ctx, tool, call), False
+        except asyncio.CancelledError:
+            self._finish_call(ctx, call, "Stopped.", started, is_error=True)
+            raise
+        except CadreError as exc:
+            output = str(exc)
+        except Exception as exc:
+            log.exception("tool %s failed", call.name)
+            output = f"{call.name} failed: {type(exc).__name__}: {exc}"
+        self._finish_call(ctx, call, output, started, is_error=is_error)
+        return output
+
+    async def _invoke(self, ctx: RunContext, tool: Tool, call: base.ToolCall) -> str:
+        timeout = tool.timeout_s if tool.timeout_s is not None else ctx.limits.tool_timeout_s
+        scope = asyncio.timeout(timeout)
+        try:
+            async with scope:
+                return await tool.invoke(ctx, call.arguments)
+        except TimeoutError as exc:
+            if scope.expired():
+                raise ToolError(f"{tool.name} did not finish within {timeout:g} seconds.") from exc
+            raise
+
+    def _finish_call(
+        self, ctx: RunContext, call: base.ToolCall, output: str, started: float, *, is_error: bool
+    ) -> None:
+        ctx.emit(
+            ToolCallFinished(
+                **ctx.tags,
+                call_id=call.id,
+                tool=call.name,
+                output=output,
+                duration_s=time.perf_counter() - started,
+                is_error=is_error,
+            )
+        )
+
+    def _report_call(
+        self, ctx: RunContext, call: base.ToolCall, output: str, duration: float, *, is_error: bool
+    ) -> None:
+        ctx.emit(
+            ToolCallStarted(**ctx.tags, call_id=call.id, tool=call.name, arguments=call.arguments)
+        )
+        self._finish_call(ctx, call, output, time.perf_counter() - duration, is_error=is_error)
