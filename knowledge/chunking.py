@@ -1,0 +1,228 @@
+"""Structure-aware chunking: sections stay apart, chunks are sized in embedder tokens.
+
+Each section (one page's text under one heading) is cut into units no larger than a chunk:
+sentences, or words and then characters when a sentence alone is too long. Units are packed
+greedily; when the next one does not fit, the chunk ends at the strongest boundary in its
+second half (paragraph, then line, then sentence, then word), and the next chunk starts with
+up to `overlap_tokens` of the previous one's last whole sentences or words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from knowledge.documents import Chunk, ParsedDocument
+
+TokenCounter = Callable[[str], int]
+"""Tokens in a text by the embedder's tokenizer, e.g. `Embedder.count_tokens`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkingOptions:
+    """How big chunks are and how much consecutive chunks share."""
+
+    max_tokens: int = 254
+    """Most tokens in a chunk. 254 fills all-MiniLM-L6-v2's 256-token window, which also
+    holds the [CLS] and [SEP] markers."""
+    overlap_tokens: int = 32
+    """Tokens of the previous chunk's end repeated at the start of the next (whole units)."""
+    min_fill: float = 0.5
+    """A chunk ends early at a stronger boundary only once it holds this share of
+    `max_tokens`; below that it runs on to the weaker boundary."""
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise ValueError("ChunkingOptions.max_tokens must be at least 1")
+        if not 0 <= self.overlap_tokens < self.max_tokens:
+            raise ValueError("ChunkingOptions.overlap_tokens must be in [0, max_tokens)")
+        if not 0 <= self.min_fill <= 1:
+            raise ValueError("ChunkingOptions.min_fill must be in [0, 1]")
+
+
+# Boundary strengths, and what joins two units across each.
+_CHAR, _WORD, _SENTENCE, _LINE, _PARAGRAPH = range(5)
+_JOINERS = ("", " ", " ", "\n", "\n\n")
+
+_PARAGRAPHS = re.compile(r"\n[ \t]*\n\s*")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)|(?<=[。！？])")
+# Longest prefix searched when a single "word" must be cut by tokens (a token is rarely
+# longer than this many characters).
+_CHARS_PER_TOKEN_CEILING = 32
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    text: str
+    tokens: int
+    boundary: int
+    """Strength of the boundary before this unit."""
+
+
+def _split_long_word(word: str, count: TokenCounter, limit: int) -> Iterator[str]:
+    """Cut a run without spaces into pieces of at most `limit` tokens each."""
+    rest = word
+    while rest:
+        if count(rest) <= limit:
+            yield rest
+            return
+        low, high = 1, min(len(rest), limit * _CHARS_PER_TOKEN_CEILING)
+        while low < high:  # longest prefix that fits
+            middle = (low + high + 1) // 2
+            if count(rest[:middle]) <= limit:
+                low = middle
+            else:
+                high = middle - 1
+        yield rest[:low]
+        rest = rest[low:]
+
+
+def _units(text: str, count: TokenCounter, limit: int) -> Iterator[_Unit]:
+    """The text as units of at most `limit` tokens, each knowing the boundary before it."""
+    for paragraph in _PARAGRAPHS.split(text):
+        boundary = _PARAGRAPH
+        for line in paragraph.split("\n"):
+            line = line.rstrip()
+            if not line.strip():
+                continue
+            for sentence in _SENTENCE_END.split(line):
+                if not sentence.strip():
+                    continue
+                tokens = count(sentence)
+                if tokens <= limit:
+                    yield _Unit(sentence, tokens, boundary)
+                    boundary = _SENTENCE
+                    continue
+                for word in sentence.split():
+                    tokens = count(word)
+                    if tokens <= limit:
+                        yield _Unit(word, tokens, boundary)
+                    else:
+                        for piece in _split_long_word(word, count, limit):
+                            yield _Unit(piece, count(piece), boundary)
+                            boundary = _CHAR
+                    boundary = _WORD
+                boundary = _SENTENCE
+            boundary = _LINE
+
+
+def _join(units: list[_Unit]) -> str:
+    parts = [units[0].text] if units else []
+    parts.extend(_JOINERS[unit.boundary] + unit.text for unit in units[1:])
+    return "".join(parts)
+
+
+def _cut(units: list[_Unit], fresh_from: int, incoming: _Unit, options: ChunkingOptions) -> int:
+    """Where to end the chunk in `units` so that what follows the cut fits with `incoming`."""
+    limit = options.max_tokens
+    prefix = [0]
+    for unit in units:
+        prefix.append(prefix[-1] + unit.tokens)
+    best, best_strength = len(units), incoming.boundary
+    for position in range(len(units) - 1, fresh_from, -1):
+        carried = prefix[-1] - prefix[position]
+        if carried + incoming.tokens > limit:
+            break  # earlier cuts carry even more
+        if prefix[position] < options.min_fill * limit:
+            break
+        if units[position].boundary > best_strength:
+            best, best_strength = position, units[position].boundary
+    return best
+
+
+def _overlap(emitted: list[_Unit], budget: int, count: TokenCounter) -> list[_Unit]:
+    """The end of `emitted` in at most `budget` tokens: whole units, else the last words."""
+    taken: list[_Unit] = []
+    used = 0
+    for unit in reversed(emitted):
+        if used + unit.tokens > budget:
+            break
+        taken.append(unit)
+        used += unit.tokens
+    if not taken and emitted and budget > 0:
+        # The last sentence alone is longer than the overlap: repeat its final words.
+        for word in reversed(emitted[-1].text.split()):
+            tokens = count(word)
+            if used + tokens > budget:
+                break
+            taken.append(_Unit(word, tokens, _WORD))
+            used += tokens
+    taken.reverse()
+    return taken
+
+
+def chunk_text(
+    text: str, count_tokens: TokenCounter, options: ChunkingOptions | None = None
+) -> list[str]:
+    """Cut one section's text into chunks of at most `options.max_tokens` tokens."""
+    options = options or ChunkingOptions()
+    limit = options.max_tokens
+    chunks: list[str] = []
+    current: list[_Unit] = []
+    fresh_from = 0  # units before this index repeat the previous chunk (overlap)
+    total = 0
+    for unit in _units(text, count_tokens, limit):
+        if current and total + unit.tokens > limit:
+            position = _cut(current, fresh_from, unit, options)
+            emitted, carried = current[:position], current[position:]
+            chunks.append(_join(emitted))
+            room = limit - unit.tokens - sum(u.tokens for u in carried)
+            overlap = _overlap(emitted, min(options.overlap_tokens, room), count_tokens)
+            # A later chunk must bring something new: never cut inside the repeated part.
+            current, fresh_from = overlap + carried, len(overlap)
+            total = sum(u.tokens for u in current)
+        current.append(unit)
+        total += unit.tokens
+    if len(current) > fresh_from:
+        chunks.append(_join(current))
+    return chunks
+
+
+def chunk_document(
+    document: ParsedDocument,
+    count_tokens: TokenCounter,
+    options: ChunkingOptions | None = None,
+) -> list[Chunk]:
+    """Chunks of every section in order; a chunk never spans two sections or pages.
+
+    Args:
+        document: The parsed document.
+        count_tokens: The embedder's token counter (`embedder.count_tokens`), so that
+            chunk sizes match what the model reads.
+        options: Sizes; defaults to `ChunkingOptions()` (254 tokens, 32 overlap).
+    """
+    chunks: list[Chunk] = []
+    for section in document.sections:
+        for text in chunk_text(section.text, count_tokens, options):
+            chunks.append(
+                Chunk(
+                    text=text,
+                    index=len(chunks),
+                    page=section.page,
+                    section=section.title,
+                    token_count=count_tokens(text),
+                )
+            )
+    return chunks
+
+
+def bundled_token_counter() -> TokenCounter:
+    """Word-piece counts of the bundled all-MiniLM-L6-v2 tokenizer, without loading the model.
+
+    The same numbers as `SentenceTransformerEmbedder.count_tokens`, from the `tokenizers`
+    library alone (no torch), for chunking where the model is not loaded.
+    """
+    from tokenizers import Tokenizer
+
+    from knowledge.embedder import bundled_embedder_path
+
+    tokenizer = Tokenizer.from_file(str(bundled_embedder_path() / "tokenizer.json"))
+    # The shipped tokenizer truncates and pads to 128 for the model; counting needs neither.
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+
+    def count_tokens(text: str) -> int:
+        return len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    return count_tokens
