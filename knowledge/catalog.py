@@ -1,0 +1,109 @@
+"""Status records of uploaded documents: queued, processing, ready, or failed with a reason."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+class DocumentStatus(StrEnum):
+    """Where a document is in its life."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+def utcnow() -> datetime:
+    """Now, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentRecord:
+    """One user's document as the catalog tracks it."""
+
+    owner: str
+    document_id: str
+    """Derived from the content (sha-256), so the same file has the same id."""
+    name: str
+    status: DocumentStatus
+    size_bytes: int = 0
+    kind: str | None = None
+    """Detected format once parsed (`pdf`, `docx`, ...)."""
+    pages: int | None = None
+    chunks: int = 0
+    reason: str | None = None
+    """For `failed`: the sentence to show the user."""
+    code: str | None = None
+    """For `failed`: a stable short reason (`encrypted`, `too_large`, ...)."""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def moved_to(self, status: DocumentStatus, **changes: object) -> DocumentRecord:
+        """A copy in a new status, stamped now."""
+        return replace(self, status=status, updated_at=utcnow(), **changes)  # type: ignore[arg-type]
+
+
+class DocumentCatalog(Protocol):
+    """Where document records live; the app implements it on its SQL database."""
+
+    async def put(self, record: DocumentRecord) -> None:
+        """Insert or replace the record keyed by (owner, document_id)."""
+        ...
+
+    async def get(self, owner: str, document_id: str) -> DocumentRecord | None:
+        """The owner's record, or `None`."""
+        ...
+
+    async def list_documents(self, owner: str) -> list[DocumentRecord]:
+        """The owner's records, newest first."""
+        ...
+
+    async def remove(self, owner: str, document_id: str) -> bool:
+        """Delete the record; whether there was one."""
+        ...
+
+    async def unfinished(self) -> list[DocumentRecord]:
+        """Records of every owner still `queued` or `processing` (for recovery at start-up)."""
+        ...
+
+
+class InMemoryCatalog:
+    """A `DocumentCatalog` in a dict: for tests, the CLI, and single-process use."""
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, str], DocumentRecord] = {}
+        self._lock = asyncio.Lock()
+
+    async def put(self, record: DocumentRecord) -> None:
+        """Insert or replace the record."""
+        async with self._lock:
+            previous = self._records.get((record.owner, record.document_id))
+            created = record.created_at or (previous.created_at if previous else None) or utcnow()
+            self._records[(record.owner, record.document_id)] = replace(
+                record, created_at=created, updated_at=record.updated_at or utcnow()
+            )
+
+    async def get(self, owner: str, document_id: str) -> DocumentRecord | None:
+        """The owner's record, or `None`."""
+        return self._records.get((owner, document_id))
+
+    async def list_documents(self, owner: str) -> list[DocumentRecord]:
+        """The owner's records, newest first."""
+        mine = [r for (o, _), r in self._records.items() if o == owner]
+        return sorted(mine, key=lambda r: r.created_at or utcnow(), reverse=True)
+
+    async def remove(self, owner: str, document_id: str) -> bool:
+        """Delete the record; whether there was one."""
+        async with self._lock:
+            return self._records.pop((owner, document_id), None) is not None
+
+    async def unfinished(self) -> list[DocumentRecord]:
+        """Records still queued or processing."""
+        waiting = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
+        return [r for r in self._records.values() if r.status in waiting]

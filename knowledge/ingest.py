@@ -1,0 +1,390 @@
+"""The ingestion pipeline: parse (in a sandbox) -> chunk -> embed in batches -> store.
+
+`IngestPipeline.run()` takes several files at once and yields events as each advances:
+`IngestProgress` (stage, pages done, chunks embedded of the total), then exactly one
+`IngestDone` or `IngestFailed` per file. Files are independent: one that fails (or is a
+duplicate) never stops the others. Parsing runs in a worker process with limits (up to
+`parse_concurrency` at a time); embedding, the CPU-heavy part, runs one file at a time in a
+worker thread so the event loop stays free. A document becomes searchable only when all of
+its chunks are stored (see `knowledge.store`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from knowledge.catalog import DocumentCatalog, DocumentRecord, DocumentStatus, InMemoryCatalog
+from knowledge.documents import Chunk, ParsedDocument
+from knowledge.embedder import Embedder
+from knowledge.errors import EmptyDocument, FileTooLarge, KnowledgeError
+from knowledge.parsing.limits import ParseLimits
+from knowledge.store import KnowledgeStore, StagedDocument, check_owner
+
+_log = logging.getLogger(__name__)
+
+Parser = Callable[[Path, str], ParsedDocument]
+"""Turns a file (path, display name) into a document; raises `KnowledgeError` subclasses."""
+
+Chunker = Callable[[ParsedDocument, Callable[[str], int]], list[Chunk]]
+"""Splits a document into chunks, measuring text with the embedder's token counter."""
+
+Stage = Literal["queued", "parsing", "chunking", "embedding", "storing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file given as bytes (an upload) rather than a path on disk."""
+
+    name: str
+    data: bytes
+
+
+Source = Path | Upload
+"""What can be ingested: a file on disk, or uploaded bytes with their file name."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngestProgress:
+    """A file moved on: which stage, how many pages read, how many chunks embedded."""
+
+    document: str
+    """The file's display name."""
+    stage: Stage
+    pages_done: int = 0
+    chunks_embedded: int = 0
+    total: int = 0
+    """Chunks in the document (0 until it is chunked)."""
+    document_id: str = ""
+    pages: int | None = None
+    """Pages in the document, for paged formats, once parsed."""
+    kind: Literal["progress"] = "progress"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestDone:
+    """The file is searchable (or was already: `duplicate`)."""
+
+    document: str
+    document_id: str
+    chunks: int
+    pages: int | None = None
+    duplicate: bool = False
+    kind: Literal["done"] = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestFailed:
+    """The file could not be ingested; `reason` is the sentence to show the user."""
+
+    document: str
+    reason: str
+    code: str = "error"
+    document_id: str = ""
+    kind: Literal["failed"] = "failed"
+
+
+IngestEvent = IngestProgress | IngestDone | IngestFailed
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOptions:
+    """Sizes and concurrency of the pipeline."""
+
+    batch_size: int = 64
+    """Chunks embedded (and staged) per step; also how often progress is reported."""
+    parse_concurrency: int = 2
+    """Files parsed at the same time (each in its own worker process)."""
+    limits: ParseLimits = field(default_factory=ParseLimits)
+
+
+def default_parser(limits: ParseLimits) -> Parser:
+    """Parse in the sandboxed worker process of `knowledge.sandbox`."""
+    from knowledge.sandbox import parse_in_sandbox
+
+    def parse(path: Path, name: str) -> ParsedDocument:
+        document: ParsedDocument = parse_in_sandbox(path, name=name, limits=limits)
+        return document
+
+    return parse
+
+
+def default_chunker() -> Chunker:
+    """Structure-aware token chunking of `knowledge.chunking`."""
+    from knowledge.chunking import chunk_document
+
+    def chunk(document: ParsedDocument, count_tokens: Callable[[str], int]) -> list[Chunk]:
+        return list(chunk_document(document, count_tokens))
+
+    return chunk
+
+
+def content_id(data: bytes) -> str:
+    """A document id from its bytes: the same file always gets the same id."""
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+class IngestPipeline:
+    """Turns files into searchable chunks of one owner, reporting progress as events."""
+
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        embedder: Embedder,
+        catalog: DocumentCatalog | None = None,
+        *,
+        parser: Parser | None = None,
+        chunker: Chunker | None = None,
+        options: IngestOptions | None = None,
+    ) -> None:
+        if embedder.id != store.embedder_id:
+            raise ValueError(
+                f"the pipeline's embedder {embedder.id!r} is not the store's {store.embedder_id!r}"
+            )
+        self.store = store
+        self.embedder = embedder
+        self.catalog: DocumentCatalog = catalog if catalog is not None else InMemoryCatalog()
+        self.options = options or IngestOptions()
+        self._parser = parser
+        self._chunker = chunker
+        self._parse_slots = asyncio.Semaphore(self.options.parse_concurrency)
+        # One file embeds at a time: the model already uses every core, and interleaving
+        # two files would only delay both.
+        self._embed_lock = asyncio.Lock()
+
+    async def run(self, sources: Sequence[Source], owner: str) -> AsyncIterator[IngestEvent]:
+        """Ingest `sources` for `owner`, yielding events; ends after each file's last event."""
+        check_owner(owner)
+        queue: asyncio.Queue[IngestEvent | None] = asyncio.Queue()
+        jobs = [await self._enqueue(source, owner, queue) for source in sources]
+        tasks = [asyncio.create_task(self._ingest(job, queue)) for job in jobs]
+        remaining = len(tasks)
+        try:
+            while remaining:
+                event = await queue.get()
+                if event is None:
+                    remaining -= 1
+                    continue
+                yield event
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def ingest(
+        self,
+        sources: Sequence[Source],
+        owner: str,
+        on_event: Callable[[IngestEvent], None] | None = None,
+    ) -> list[IngestDone | IngestFailed]:
+        """Ingest and return each file's outcome, in the order of `sources`."""
+        outcomes: dict[int, IngestDone | IngestFailed] = {}
+        names: list[str] = [_name_of(s) for s in sources]
+        async for event in self.run(sources, owner):
+            if on_event is not None:
+                on_event(event)
+            if not isinstance(event, IngestProgress):
+                # Names can repeat; give each outcome to the first file of that name without one.
+                slot = next(
+                    i for i, n in enumerate(names) if n == event.document and i not in outcomes
+                )
+                outcomes[slot] = event
+        return [outcomes[i] for i in range(len(sources))]
+
+    async def _enqueue(
+        self, source: Source, owner: str, queue: asyncio.Queue[IngestEvent | None]
+    ) -> _Job:
+        name = _name_of(source)
+        job = _Job(source=source, owner=owner, name=name)
+        try:
+            job.size = source.stat().st_size if isinstance(source, Path) else len(source.data)
+        except OSError as error:
+            job.error = KnowledgeError(f"{name} could not be opened ({error.strerror}).", name=name)
+            job.document_id = f"rejected-{uuid.uuid4().hex[:20]}"
+            return job
+        limit = self.options.limits.max_file_bytes
+        if job.size > limit:
+            # Refused from its size alone: not a byte of it is read.
+            job.error = FileTooLarge(name, job.size, limit)
+            job.document_id = f"rejected-{uuid.uuid4().hex[:20]}"
+        else:
+            data = (
+                source.data
+                if isinstance(source, Upload)
+                else await asyncio.to_thread(source.read_bytes)
+            )
+            job.document_id = content_id(data)
+        await self.catalog.put(
+            DocumentRecord(owner, job.document_id, name, DocumentStatus.QUEUED, size_bytes=job.size)
+        )
+        await queue.put(IngestProgress(name, "queued", document_id=job.document_id))
+        return job
+
+    async def _ingest(self, job: _Job, queue: asyncio.Queue[IngestEvent | None]) -> None:
+        staged: StagedDocument | None = None
+        try:
+            if job.error is not None:
+                raise job.error
+            if await asyncio.to_thread(self.store.has_document, job.owner, job.document_id):
+                await self._finish_duplicate(job, queue)
+                return
+            await self._mark(job, DocumentStatus.PROCESSING)
+            document = await self._parse(job, queue)
+            await queue.put(self._progress(job, "chunking", document))
+            chunks = await asyncio.to_thread(self._chunk, document)
+            if not chunks:
+                raise EmptyDocument(job.name)
+            job.chunk_pages = _pages_reached(chunks)
+            staged = self.store.stage(job.owner, job.document_id, job.name)
+            await self._embed(job, document, chunks, staged, queue)
+            await queue.put(self._progress(job, "storing", document, len(chunks), len(chunks)))
+            added = await asyncio.to_thread(staged.commit)
+            staged = None
+            if added == 0:
+                await self._finish_duplicate(job, queue)
+                return
+            await self._mark(
+                job,
+                DocumentStatus.READY,
+                kind=document.kind,
+                pages=document.page_count,
+                chunks=added,
+            )
+            await queue.put(IngestDone(job.name, job.document_id, added, document.page_count))
+        except KnowledgeError as error:
+            await self._fail(job, str(error), error.code, queue)
+        except asyncio.CancelledError:
+            await self._fail(
+                job, f"Ingesting {job.name} was cancelled; upload it again.", "cancelled", None
+            )
+            raise
+        except Exception as error:
+            # An unexpected fault in one file must not stop the others: log the detail,
+            # tell the user in a sentence.
+            _log.exception("ingesting %s failed", job.name)
+            reason = (
+                f"{job.name} could not be ingested because of an internal error "
+                f"({type(error).__name__}); try again, and report it if it persists."
+            )
+            await self._fail(job, reason, "internal", queue)
+        finally:
+            if staged is not None:
+                await asyncio.shield(asyncio.to_thread(staged.abort))
+            await queue.put(None)
+
+    async def _parse(self, job: _Job, queue: asyncio.Queue[IngestEvent | None]) -> ParsedDocument:
+        parser = self._parser or default_parser(self.options.limits)
+        async with self._parse_slots:
+            await queue.put(IngestProgress(job.name, "parsing", document_id=job.document_id))
+            if isinstance(job.source, Path):
+                return await asyncio.to_thread(parser, job.source, job.name)
+            with tempfile.TemporaryDirectory(prefix="cadre-upload-") as folder:
+                # The sandbox reads a path; the display name never becomes part of it.
+                path = Path(folder) / "upload"
+                await asyncio.to_thread(path.write_bytes, job.source.data)
+                return await asyncio.to_thread(parser, path, job.name)
+
+    def _chunk(self, document: ParsedDocument) -> list[Chunk]:
+        chunker = self._chunker or default_chunker()
+        return chunker(document, self.embedder.count_tokens)
+
+    async def _embed(
+        self,
+        job: _Job,
+        document: ParsedDocument,
+        chunks: list[Chunk],
+        staged: StagedDocument,
+        queue: asyncio.Queue[IngestEvent | None],
+    ) -> None:
+        size = self.options.batch_size
+        async with self._embed_lock:
+            await queue.put(self._progress(job, "embedding", document, 0, len(chunks)))
+            for start in range(0, len(chunks), size):
+                batch = chunks[start : start + size]
+                await asyncio.to_thread(self._embed_and_stage, batch, staged)
+                done = start + len(batch)
+                await queue.put(self._progress(job, "embedding", document, done, len(chunks)))
+
+    def _embed_and_stage(self, batch: list[Chunk], staged: StagedDocument) -> None:
+        staged.add(batch, self.embedder.embed([chunk.text for chunk in batch]))
+
+    @staticmethod
+    def _progress(
+        job: _Job, stage: Stage, document: ParsedDocument, embedded: int = 0, total: int = 0
+    ) -> IngestProgress:
+        # Chunks follow the document's order, so the page of the last embedded chunk is
+        # how far through the document the embedding has got.
+        pages = document.page_count
+        if stage == "storing":
+            pages_done = pages or 0
+        elif stage == "embedding" and embedded and job.chunk_pages:
+            pages_done = job.chunk_pages[embedded - 1]
+        else:
+            pages_done = 0
+        return IngestProgress(
+            job.name, stage, pages_done, embedded, total, document_id=job.document_id, pages=pages
+        )
+
+    async def _finish_duplicate(self, job: _Job, queue: asyncio.Queue[IngestEvent | None]) -> None:
+        existing = await self.catalog.get(job.owner, job.document_id)
+        chunks = len(await asyncio.to_thread(self.store.read_document, job.owner, job.document_id))
+        if existing is None or existing.status is not DocumentStatus.READY:
+            record = existing or DocumentRecord(
+                job.owner, job.document_id, job.name, DocumentStatus.READY
+            )
+            await self.catalog.put(
+                record.moved_to(DocumentStatus.READY, chunks=chunks, reason=None, code=None)
+            )
+        pages = existing.pages if existing else None
+        await queue.put(IngestDone(job.name, job.document_id, chunks, pages, duplicate=True))
+
+    async def _mark(self, job: _Job, status: DocumentStatus, **changes: object) -> None:
+        record = await self.catalog.get(job.owner, job.document_id) or DocumentRecord(
+            job.owner, job.document_id, job.name, status, size_bytes=job.size
+        )
+        await self.catalog.put(record.moved_to(status, **changes))
+
+    async def _fail(
+        self, job: _Job, reason: str, code: str, queue: asyncio.Queue[IngestEvent | None] | None
+    ) -> None:
+        # The same file may have been committed by a concurrent upload of it: a ready
+        # document is never marked failed because a second copy of it stopped.
+        if not job.document_id.startswith("rejected-") and await asyncio.to_thread(
+            self.store.has_document, job.owner, job.document_id
+        ):
+            if queue is not None:
+                await self._finish_duplicate(job, queue)
+            return
+        await asyncio.shield(self._mark(job, DocumentStatus.FAILED, reason=reason, code=code))
+        if queue is not None:
+            await queue.put(IngestFailed(job.name, reason, code, job.document_id))
+
+
+@dataclass(slots=True)
+class _Job:
+    source: Source
+    owner: str
+    name: str
+    size: int = 0
+    document_id: str = ""
+    error: KnowledgeError | None = None
+    chunk_pages: list[int] = field(default_factory=list)
+
+
+def _pages_reached(chunks: list[Chunk]) -> list[int]:
+    reached, pages = 0, []
+    for chunk in chunks:
+        reached = max(reached, chunk.page or 0)
+        pages.append(reached)
+    return pages
+
+
+def _name_of(source: Source) -> str:
+    return source.name if isinstance(source, Upload) else Path(source).name

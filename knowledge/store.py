@@ -1,0 +1,536 @@
+"""The LanceDB store of chunk vectors and text, one row per chunk, filtered by owner.
+
+Layout. One table, `chunks`, holds every committed chunk of every user with its vector; the
+embedder that made the vectors is written in the table's schema metadata and in each row, and
+a store opened with another embedder refuses to touch it (run `reindex()`).
+
+Visibility. A document is written batch by batch into a second table, `chunks_staging`,
+tagged with an ingestion id. `StagedDocument.commit()` copies the staged rows into `chunks`
+in ONE append, which LanceDB commits atomically, so readers see all of a document or none of
+it; then the staged rows are deleted. A crash before the append leaves only staging rows,
+which `recover()` deletes at the next start; a crash after it leaves a complete document plus
+staging rows, which `recover()` also just deletes. Queries never read `chunks_staging`.
+
+Isolation. Every query carries `owner = <literal>` inside LanceDB (a pre-filter, applied before
+ranking), built with LanceDB's typed expressions, so an owner id is a value and never SQL text.
+The few calls that take SQL strings get a literal with its quotes doubled (LanceDB's SQL has no
+backslash escapes) from an id that `check_owner()` has validated.
+
+Indexes. A native (non-tantivy) full-text index on `text` and a BTREE index on `owner` are made
+with the first commit; rows added later are searched too (LanceDB scans what an index has not
+absorbed yet), and `optimize()` folds them in once enough accumulate. Past
+`StoreOptions.vector_index_rows` rows an IVF_PQ index is built and queried with
+`refine_factor`; an owner with fewer rows than that is searched exactly instead, because a
+pre-filtered ANN search only sees the owner's rows inside the probed partitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+from lancedb.expr import Expr, col, lit
+from lancedb.index import FTS, BTree, IvfPq
+
+from knowledge.documents import Chunk, Passage
+from knowledge.embedder import Embedder, Vectors
+from knowledge.errors import KnowledgeError
+
+_log = logging.getLogger(__name__)
+
+TABLE = "chunks"
+STAGING = "chunks_staging"
+_REBUILD = "chunks_rebuild"
+_META_EMBEDDER = b"cadre.embedder_id"
+_META_COMPLETE = "cadre.complete"
+_MAX_OWNER = 256
+
+
+class EmbedderMismatchError(KnowledgeError):
+    """The store was built with another embedder; its vectors cannot be compared."""
+
+    code = "embedder_mismatch"
+
+    def __init__(self, uri: str, stored: str, wanted: str) -> None:
+        super().__init__(
+            f"The knowledge store at {uri} was built with the embedder {stored!r}, not "
+            f"{wanted!r}; open it with {stored!r}, or re-embed every chunk with "
+            f"`KnowledgeStore.reindex()` (the `cadre reindex` command) to switch."
+        )
+        self.stored = stored
+        self.wanted = wanted
+
+
+class InvalidOwnerError(KnowledgeError):
+    """An owner id that is empty, too long, or holds control characters."""
+
+    code = "invalid_owner"
+
+    def __init__(self, owner: str) -> None:
+        super().__init__(
+            f"{owner[:40]!r} is not a valid owner id: use 1 to {_MAX_OWNER} printable "
+            "characters (a user id or name)."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreOptions:
+    """Tuning of a `KnowledgeStore`; the defaults suit a laptop up to a few million chunks."""
+
+    vector_index_rows: int = 50_000
+    """Rows past which an IVF_PQ index is built (below it exact search is fast enough)."""
+    refine_factor: int = 20
+    """IVF_PQ candidates re-ranked with full vectors, per result wanted (at least 10)."""
+    nprobes: int = 24
+    """IVF partitions searched per query."""
+    optimize_after_rows: int = 5_000
+    """Rows that indexes may lag behind before `optimize()` folds them in after a write."""
+    consistency_interval: timedelta | None = timedelta(0)
+    """How stale a read may be w.r.t. other processes' writes (0: always fresh)."""
+    storage_options: tuple[tuple[str, str], ...] = ()
+    """Object-store settings passed to LanceDB for `s3://` and similar URIs."""
+
+    def __post_init__(self) -> None:
+        if self.refine_factor < 10:
+            raise ValueError("StoreOptions.refine_factor must be at least 10")
+        if self.vector_index_rows < 256:
+            raise ValueError("StoreOptions.vector_index_rows must be at least 256 (IVF training)")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    """A committed document as the store knows it."""
+
+    document_id: str
+    name: str
+    chunks: int
+    pages: int | None
+
+
+def check_owner(owner: str) -> str:
+    """Return `owner` if it is a usable owner id, else raise `InvalidOwnerError`."""
+    if (
+        not isinstance(owner, str)
+        or not owner
+        or len(owner) > _MAX_OWNER
+        or any(ch < " " or ch == "\x7f" for ch in owner)
+    ):
+        raise InvalidOwnerError(str(owner))
+    return owner
+
+
+def sql_literal(value: str) -> str:
+    """A SQL string literal for LanceDB: quotes doubled, no other escapes exist."""
+    if "\x00" in value:
+        raise ValueError("NUL cannot appear in a filter value")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _schema(dimension: int, embedder_id: str, *, staging: bool) -> pa.Schema:
+    fields = [
+        pa.field("owner", pa.string(), nullable=False),
+        pa.field("document_id", pa.string(), nullable=False),
+        pa.field("document_name", pa.string(), nullable=False),
+        pa.field("chunk_index", pa.int32(), nullable=False),
+        pa.field("page", pa.int32()),
+        pa.field("section", pa.string()),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("vector", pa.list_(pa.float32(), dimension)),
+        pa.field("embedder_id", pa.string(), nullable=False),
+    ]
+    if staging:
+        fields.append(pa.field("ingestion_id", pa.string(), nullable=False))
+    return pa.schema(fields, metadata={_META_EMBEDDER: embedder_id.encode()})
+
+
+_COLUMNS = ["owner", "document_id", "document_name", "chunk_index", "page", "section", "text"]
+
+
+class KnowledgeStore:
+    """Chunks, vectors and full text of every user's documents, in LanceDB."""
+
+    def __init__(
+        self,
+        uri: str | Path,
+        *,
+        embedder_id: str,
+        dimension: int,
+        options: StoreOptions | None = None,
+    ) -> None:
+        self.uri = str(uri)
+        self.embedder_id = embedder_id
+        self.dimension = dimension
+        self.options = options or StoreOptions()
+        self._db = lancedb.connect(
+            self.uri,
+            read_consistency_interval=self.options.consistency_interval,
+            storage_options=dict(self.options.storage_options) or None,
+        )
+        self._lock = threading.RLock()
+        self._owner_rows: dict[str, int] = {}
+        self._finish_interrupted_rebuild()
+        self._table = self._open_or_create(TABLE, staging=False)
+        self._staging = self._open_or_create(STAGING, staging=True)
+
+    @classmethod
+    def for_embedder(
+        cls, uri: str | Path, embedder: Embedder, options: StoreOptions | None = None
+    ) -> KnowledgeStore:
+        """Open (or create) the store for vectors made by `embedder`."""
+        return cls(uri, embedder_id=embedder.id, dimension=embedder.dimension, options=options)
+
+    # ---- opening -------------------------------------------------------------------------
+
+    def _open_or_create(self, name: str, *, staging: bool) -> Any:
+        if name not in self._table_names():
+            schema = _schema(self.dimension, self.embedder_id, staging=staging)
+            return self._db.create_table(name, schema=schema, exist_ok=True)
+        table = self._db.open_table(name)
+        stored = (table.schema.metadata or {}).get(_META_EMBEDDER, b"").decode()
+        if stored != self.embedder_id:
+            raise EmbedderMismatchError(self.uri, stored or "unknown", self.embedder_id)
+        return table
+
+    def _table_names(self) -> list[str]:
+        return list(self._db.table_names(limit=1000))
+
+    # ---- writing -------------------------------------------------------------------------
+
+    def stage(self, owner: str, document_id: str, document_name: str) -> StagedDocument:
+        """Start writing a document; its rows stay invisible until `commit()`."""
+        return StagedDocument(self, check_owner(owner), document_id, document_name)
+
+    def _stage_rows(self, rows: pa.Table) -> None:
+        with self._lock:
+            self._staging.add(rows)
+
+    def _commit(self, ingestion_id: str, owner: str, document_id: str) -> int:
+        with self._lock:
+            staged = self._ingestion_filter(ingestion_id)
+            if self.has_document(owner, document_id):
+                # Same owner, same content: the earlier copy stands; nothing is duplicated.
+                self._staging.delete(staged)
+                return 0
+            rows = self._staging.search().where(staged).limit(None).to_arrow()
+            rows = rows.drop_columns(["ingestion_id"]).cast(self._table.schema)
+            if rows.num_rows:
+                self._table.add(rows)  # one commit: the whole document appears at once
+            self._staging.delete(staged)
+            self._owner_rows.pop(owner, None)
+            self._maintain_indexes()
+            return int(rows.num_rows)
+
+    def _abort(self, ingestion_id: str) -> None:
+        with self._lock:
+            self._staging.delete(self._ingestion_filter(ingestion_id))
+
+    @staticmethod
+    def _ingestion_filter(ingestion_id: str) -> str:
+        return f"ingestion_id = {sql_literal(ingestion_id)}"
+
+    def delete_document(self, owner: str, document_id: str) -> int:
+        """Remove a document's chunks; searches stop returning them immediately."""
+        where = self._document_filter(owner, document_id)
+        with self._lock:
+            before = self._table.count_rows(where)
+            if before:
+                self._table.delete(where)
+            self._owner_rows.pop(owner, None)
+        return int(before)
+
+    def recover(self) -> int:
+        """Delete rows of ingestions that never committed (run at start-up); returns their count."""
+        with self._lock:
+            stale = int(self._staging.count_rows())
+            if stale:
+                self._staging.delete("true")
+                _log.info("removed %d chunks of interrupted ingestions", stale)
+            return stale
+
+    def _maintain_indexes(self) -> None:
+        indexed = {tuple(index.columns): index for index in self._table.list_indices()}
+        total = int(self._table.count_rows())
+        if not total:
+            return
+        if ("text",) not in indexed:
+            self._table.create_index("text", config=FTS(with_position=False), replace=True)
+        if ("owner",) not in indexed:
+            self._table.create_index("owner", config=BTree(), replace=True)
+        if ("vector",) not in indexed and total >= self.options.vector_index_rows:
+            self._build_vector_index(total)
+            return
+        lagging = max(
+            (
+                int(self._table.index_stats(index.name).num_unindexed_rows)
+                for index in indexed.values()
+            ),
+            default=0,
+        )
+        if lagging >= self.options.optimize_after_rows:
+            self._table.optimize()
+
+    def _build_vector_index(self, rows: int) -> None:
+        # ~sqrt(n) partitions keeps both the centroid search and each partition small;
+        # 8-dim sub-vectors is the usual PQ trade-off for 384-dim sentence embeddings.
+        partitions = max(1, min(int(math.sqrt(rows)), rows // 256))
+        sub_vectors = next(
+            d for d in (self.dimension // 8, 16, 8, 4, 2, 1) if self.dimension % d == 0
+        )
+        self._table.create_index(
+            "vector",
+            config=IvfPq(
+                distance_type="cosine", num_partitions=partitions, num_sub_vectors=sub_vectors
+            ),
+            replace=True,
+        )
+        _log.info("built IVF_PQ index over %d chunks (%d partitions)", rows, partitions)
+
+    def optimize(self) -> None:
+        """Compact files and fold recent rows into every index (also done automatically)."""
+        with self._lock:
+            self._table.optimize()
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def vector_search(self, owner: str, vector: Vectors, k: int) -> list[Passage]:
+        """The owner's `k` chunks nearest to `vector` (score: cosine similarity)."""
+        query = (
+            self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+            .distance_type("cosine")
+            .where(self._owner_expr(owner), prefilter=True)
+            .select([*_COLUMNS, "_distance"])
+            .limit(k)
+        )
+        if self.has_vector_index() and self._rows_of(owner) >= self.options.vector_index_rows:
+            query = query.nprobes(self.options.nprobes).refine_factor(self.options.refine_factor)
+        else:
+            query = query.bypass_vector_index()
+        return [_passage(row, 1.0 - float(row["_distance"])) for row in query.to_list()]
+
+    def text_search(self, owner: str, text: str, k: int) -> list[Passage]:
+        """The owner's `k` best full-text (BM25) matches for `text`."""
+        if not text.strip():
+            return []
+        query = (
+            self._table.search(text, query_type="fts", fts_columns="text")
+            .where(self._owner_expr(owner), prefilter=True)
+            .select([*_COLUMNS, "_score"])
+            .limit(k)
+        )
+        return [_passage(row, float(row["_score"])) for row in query.to_list()]
+
+    def read_document(self, owner: str, document_id: str) -> list[Passage]:
+        """Every chunk of one document in reading order (empty if it is not the owner's)."""
+        rows = (
+            self._table.search()
+            .where(self._document_expr(owner, document_id))
+            .select(_COLUMNS)
+            .limit(None)
+            .to_list()
+        )
+        rows.sort(key=lambda row: int(row["chunk_index"]))
+        return [_passage(row, 1.0) for row in rows]
+
+    def documents(self, owner: str) -> list[StoredDocument]:
+        """The owner's committed documents, by name."""
+        table = (
+            self._table.search()
+            .where(self._owner_expr(owner))
+            .select(["document_id", "document_name", "page"])
+            .limit(None)
+            .to_arrow()
+        )
+        found: dict[str, tuple[str, int, int | None]] = {}
+        for doc, name, page in zip(
+            table["document_id"].to_pylist(),
+            table["document_name"].to_pylist(),
+            table["page"].to_pylist(),
+            strict=True,
+        ):
+            _, count, pages = found.get(doc, (name, 0, None))
+            if page is not None:
+                pages = max(pages or 0, int(page))
+            found[doc] = (name, count + 1, pages)
+        return sorted(
+            (StoredDocument(doc, name, n, pages) for doc, (name, n, pages) in found.items()),
+            key=lambda d: (d.name.lower(), d.document_id),
+        )
+
+    def has_document(self, owner: str, document_id: str) -> bool:
+        """Whether the owner has a committed document with this id."""
+        return bool(self._table.count_rows(self._document_filter(owner, document_id)))
+
+    def count(self, owner: str | None = None) -> int:
+        """Committed chunks, of one owner or of everyone."""
+        if owner is None:
+            return int(self._table.count_rows())
+        return int(self._table.count_rows(f"owner = {sql_literal(check_owner(owner))}"))
+
+    def staged_count(self) -> int:
+        """Rows of ingestions in progress (or interrupted, before `recover()`)."""
+        return int(self._staging.count_rows())
+
+    def has_vector_index(self) -> bool:
+        """Whether the IVF_PQ index exists yet."""
+        return any(tuple(index.columns) == ("vector",) for index in self._table.list_indices())
+
+    def _rows_of(self, owner: str) -> int:
+        rows = self._owner_rows.get(owner)
+        if rows is None:
+            rows = self._owner_rows[owner] = self.count(owner)
+        return rows
+
+    @staticmethod
+    def _owner_expr(owner: str) -> Expr:
+        return col("owner") == lit(check_owner(owner))
+
+    @staticmethod
+    def _document_expr(owner: str, document_id: str) -> Expr:
+        return (col("owner") == lit(check_owner(owner))) & (col("document_id") == lit(document_id))
+
+    @staticmethod
+    def _document_filter(owner: str, document_id: str) -> str:
+        return (
+            f"owner = {sql_literal(check_owner(owner))} "
+            f"AND document_id = {sql_literal(document_id)}"
+        )
+
+    # ---- re-embedding --------------------------------------------------------------------
+
+    def reindex(self, embedder: Embedder, *, batch_size: int = 256) -> KnowledgeStore:
+        """Re-embed every chunk with `embedder` and return the store opened for it.
+
+        The new vectors are built in a side table; the live table is replaced only once that
+        table is complete, and a crash mid-way is finished or discarded on the next open.
+        """
+        with self._lock:
+            self.recover()
+            if _REBUILD in self._table_names():
+                self._db.drop_table(_REBUILD)
+            schema = _schema(embedder.dimension, embedder.id, staging=False)
+            rebuild = self._db.create_table(_REBUILD, schema=schema)
+            for batch in self._iter_rows(batch_size):
+                vectors = embedder.embed(batch["text"].to_pylist())
+                batch = batch.set_column(
+                    batch.schema.get_field_index("vector"),
+                    schema.field("vector"),
+                    _vector_array(vectors, embedder.dimension),
+                )
+                batch = batch.set_column(
+                    batch.schema.get_field_index("embedder_id"),
+                    schema.field("embedder_id"),
+                    pa.array([embedder.id] * batch.num_rows, pa.string()),
+                )
+                rebuild.add(batch.cast(schema))
+            rebuild.update_field_metadata({"path": "vector", "metadata": {_META_COMPLETE: "1"}})
+            self._swap_in_rebuild()
+        return KnowledgeStore(
+            self.uri, embedder_id=embedder.id, dimension=embedder.dimension, options=self.options
+        )
+
+    def _iter_rows(self, batch_size: int) -> Iterator[pa.Table]:
+        rows = self._table.to_arrow()
+        for start in range(0, rows.num_rows, batch_size):
+            yield rows.slice(start, batch_size)
+
+    def _finish_interrupted_rebuild(self) -> None:
+        if _REBUILD not in self._table_names():
+            return
+        rebuild = self._db.open_table(_REBUILD)
+        complete = (rebuild.schema.field("vector").metadata or {}).get(
+            _META_COMPLETE.encode()
+        ) == b"1"
+        if complete:
+            self._swap_in_rebuild()  # the re-embedding finished; only the swap was cut short
+        else:
+            self._db.drop_table(_REBUILD)  # a half-embedded side table is worth nothing
+
+    def _swap_in_rebuild(self) -> None:
+        rebuild = self._db.open_table(_REBUILD)
+        rows = rebuild.to_arrow()
+        metadata = dict(rows.schema.metadata or {})
+        schema = pa.schema(
+            [field.remove_metadata() for field in rows.schema], metadata=metadata or None
+        )
+        if TABLE in self._table_names():
+            self._db.drop_table(TABLE)
+        for name in (STAGING,):
+            if name in self._table_names():
+                self._db.drop_table(name)
+        self._db.create_table(TABLE, data=rows.cast(schema), schema=schema)
+        self._db.drop_table(_REBUILD)
+
+
+class StagedDocument:
+    """A document being written: batches accumulate unseen until `commit()`."""
+
+    def __init__(self, store: KnowledgeStore, owner: str, document_id: str, name: str) -> None:
+        self._store = store
+        self.owner = owner
+        self.document_id = document_id
+        self.name = name
+        self.ingestion_id = uuid.uuid4().hex
+        self.rows = 0
+
+    def add(self, chunks: Sequence[Chunk], vectors: Vectors) -> None:
+        """Stage one batch of chunks with their vectors."""
+        if len(chunks) != len(vectors):
+            raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+        if not chunks:
+            return
+        store = self._store
+        if vectors.shape[1] != store.dimension:
+            raise ValueError(f"vectors have {vectors.shape[1]} dims, the store {store.dimension}")
+        n = len(chunks)
+        table = pa.table(
+            {
+                "owner": pa.array([self.owner] * n, pa.string()),
+                "document_id": pa.array([self.document_id] * n, pa.string()),
+                "document_name": pa.array([self.name] * n, pa.string()),
+                "chunk_index": pa.array([c.index for c in chunks], pa.int32()),
+                "page": pa.array([c.page for c in chunks], pa.int32()),
+                "section": pa.array([c.section for c in chunks], pa.string()),
+                "text": pa.array([c.text for c in chunks], pa.string()),
+                "vector": _vector_array(vectors, store.dimension),
+                "embedder_id": pa.array([store.embedder_id] * n, pa.string()),
+                "ingestion_id": pa.array([self.ingestion_id] * n, pa.string()),
+            },
+            schema=_schema(store.dimension, store.embedder_id, staging=True),
+        )
+        store._stage_rows(table)
+        self.rows += n
+
+    def commit(self) -> int:
+        """Make the whole document visible at once; returns rows added (0 if a duplicate)."""
+        return self._store._commit(self.ingestion_id, self.owner, self.document_id)
+
+    def abort(self) -> None:
+        """Throw away what was staged."""
+        self._store._abort(self.ingestion_id)
+
+
+def _vector_array(vectors: Vectors, dimension: int) -> pa.FixedSizeListArray:
+    flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(flat, dimension)
+
+
+def _passage(row: dict[str, Any], score: float) -> Passage:
+    return Passage(
+        text=str(row["text"]),
+        document_id=str(row["document_id"]),
+        document_name=str(row["document_name"]),
+        chunk_index=int(row["chunk_index"]),
+        score=score,
+        page=None if row["page"] is None else int(row["page"]),
+        section=row["section"],
+    )
