@@ -166,3 +166,17 @@ class ParseResourceLimit(KnowledgeError):
             name=name,
         )
         self.detail = detail
+
+
+class ParserUnavailable(KnowledgeError):
+    """The sandboxed reader could not be started: a server problem, not the file's."""
+
+    code = "unavailable"
+
+    def __init__(self, name: str | None, detail: str) -> None:
+        about = f" for {name}" if name else ""
+        super().__init__(
+            f"Cadre's document reader could not start{about} ({detail}); try again in a "
+            "moment, and tell an admin if it keeps failing.",
+            name=name,
+        )
