@@ -33,7 +33,9 @@ def _history() -> list[ChatMessage]:
 async def starters(user: cl.User | None = None, language: str | None = None) -> list[cl.Starter]:
     """Suggestions shown on an empty chat."""
     return [
-        cl.Starter(label="Draft a thank-you note", message="Draft a short thank-you note to my team."),
+        cl.Starter(
+            label="Draft a thank-you note", message="Draft a short thank-you note to my team."
+        ),
         cl.Starter(label="Explain a concept", message="Explain what a vector database is, simply."),
         cl.Starter(label="Plan my week", message="Help me plan a focused work week."),
     ]

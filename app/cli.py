@@ -47,9 +47,7 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     bind_host, bind_port = host or settings.host, port or settings.port
     typer.echo(f"Cadre is starting on http://{bind_host}:{bind_port} (data in {settings.data_dir})")
-    uvicorn.run(
-        create_app(settings), host=bind_host, port=bind_port, log_level=log_level.lower()
-    )
+    uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level=log_level.lower())
 
 
 @cli.command()

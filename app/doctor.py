@@ -65,7 +65,9 @@ def _runtime(settings: Settings) -> Check:
     llama = _version("llama_cpp_python") or _version("llama-cpp-python")
     detail = f"{engine} on {device} (llama-cpp-python {llama or 'missing'})"
     if llama is None:
-        return Check("local runtime", "warn", detail, "pip install llama-cpp-python (faster on CPU)")
+        return Check(
+            "local runtime", "warn", detail, "pip install llama-cpp-python (faster on CPU)"
+        )
     return Check("local runtime", "ok", detail)
 
 
@@ -95,7 +97,9 @@ def _data_dir(settings: Settings) -> Check:
         probe.write_text("ok")
         probe.unlink()
     except OSError as exc:
-        return Check("data directory", "fail", f"{path}: {exc}", "set CADRE_DATA_DIR to a writable folder")
+        return Check(
+            "data directory", "fail", f"{path}: {exc}", "set CADRE_DATA_DIR to a writable folder"
+        )
     return Check("data directory", "ok", str(path))
 
 

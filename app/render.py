@@ -20,7 +20,9 @@ CHIEF_OF_STAFF = "Chief of Staff"
 def queue_notice(position: int) -> str:
     """The sentence a waiting person reads."""
     ahead = "1 request" if position == 1 else f"{position} requests"
-    return f"⏳ The model is busy: {ahead} ahead of yours. Your answer starts as soon as it is free."
+    return (
+        f"⏳ The model is busy: {ahead} ahead of yours. Your answer starts as soon as it is free."
+    )
 
 
 class ReplyRenderer:

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from app import services as services_module
+from app.offline import OfflinePageMiddleware
 from app.services import Services
 from app.settings import Settings
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await services.close()
 
     app = FastAPI(title="Cadre", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(OfflinePageMiddleware)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -24,10 +24,8 @@ class Settings(BaseSettings):
 
     chat_model: str = "local:smollm2"
     """The Chief of Staff's model id, `provider:name`."""
-    system_prompt: str = (
-        "You are Cadre's Chief of Staff, a helpful, concise assistant. "
-        "Answer clearly and say when you do not know."
-    )
+    system_prompt: str = "You are a helpful AI assistant named Cadre."
+    """Kept close to the bundled model's training prompt: it answers best with this one."""
 
     local_runtime: Literal["auto", "llama_cpp", "transformers"] = "auto"
     """`auto`: transformers on a GPU, llama.cpp on a CPU (transformers if llama.cpp is absent)."""

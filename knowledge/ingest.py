@@ -16,7 +16,7 @@ import hashlib
 import logging
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -30,8 +30,12 @@ from knowledge.store import KnowledgeStore, StagedDocument, check_owner
 
 _log = logging.getLogger(__name__)
 
-Parser = Callable[[Path, str], ParsedDocument]
-"""Turns a file (path, display name) into a document; raises `KnowledgeError` subclasses."""
+PageProgress = Callable[[int, int], None]
+"""Called with (pages done, pages in all) while a file is parsed."""
+
+Parser = Callable[[Path, str, PageProgress], Awaitable[ParsedDocument]]
+"""Turns a file (path, display name) into a document, reporting pages; raises
+`KnowledgeError` subclasses for files it cannot read."""
 
 Chunker = Callable[[ParsedDocument, Callable[[str], int]], list[Chunk]]
 """Splits a document into chunks, measuring text with the embedder's token counter."""
@@ -106,12 +110,11 @@ class IngestOptions:
 
 
 def default_parser(limits: ParseLimits) -> Parser:
-    """Parse in the sandboxed worker process of `knowledge.sandbox`."""
-    from knowledge.sandbox import parse_in_sandbox
+    """Parse in the sandboxed worker processes of `knowledge.sandbox`."""
+    from knowledge.sandbox import parse_in_sandbox_async
 
-    def parse(path: Path, name: str) -> ParsedDocument:
-        document: ParsedDocument = parse_in_sandbox(path, name=name, limits=limits)
-        return document
+    async def parse(path: Path, name: str, progress: PageProgress) -> ParsedDocument:
+        return await parse_in_sandbox_async(path, name=name, limits=limits, progress=progress)
 
     return parse
 
@@ -281,15 +284,22 @@ class IngestPipeline:
 
     async def _parse(self, job: _Job, queue: asyncio.Queue[IngestEvent | None]) -> ParsedDocument:
         parser = self._parser or default_parser(self.options.limits)
+
+        def pages_read(done: int, total: int) -> None:
+            event = IngestProgress(
+                job.name, "parsing", pages_done=done, document_id=job.document_id, pages=total
+            )
+            queue.put_nowait(event)
+
         async with self._parse_slots:
             await queue.put(IngestProgress(job.name, "parsing", document_id=job.document_id))
             if isinstance(job.source, Path):
-                return await asyncio.to_thread(parser, job.source, job.name)
+                return await parser(job.source, job.name, pages_read)
             with tempfile.TemporaryDirectory(prefix="cadre-upload-") as folder:
                 # The sandbox reads a path; the display name never becomes part of it.
                 path = Path(folder) / "upload"
                 await asyncio.to_thread(path.write_bytes, job.source.data)
-                return await asyncio.to_thread(parser, path, job.name)
+                return await parser(path, job.name, pages_read)
 
     def _chunk(self, document: ParsedDocument) -> list[Chunk]:
         chunker = self._chunker or default_chunker()

