@@ -1,0 +1,82 @@
+"""Cadre's agent layer: specs, tools, the runner, delegation and the Chief of Staff."""
+
+from agents.chief import ChiefOfStaff
+from agents.context import Price, RunContext, TurnState
+from agents.delegation import Outcome, delegate, delegation_tool, delegation_tools, plan_tool
+from agents.events import (
+    DelegationFinished,
+    DelegationStarted,
+    Queued,
+    RetrievalDone,
+    RunEvent,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    TaskUpdated,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+    UsageReported,
+)
+from agents.limits import AgentLimits, TurnLimits
+from agents.roster import (
+    ANALYST,
+    CHIEF_OF_STAFF,
+    OPERATORS,
+    RESEARCHER,
+    WRITER,
+    builtin_tools,
+    chief_instructions,
+)
+from agents.router import NONE, Route, RouterConfig, SemanticRouter
+from agents.runner import Runner, final_output
+from agents.spec import AgentSpec
+from agents.tasks import InMemoryTaskStore, Task, TaskStatus, TaskStore
+from agents.tools import Tool, tool
+
+__all__ = [
+    "ANALYST",
+    "CHIEF_OF_STAFF",
+    "NONE",
+    "OPERATORS",
+    "RESEARCHER",
+    "WRITER",
+    "AgentLimits",
+    "AgentSpec",
+    "ChiefOfStaff",
+    "DelegationFinished",
+    "DelegationStarted",
+    "InMemoryTaskStore",
+    "Outcome",
+    "Price",
+    "Queued",
+    "RetrievalDone",
+    "Route",
+    "RouterConfig",
+    "RunContext",
+    "RunEvent",
+    "RunFailed",
+    "RunFinished",
+    "RunStarted",
+    "Runner",
+    "SemanticRouter",
+    "Task",
+    "TaskStatus",
+    "TaskStore",
+    "TaskUpdated",
+    "TextDelta",
+    "Tool",
+    "ToolCallFinished",
+    "ToolCallStarted",
+    "TurnLimits",
+    "TurnState",
+    "UsageReported",
+    "builtin_tools",
+    "chief_instructions",
+    "delegate",
+    "delegation_tool",
+    "delegation_tools",
+    "final_output",
+    "plan_tool",
+    "tool",
+]

@@ -113,7 +113,7 @@ def _log(x: Number, base: Number | None = None) -> Number:
 
 
 def _round(x: Number, digits: Number | None = None) -> Number:
-    places = 0 if digits is None else digits.value
+    places = Fraction(0) if digits is None else digits.value
     if places.denominator != 1 or abs(places) > 1000:
         raise CalculatorError("round() takes a whole number of decimal places.")
     return Number(_rounded(x.value, int(places)), x.exact)
@@ -163,8 +163,8 @@ class _Evaluator:
                 literal = ast.get_source_segment(self.source, node) or ""
                 return Number(_check_size(Fraction(literal.replace("_", ""))))
             case ast.UnaryOp(op=ast.USub(), operand=operand):
-                value = self.eval(operand)
-                return Number(-value.value, value.exact)
+                inner = self.eval(operand)
+                return Number(-inner.value, inner.exact)
             case ast.UnaryOp(op=ast.UAdd(), operand=operand):
                 return self.eval(operand)
             case ast.BinOp(left=left, op=op, right=right):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import math
 import re
 from collections.abc import Sequence
@@ -113,7 +112,9 @@ def column_stats(data: str, columns: Sequence[str] | None = None) -> list[Column
     wanted = list(columns) if columns else header
     unknown = [c for c in wanted if c not in header]
     if unknown:
-        raise ToolError(f"No column named {', '.join(unknown)}; the columns are: {', '.join(header)}.")
+        raise ToolError(
+            f"No column named {', '.join(unknown)}; the columns are: {', '.join(header)}."
+        )
     results = []
     for name in wanted:
         index = header.index(name)
@@ -144,7 +145,9 @@ def render(stats: Sequence[ColumnStats]) -> str:
     for s in stats:
         cells = [s.total, s.mean, s.median, s.stdev, s.minimum, s.maximum]
         lines.append(f"| {s.name} | {s.count} | " + " | ".join(_show(c) for c in cells) + " |")
-    notes = [f"{s.name}: {s.missing} empty or non-numeric cell(s) skipped" for s in stats if s.missing]
+    notes = [
+        f"{s.name}: {s.missing} empty or non-numeric cell(s) skipped" for s in stats if s.missing
+    ]
     footer = "stdev is the sample standard deviation (n − 1)."
     return "\n".join([*lines, "", *(f"Note: {n}." for n in notes), footer])
 
