@@ -17,6 +17,9 @@ from knowledge.sniff import decode_text
 
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
 _XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
+# An internal DTD subset means nothing to the HTML parser, which would show it as text.
+_DOCTYPE_SUBSET = re.compile(r"<!DOCTYPE[^\[>]*\[.*?\]\s*>", re.I | re.S)
+_HEAD = 64 * 1024
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 # Not text a reader sees: code, styling, embedded media and form widgets' internals.
 _DROPPED = frozenset(
@@ -103,6 +106,8 @@ def parse(
 ) -> ParsedDocument:
     """Read an HTML page; headings become section titles, scripts and styles are dropped."""
     text = _XML_DECLARATION.sub("", _decode(path.read_bytes()), count=1)
+    # Only near the start, where a doctype can be: bounded work whatever the file holds.
+    text = _DOCTYPE_SUBSET.sub("<!DOCTYPE html>", text[:_HEAD], count=1) + text[_HEAD:]
     if not text.strip():
         raise EmptyDocument(name)
     root = lxml_html.document_fromstring(text, parser=_parser())
