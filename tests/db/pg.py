@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,9 +21,7 @@ _LOCAL = "127.0.0.1"
 
 async def _can_connect(user: str, port: int, database: str, host: str = _LOCAL) -> bool:
     try:
-        conn = await asyncpg.connect(
-            host=host, port=port, user=user, database=database, timeout=3
-        )
+        conn = await asyncpg.connect(host=host, port=port, user=user, database=database, timeout=3)
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return False
     await conn.close()
@@ -115,10 +112,17 @@ def postgres_server() -> Iterator[tuple[str, int] | str]:
         yield started
 
 
+async def _admin(user: str, port: int) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(host=_LOCAL, port=port, user=user, database="postgres")
+    except asyncpg.InvalidCatalogNameError:
+        return await asyncpg.connect(host=_LOCAL, port=port, user=user, database="test")
+
+
 async def create_database(user: str, port: int) -> str:
     """A new, empty database with a random name; returns its asyncpg URL."""
     name = f"cadre_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(host=_LOCAL, port=port, user=user, database="postgres")
+    admin = await _admin(user, port)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -132,18 +136,8 @@ async def drop_database(url: str) -> None:
     user, rest = rest.split("@", 1)
     hostport, name = rest.split("/", 1)
     port = int(hostport.split(":")[1])
-    admin = await asyncpg.connect(host=_LOCAL, port=port, user=user, database="postgres")
+    admin = await _admin(user, port)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
-
-
-def wait_for(predicate: object, timeout: float = 10.0) -> None:
-    """Poll a zero-argument callable until it is truthy."""
-    assert callable(predicate)
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.05)
