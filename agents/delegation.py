@@ -118,10 +118,11 @@ async def delegate(
         await _finish(ctx, task, child, call_id, child_run_id, started, status, result, result)
         raise
     except DeadlineExceeded as exc:
-        status, result, text = "failed", str(exc), f"{exc} — {_RECOVER}."
+        status, result = "failed", str(exc)
+        text = f"{result.rstrip('.')} — {_RECOVER}."
     except CadreError as exc:
         status, result = "failed", str(exc)
-        text = f"The {operator.name} failed: {exc} — {_RECOVER}."
+        text = f"The {operator.name} failed: {result.rstrip('.')} — {_RECOVER}."
     except Exception as exc:
         log.exception("operator %s failed", operator.name)
         status, result = "failed", f"{type(exc).__name__}: {exc}"
