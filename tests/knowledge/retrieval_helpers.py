@@ -15,7 +15,7 @@ from knowledge.store import KnowledgeStore, StoreOptions
 
 async def paged_text(path: Path, name: str, progress: Callable[[int, int], None]) -> ParsedDocument:
     """Parse a test file: pages split by form feeds, an optional `# title` first line each."""
-    pages = path.read_text(encoding="utf-8").split("\f")
+    pages = path.read_text(encoding="utf-8").split("\f")  # noqa: ASYNC240 - tiny test files
     sections = []
     for number, page in enumerate(pages, start=1):
         title = None

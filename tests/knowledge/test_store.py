@@ -212,6 +212,8 @@ def test_an_s3_uri_is_handed_to_lancedb(tmp_path: Path) -> None:
                     ("aws_secret_access_key", "y"),
                     ("aws_region", "us-east-1"),
                     ("allow_http", "true"),
+                    ("client_max_retries", "0"),
+                    ("client_retry_timeout", "1"),
                 )
             ),
         )
