@@ -41,15 +41,17 @@ class ChunkingOptions:
             raise ValueError("ChunkingOptions.min_fill must be in [0, 1]")
 
 
-# Boundary strengths, and what joins two units across each.
+# Boundary strengths, and the separator used across each when the source had whitespace.
 _CHAR, _WORD, _SENTENCE, _LINE, _PARAGRAPH = range(5)
 _JOINERS = ("", " ", " ", "\n", "\n\n")
 
 _PARAGRAPHS = re.compile(r"\n[ \t]*\n\s*")
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=\S)|(?<=[。！？])")
-# Longest prefix searched when a single "word" must be cut by tokens (a token is rarely
-# longer than this many characters).
-_CHARS_PER_TOKEN_CEILING = 32
+# The separator is captured: after CJK full stops it is empty, and must stay empty.
+_SENTENCE_END = re.compile(r"((?<=[.!?…])\s+(?=\S)|(?<=[。！？]))")
+# A WordPiece tokenizer reads a 100-character "word" (a hash, base64) as one [UNK] token;
+# counting at least one token per this many characters keeps such runs from making
+# chunks of unbounded length.
+_MAX_CHARS_PER_TOKEN = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,24 +60,41 @@ class _Unit:
     tokens: int
     boundary: int
     """Strength of the boundary before this unit."""
+    joiner: str
+    """What separates it from the unit before it."""
+
+
+def _cost(text: str, count: TokenCounter) -> int:
+    return max(count(text), -(-len(text) // _MAX_CHARS_PER_TOKEN))
 
 
 def _split_long_word(word: str, count: TokenCounter, limit: int) -> Iterator[str]:
     """Cut a run without spaces into pieces of at most `limit` tokens each."""
     rest = word
     while rest:
-        if count(rest) <= limit:
+        if _cost(rest, count) <= limit:
             yield rest
             return
-        low, high = 1, min(len(rest), limit * _CHARS_PER_TOKEN_CEILING)
+        low, high = 1, min(len(rest), limit * _MAX_CHARS_PER_TOKEN)
         while low < high:  # longest prefix that fits
             middle = (low + high + 1) // 2
-            if count(rest[:middle]) <= limit:
+            if _cost(rest[:middle], count) <= limit:
                 low = middle
             else:
                 high = middle - 1
         yield rest[:low]
         rest = rest[low:]
+
+
+def _sentences(line: str) -> Iterator[tuple[str, str]]:
+    """(separator before, sentence) pairs of one line."""
+    parts = _SENTENCE_END.split(line)
+    separator = ""
+    for index, part in enumerate(parts):
+        if index % 2:
+            separator = " " if part else ""
+        elif part.strip():
+            yield separator, part
 
 
 def _units(text: str, count: TokenCounter, limit: int) -> Iterator[_Unit]:
@@ -86,30 +105,29 @@ def _units(text: str, count: TokenCounter, limit: int) -> Iterator[_Unit]:
             line = line.rstrip()
             if not line.strip():
                 continue
-            for sentence in _SENTENCE_END.split(line):
-                if not sentence.strip():
-                    continue
-                tokens = count(sentence)
+            for separator, sentence in _sentences(line):
+                joiner = _JOINERS[boundary] if boundary != _SENTENCE else separator
+                tokens = _cost(sentence, count)
                 if tokens <= limit:
-                    yield _Unit(sentence, tokens, boundary)
+                    yield _Unit(sentence, tokens, boundary, joiner)
                     boundary = _SENTENCE
                     continue
                 for word in sentence.split():
-                    tokens = count(word)
+                    tokens = _cost(word, count)
                     if tokens <= limit:
-                        yield _Unit(word, tokens, boundary)
+                        yield _Unit(word, tokens, boundary, joiner)
                     else:
                         for piece in _split_long_word(word, count, limit):
-                            yield _Unit(piece, count(piece), boundary)
-                            boundary = _CHAR
-                    boundary = _WORD
+                            yield _Unit(piece, _cost(piece, count), boundary, joiner)
+                            boundary, joiner = _CHAR, ""
+                    boundary, joiner = _WORD, " "
                 boundary = _SENTENCE
             boundary = _LINE
 
 
 def _join(units: list[_Unit]) -> str:
     parts = [units[0].text] if units else []
-    parts.extend(_JOINERS[unit.boundary] + unit.text for unit in units[1:])
+    parts.extend(unit.joiner + unit.text for unit in units[1:])
     return "".join(parts)
 
 
@@ -143,10 +161,10 @@ def _overlap(emitted: list[_Unit], budget: int, count: TokenCounter) -> list[_Un
     if not taken and emitted and budget > 0:
         # The last sentence alone is longer than the overlap: repeat its final words.
         for word in reversed(emitted[-1].text.split()):
-            tokens = count(word)
+            tokens = _cost(word, count)
             if used + tokens > budget:
                 break
-            taken.append(_Unit(word, tokens, _WORD))
+            taken.append(_Unit(word, tokens, _WORD, " "))
             used += tokens
     taken.reverse()
     return taken
