@@ -22,8 +22,10 @@ from agents.tools import tool
 
 MAX_EXPRESSION_CHARS = 2_000
 MAX_NODES = 400
-MAX_RESULT_BITS = 100_000
-"""About 30,000 decimal digits: the largest number any step may produce."""
+MAX_RESULT_BITS = 14_000
+"""About 4,200 decimal digits: the largest number any step may produce (Python itself
+refuses to print integers longer than 4,300 digits, to stay fast)."""
+_MAX_DIGITS = int(MAX_RESULT_BITS * 0.30103)
 _PRECISION = 50
 
 
@@ -38,7 +40,7 @@ class Number:
 def _check_size(value: Fraction) -> Fraction:
     if max(value.numerator.bit_length(), value.denominator.bit_length()) > MAX_RESULT_BITS:
         raise CalculatorError(
-            f"The result would have more than {MAX_RESULT_BITS * 3 // 10:,} digits; "
+            f"The result would have more than {_MAX_DIGITS:,} digits; "
             "split the calculation or use smaller numbers."
         )
     return value
@@ -76,11 +78,12 @@ def _power(base: Number, exponent: Number) -> Number:
     if e.denominator == 1:
         if b == 0 and e < 0:
             raise CalculatorError("Division by zero: 0 cannot be raised to a negative power.")
-        bits = max(b.numerator.bit_length(), b.denominator.bit_length()) * abs(e.numerator)
-        if bits > MAX_RESULT_BITS and abs(b) != 1:
+        size = max(abs(b.numerator), b.denominator)
+        bits = math.log2(size) * abs(e.numerator) if size > 1 else 0.0
+        if bits > MAX_RESULT_BITS:
             raise CalculatorError(
-                f"The power is too large (about {bits * 3 // 10:,} digits; the limit is "
-                f"{MAX_RESULT_BITS * 3 // 10:,}). Use smaller numbers."
+                f"The power is too large (about {int(bits * 0.30103):,} digits; the limit is "
+                f"{_MAX_DIGITS:,}). Use smaller numbers."
             )
         return Number(_check_size(b ** int(e)), exact)
     if b < 0:
@@ -309,9 +312,9 @@ def find_expressions(text: str, limit: int = 5) -> list[str]:
     cleaned = _THOUSANDS.sub("", _DATE.sub(" ", text))
     for old, new in (("×", "*"), ("÷", "/"), ("−", "-"), ("–", "-")):
         cleaned = cleaned.replace(old, new)
-    cleaned = _PERCENT_OF.sub(r"\1% * ", cleaned)
+    cleaned = _PERCENT_OF.sub(r"\1% *", cleaned)
     for match in _CANDIDATE.finditer(cleaned):
-        candidate = match.group(0).strip(" ,.")
+        candidate = " ".join(match.group(0).strip(" ,.").split())
         if not _OPERATOR.search(candidate) or candidate in found:
             continue
         try:
