@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,9 +14,15 @@ from app.db import make_engine, metadata, migrate
 from app.storage import LocalStorageClient
 from tests.db.pg import create_database, drop_database, postgres_server
 
-os.environ.setdefault("CHAINLIT_AUTH_SECRET", "test-secret-for-cadre-db-tests-0123456789abcdef")
-
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(autouse=True)
+def auth_secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The secret Chainlit signs tokens with, for this test only."""
+    secret = "test-secret-for-cadre-db-tests-0123456789abcdef"
+    monkeypatch.setenv("CHAINLIT_AUTH_SECRET", secret)
+    return secret
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import chainlit as cl
+import httpx
+import jwt
 import pytest
-from chainlit.context import init_http_context
+from chainlit.auth import create_jwt
+from chainlit.context import init_http_context, init_ws_context
+from chainlit.session import WebsocketSession
 from chainlit.types import Feedback, Pagination, ThreadFilter
+from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
-from app.data_layer import CadreDataLayer, acting_user
+from app.data_layer import ActingUserMiddleware, CadreDataLayer, acting_user
 from app.db import Element, NotFoundError, OwnershipError, RemoteElementError, Step, User
 from app.db import Feedback as FeedbackRow
 
@@ -477,3 +482,81 @@ async def test_delete_thread_removes_everything_it_owns(data_layer: CadreDataLay
     assert await data_layer.get_thread(keep_id) is not None
     with pytest.raises(NotFoundError):
         await data_layer.delete_thread(thread_id)
+
+
+# -- Chainlit session integration -------------------------------------------------------------
+
+
+async def test_writes_wait_for_the_first_user_message_then_are_all_kept(
+    data_layer: CadreDataLayer,
+) -> None:
+    alice = await make_user(data_layer, "alice")
+    thread_id = str(uuid.uuid4())
+    session = WebsocketSession(
+        id=str(uuid.uuid4()),
+        socket_id=str(uuid.uuid4()),
+        emit=lambda *_: None,
+        emit_call=lambda *_: None,
+        user_env={},
+        client_type="webapp",
+        thread_id=thread_id,
+        user=alice,
+    )
+    try:
+        init_ws_context(session)
+        welcome = cl.Message(content="Welcome!", author="Chief of Staff")
+        note = cl.Text(name="w.txt", content="attached", for_id=welcome.id)
+        await data_layer.create_step(welcome.to_dict())
+        await data_layer.create_element(note)
+        # Nothing is written for a chat the user never speaks in.
+        assert await data_layer.get_thread(thread_id) is None
+
+        session.has_first_interaction = True
+        await data_layer.update_thread(thread_id, name="first words", user_id=alice.id)
+        await session.flush_method_queue()
+        thread = await data_layer.get_thread(thread_id)
+        assert thread is not None
+        assert [s["output"] for s in thread["steps"]] == ["Welcome!"]
+        assert thread["elements"] is not None
+        assert [e["name"] for e in thread["elements"]] == ["w.txt"]
+        # The session's user is the actor: its own thread is visible, others' are not.
+        assert await data_layer.get_thread_author(thread_id) == "alice"
+    finally:
+        await session.delete()
+
+
+async def test_acting_user_middleware_reads_the_chainlit_token(
+    data_layer: CadreDataLayer,
+) -> None:
+    alice = await make_user(data_layer, "alice")
+    await make_user(data_layer, "bob")
+    thread_id, _ = await make_thread(data_layer, alice)
+    api = FastAPI()
+    api.add_middleware(ActingUserMiddleware)
+
+    @api.get("/author/{thread_id}")
+    async def author(thread_id: str) -> dict[str, str | None]:
+        return {"actor": acting_user.get(), "author": await data_layer.get_thread_author(thread_id)}
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api), base_url="http://test"
+    ) as client:
+        as_bob = {"Authorization": f"Bearer {create_jwt(cl.User(identifier='bob'))}"}
+        as_alice = {"access_token": create_jwt(cl.User(identifier="alice"))}
+        forged = {
+            "Authorization": "Bearer " + jwt.encode({"identifier": "alice"}, "another-key-" * 4)
+        }
+        assert (await client.get(f"/author/{thread_id}", headers=as_bob)).json() == {
+            "actor": "bob",
+            "author": "",
+        }
+        client.cookies.update(as_alice)
+        assert (await client.get(f"/author/{thread_id}")).json() == {
+            "actor": "alice",
+            "author": "alice",
+        }
+        client.cookies.clear()
+        assert (await client.get(f"/author/{thread_id}", headers=forged)).json() == {
+            "actor": None,
+            "author": "alice",
+        }
