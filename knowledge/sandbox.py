@@ -111,7 +111,7 @@ def _run(conn: Connection, job: _Job, parser: Parser) -> tuple[str, Any, bool]:
             )
     except KnowledgeError as error:
         # After a memory failure the heap may be fragmented or half-freed: start afresh.
-        return ("error", error, isinstance(error, ParseResourceLimit))
+        return ("error", error, isinstance(error.__cause__, MemoryError))
     except MemoryError:
         return ("error", ParseResourceLimit(job.name, "it needs more memory than allowed"), True)
     except Exception:

@@ -130,6 +130,14 @@ def test_memory_limit_stops_a_greedy_parse(
     assert sandbox.parse(big).kind == "text"
 
 
+def test_too_many_pages_is_refused_in_the_worker(
+    sandbox: ParseSandbox, files: dict[str, Path]
+) -> None:
+    with pytest.raises(ParseResourceLimit, match="60 pages, over the limit of 10"):
+        sandbox.parse(files["long"], limits=ParseLimits(max_pages=10))
+    assert _pages(sandbox.parse(files["chapters"])) == [1, 2, 3, 4]
+
+
 def test_size_limit_is_checked_before_anything_is_read(
     sandbox: ParseSandbox, tmp_path: Path
 ) -> None:
