@@ -230,6 +230,8 @@ class CadreDataLayer(BaseDataLayer):
     @_logged
     async def get_thread_author(self, thread_id: str) -> str:
         """The owner's identifier; "" when missing, unowned, or not the actor's own thread."""
+        if not _usable_id(thread_id):
+            return ""
         async with self.reading() as session:
             owner = await session.scalar(
                 select(UserRow.identifier)
@@ -249,6 +251,8 @@ class CadreDataLayer(BaseDataLayer):
         (socket connect, resume); hiding foreign threads here would let a socket attach to
         one it cannot see.
         """
+        if not _usable_id(thread_id):
+            return None
         async with self.reading() as session:
             found = (
                 await session.execute(
@@ -475,6 +479,8 @@ class CadreDataLayer(BaseDataLayer):
     @_logged
     async def get_element(self, thread_id: str, element_id: str) -> ElementDict | None:
         """The element if it belongs to that thread (and the thread to the actor)."""
+        if not (_usable_id(thread_id) and _usable_id(element_id)):
+            return None
         async with self.reading() as session:
             row = await session.scalar(
                 select(Element).where(Element.id == element_id, Element.thread_id == thread_id)
@@ -679,6 +685,11 @@ class CadreDataLayer(BaseDataLayer):
     async def _element_dict(self, row: Element) -> ElementDict:
         url = await self.storage.get_read_url(row.object_key) if row.object_key else row.url
         return convert.element_dict(row, url)
+
+
+def _usable_id(value: str) -> bool:
+    # Ids come from URLs and socket payloads; PostgreSQL rejects NUL in text outright.
+    return bool(value) and "\x00" not in value
 
 
 def _persisted(row: UserRow) -> PersistedUser:

@@ -7,6 +7,7 @@ page on a machine with no internet); this middleware removes them.
 
 from __future__ import annotations
 
+import gzip
 import re
 
 from starlette.datastructures import MutableHeaders
@@ -44,8 +45,12 @@ class OfflinePageMiddleware:
             elif message["type"] == "http.response.body" and start is not None:
                 body.extend(message.get("body", b""))
                 if not message.get("more_body", False):
-                    page = strip_external_links(bytes(body))
                     headers = MutableHeaders(raw=start["headers"])
+                    # Chainlit gzips its responses; the page is small, so unpack and repack.
+                    zipped = headers.get("content-encoding") == "gzip"
+                    page = strip_external_links(gzip.decompress(body) if zipped else bytes(body))
+                    if zipped:
+                        page = gzip.compress(page)
                     headers["content-length"] = str(len(page))
                     await send(start)
                     await send({"type": "http.response.body", "body": page})

@@ -115,14 +115,14 @@ def storage_router(
     async def download(object_key: str, user: Any = requester) -> FileResponse:
         if user is None:
             raise HTTPException(status_code=401, detail="log in to download files")
+        try:
+            path = storage.resolve(object_key)  # before the lookup: NUL bytes upset PostgreSQL
+        except StorageKeyError as exc:
+            log.warning("refused a download: %s", exc)
+            raise HTTPException(status_code=404, detail="file not found") from exc
         found = await data_layer.stored_file(object_key)
         if found is None or found.owner_identifier != user.identifier:
             raise HTTPException(status_code=404, detail="file not found")
-        try:
-            path = storage.resolve(object_key)
-        except StorageKeyError as exc:
-            log.warning("refused a stored object key from the database: %s", exc)
-            raise HTTPException(status_code=404, detail="file not found") from exc
         if not path.is_file():
             log.error("element %s has no bytes on disk at %s", found.element_id, path)
             raise HTTPException(status_code=404, detail="file not found")

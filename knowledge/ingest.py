@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from knowledge.catalog import DocumentCatalog, DocumentRecord, DocumentStatus, InMemoryCatalog
 from knowledge.documents import Chunk, ParsedDocument
@@ -39,6 +39,8 @@ Parser = Callable[[Path, str, PageProgress], Awaitable[ParsedDocument]]
 
 Chunker = Callable[[ParsedDocument, Callable[[str], int]], list[Chunk]]
 """Splits a document into chunks, measuring text with the embedder's token counter."""
+
+_T = TypeVar("_T")
 
 Stage = Literal["queued", "parsing", "chunking", "embedding", "storing"]
 
@@ -248,7 +250,7 @@ class IngestPipeline:
             staged = self.store.stage(job.owner, job.document_id, job.name)
             await self._embed(job, document, chunks, staged, queue)
             await queue.put(self._progress(job, "storing", document, len(chunks), len(chunks)))
-            added = await asyncio.to_thread(staged.commit)
+            added = await _settled(staged.commit)
             staged = None
             if added == 0:
                 await self._finish_duplicate(job, queue)
@@ -318,7 +320,7 @@ class IngestPipeline:
             await queue.put(self._progress(job, "embedding", document, 0, len(chunks)))
             for start in range(0, len(chunks), size):
                 batch = chunks[start : start + size]
-                await asyncio.to_thread(self._embed_and_stage, batch, staged)
+                await _settled(self._embed_and_stage, batch, staged)
                 done = start + len(batch)
                 await queue.put(self._progress(job, "embedding", document, done, len(chunks)))
 
@@ -386,6 +388,20 @@ class _Job:
     document_id: str = ""
     error: KnowledgeError | None = None
     chunk_pages: list[int] = field(default_factory=list)
+
+
+async def _settled(work: Callable[..., _T], *args: object) -> _T:
+    """Run `work` in a thread; if cancelled meanwhile, let it finish before re-raising.
+
+    A thread cannot be stopped: without this, a batch still being embedded when the user
+    cancels would be staged after the clean-up had already run.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(work, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
 
 
 def _pages_reached(chunks: list[Chunk]) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import stat
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from knowledge.parsing.limits import ParseLimits
 from knowledge.sniff import Kind, sniff
 
 logger = logging.getLogger(__name__)
+
+_MAX_LOGGED_WARNINGS = 20
 
 Parser = Callable[..., ParsedDocument]
 
@@ -46,6 +49,19 @@ _KIND_NAMES: dict[Kind, str] = {
     "code": "source code",
     "text": "text",
 }
+
+
+class _WarningLog:
+    """Logs the first few warnings a parse raises; a hostile file can raise millions."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._count = 0
+
+    def __call__(self, message: Warning | str, *args: object, **kwargs: object) -> None:
+        self._count += 1
+        if self._count <= _MAX_LOGGED_WARNINGS:
+            logger.info("While parsing %s: %s", self._name, message)
 
 
 def check_file(path: Path, *, name: str, limits: ParseLimits) -> int:
@@ -89,7 +105,12 @@ def parse_file(
     check_file(path, name=name, limits=limits)
     kind = sniff(path, name=name)
     try:
-        document = PARSERS[kind](path, name=name, limits=limits, progress=progress)
+        with warnings.catch_warnings():
+            # Parser libraries warn about every quirk of malformed input (pypdf, openpyxl);
+            # those are log lines, never failures, whatever the process's warning filters.
+            warnings.simplefilter("always")
+            warnings.showwarning = _WarningLog(name)
+            document = PARSERS[kind](path, name=name, limits=limits, progress=progress)
     except KnowledgeError:
         raise
     except MemoryError as exc:

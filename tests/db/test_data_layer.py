@@ -17,10 +17,22 @@ from chainlit.context import init_http_context, init_ws_context
 from chainlit.session import WebsocketSession
 from chainlit.types import Feedback, Pagination, ThreadFilter
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from app.data_layer import ActingUserMiddleware, CadreDataLayer, acting_user
-from app.db import Element, NotFoundError, OwnershipError, RemoteElementError, Step, User
+from app.db import (
+    AgentRecord,
+    ApiKey,
+    DocumentRecord,
+    Element,
+    NotFoundError,
+    OwnershipError,
+    RemoteElementError,
+    Step,
+    TaskRecord,
+    UsageRecord,
+    User,
+)
 from app.db import Feedback as FeedbackRow
 
 
@@ -126,6 +138,8 @@ async def test_thread_create_update_get_with_json_as_python_objects(
     assert await data_layer.get_thread_author(thread_id) == "alice"
     assert await data_layer.get_thread_author("missing") == ""
     assert await data_layer.get_thread("missing") is None
+    assert await data_layer.get_thread("nul\x00byte") is None
+    assert await data_layer.get_thread_author("nul\x00byte") == ""
 
 
 async def test_update_thread_never_reassigns_the_owner(data_layer: CadreDataLayer) -> None:
@@ -560,3 +574,76 @@ async def test_acting_user_middleware_reads_the_chainlit_token(
             "actor": None,
             "author": "alice",
         }
+
+
+# -- domain tables ----------------------------------------------------------------------------
+
+
+async def test_domain_tables_take_rows_and_follow_their_owners(data_layer: CadreDataLayer) -> None:
+    alice = await make_user(data_layer, "alice", role="admin")
+    thread_id, step_id = await make_thread(data_layer, alice)
+    async with data_layer.writing() as session:
+        session.add_all(
+            [
+                AgentRecord(
+                    id=str(uuid.uuid4()),
+                    name="Lawyer",
+                    description="Reads contracts",
+                    instructions="Be precise.",
+                    tools=["search"],
+                    limits={"max_turns": 4},
+                    created_by=alice.id,
+                ),
+                DocumentRecord(
+                    id=str(uuid.uuid4()),
+                    owner_id=alice.id,
+                    thread_id=thread_id,
+                    name="contract.pdf",
+                    content_hash="ab" * 32,
+                    status="ready",
+                    pages=3,
+                    chunks=12,
+                ),
+                TaskRecord(
+                    id=str(uuid.uuid4()),
+                    thread_id=thread_id,
+                    user_id=alice.id,
+                    run_id="run-1",
+                    step_id=step_id,
+                    agent="Researcher",
+                    input="find it",
+                    status="succeeded",
+                ),
+                UsageRecord(user_id=alice.id, thread_id=thread_id, model="local:smollm2"),
+                ApiKey(
+                    id=str(uuid.uuid4()),
+                    user_id=alice.id,
+                    name="laptop",
+                    prefix="cad_1234",
+                    key_hash="x",
+                ),
+            ]
+        )
+    async with data_layer.reading() as session:
+        agent = await session.scalar(select(AgentRecord))
+        assert agent is not None
+        assert (agent.tools, agent.limits, agent.enabled) == (["search"], {"max_turns": 4}, True)
+
+    with acting_as("alice"):
+        await data_layer.delete_thread(thread_id)
+    # Usage outlives the thread; delegation records go with it; documents stay the user's.
+    async with data_layer.reading() as session:
+        usage = await session.scalar(select(UsageRecord))
+        document = await session.scalar(select(DocumentRecord))
+        assert usage is not None
+        assert usage.thread_id is None
+        assert document is not None
+        assert document.thread_id is None
+    assert await count(data_layer, TaskRecord) == 0
+
+    async with data_layer.writing() as session:
+        await session.execute(delete(User).where(User.id == alice.id))
+    assert await count(data_layer, DocumentRecord) == 0
+    assert await count(data_layer, ApiKey) == 0
+    assert await count(data_layer, UsageRecord) == 1
+    assert await count(data_layer, AgentRecord) == 1
