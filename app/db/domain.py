@@ -1,6 +1,10 @@
 """Tables for the features beyond chat history: admin-made agents, documents, tasks, usage, keys.
 
 Created by the initial migration so later features only add columns, never a first table.
+The SQL-backed stores over them (a `DocumentCatalog` for `documents`, a `TaskStore` for
+`tasks`, usage and API-key lookups) are not written yet: they belong with the protocols the
+knowledge and agents features define, and should use `CadreDataLayer.reading()`/`writing()`
+so they share its engine and SQLite write discipline.
 """
 
 from __future__ import annotations
