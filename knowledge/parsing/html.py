@@ -10,7 +10,7 @@ from lxml import etree
 from lxml import html as lxml_html
 
 from knowledge.documents import ParsedDocument, Section
-from knowledge.errors import EmptyDocument
+from knowledge.errors import EmptyDocument, ParseResourceLimit
 from knowledge.parsing._shared import Progress, TextBudget, nonblank, render_table, tidy
 from knowledge.parsing.limits import ParseLimits
 from knowledge.sniff import decode_text
@@ -110,7 +110,12 @@ def parse(
     text = _DOCTYPE_SUBSET.sub("<!DOCTYPE html>", text[:_HEAD], count=1) + text[_HEAD:]
     if not text.strip():
         raise EmptyDocument(name)
-    root = lxml_html.document_fromstring(text, parser=_parser())
+    parser = _parser()
+    root = lxml_html.document_fromstring(text, parser=parser)
+    if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
+        # libxml2 stopped building the tree (too deep, or a text node too long): what it
+        # kept is a fragment, and answers from a fragment would silently miss things.
+        raise ParseResourceLimit(name, "its HTML is nested too deeply or has oversized parts")
     page_title = " ".join((root.findtext(".//title") or "").split()) or None
     collector = _Collector(page_title, TextBudget(name, limits.max_text_chars))
     walker = etree.iterwalk(root, events=("start", "end"))

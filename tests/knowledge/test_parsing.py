@@ -270,6 +270,13 @@ def test_html_never_fetches_or_expands_external_entities(
     assert hits == []
 
 
+def test_html_nested_past_the_parser_limit_is_refused(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.html"
+    deep.write_text("<html><body>" + "<div>" * 5000 + "text" + "</div>" * 5000 + "</body></html>")
+    with pytest.raises(ParseResourceLimit, match="nested too deeply"):
+        parse_file(deep)
+
+
 # ---------------------------------------------------------------- text formats
 
 
