@@ -295,14 +295,22 @@ class CadreDataLayer(BaseDataLayer):
         `OwnershipError`, and an actor writing to someone else's thread gets `NotFoundError`.
         """
         async with self.writing() as session:
-            thread = await self._thread_for_write(session, thread_id)
             if user_id is not None:
                 await self._check_new_owner(session, user_id)
+            thread = await self._thread_for_write(session, thread_id)
             if thread is None:
+                # INSERT .. ON CONFLICT: a first step may be creating this row right now
+                # (PostgreSQL runs the two concurrently); whoever wins, re-read it locked.
                 owner = user_id or await self._actor_user_id(session)
-                thread = Thread(id=thread_id, user_id=owner, metadata_={})
-                session.add(thread)
-            elif user_id is not None and thread.user_id != user_id:
+                await session.execute(
+                    self._insert(Thread)
+                    .values(id=thread_id, user_id=owner, metadata={})
+                    .on_conflict_do_nothing(index_elements=["id"])
+                )
+                thread = await self._thread_for_write(session, thread_id)
+                if thread is None:
+                    raise PersistenceError(f"thread {thread_id} was deleted while being created")
+            if user_id is not None and thread.user_id != user_id:
                 if thread.user_id is not None:
                     raise OwnershipError(
                         f"thread {thread_id} already has an owner; a thread never changes hands"
@@ -450,6 +458,8 @@ class CadreDataLayer(BaseDataLayer):
         let whoever chose the URL make the server read internal addresses (SSRF).
         """
         values = convert.element_values(element.to_dict())
+        # The key is ours to choose: one taken from the element could alias another's file.
+        values.pop("object_key", None)
         thread_id, element_id = values.get("thread_id"), values["id"]
         if not thread_id:
             raise PersistenceError(f"element {element_id} has no thread id")
@@ -531,6 +541,13 @@ class CadreDataLayer(BaseDataLayer):
         actor = self._require_actor(as_user)
         if feedback.value not in (0, 1):
             raise PersistenceError(f"feedback value must be 0 or 1, not {feedback.value!r}")
+        try:
+            return await self._upsert_feedback(feedback, actor)
+        except IntegrityError:
+            # A double click raced (PostgreSQL): the other request created the row; update it.
+            return await self._upsert_feedback(feedback, actor)
+
+    async def _upsert_feedback(self, feedback: Feedback, actor: str) -> str:
         async with self.writing() as session:
             found = (
                 await session.execute(
