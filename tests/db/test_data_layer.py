@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -238,6 +239,7 @@ async def test_steps_keep_every_key_chainlit_sends(data_layer: CadreDataLayer) -
             assert got[key] == value, key  # type: ignore[literal-required]
             assert type(got[key]) is type(value), key  # type: ignore[literal-required]
     assert stored[tool.id]["metadata"]["icon"] == "search"
+    assert json.loads(json.dumps(thread)) == thread  # what Chainlit's REST route sends
     assert stored[plain.id]["showInput"] is True
     assert [s["id"] for s in thread["steps"]][:2] == [question.id, answer.id]
 
