@@ -140,6 +140,22 @@ class KnowledgeBase:
         """All chunks of one document in order (for summaries and lists across all of it)."""
         return await asyncio.to_thread(self.store.read_document, owner, document_id)
 
+    async def reindex(self, embedder: Embedder) -> KnowledgeBase:
+        """Re-embed every stored chunk with `embedder`; returns the base to use from now on.
+
+        Run it with no ingestion in progress (staged work is discarded first).
+        """
+        store = await asyncio.to_thread(self.store.reindex, embedder)
+        return KnowledgeBase(
+            store,
+            embedder,
+            self.catalog,
+            parser=self.pipeline._parser,
+            chunker=self.pipeline._chunker,
+            ingest_options=self.pipeline.options,
+            weights=self.searcher.weights,
+        )
+
     async def delete_document(self, owner: str, document_id: str) -> bool:
         """Delete a document and its passages; whether the owner had it."""
         removed = await asyncio.to_thread(self.store.delete_document, owner, document_id)

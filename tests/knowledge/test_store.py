@@ -104,17 +104,22 @@ async def test_reindex_switches_every_chunk_to_the_new_embedder(tmp_path: Path) 
     base = await open_base(tmp_path, HashEmbedder(64))
     [done] = await ingest_ok(base, "alice", upload("lease.pdf", *CONTRACT))
 
-    store = base.store.reindex(HashEmbedder(32))
+    switched = await base.reindex(HashEmbedder(32))
 
-    assert store.embedder_id == "hash:32"
-    reopened = KnowledgeStore.for_embedder(tmp_path, HashEmbedder(32))
-    assert reopened.count("alice") == 3
-    hits = reopened.vector_search("alice", HashEmbedder(32).embed_query(CONTRACT[1]), 1)
+    assert switched.store.embedder_id == "hash:32"
+    hits = await switched.search("three months written notice", "alice", k=1, mode="vector")
     assert hits[0].document_id == done.document_id
     assert hits[0].page == 2
+    reopened = KnowledgeStore.for_embedder(tmp_path, HashEmbedder(32))
+    assert reopened.count("alice") == 3
     assert reopened.text_search("alice", "deposit", 3)[0].page == 3
     with pytest.raises(EmbedderMismatchError):
         KnowledgeStore.for_embedder(tmp_path, HashEmbedder(64))
+    # New uploads go on working with the new embedder.
+    await ingest_ok(
+        switched, "alice", upload("more.pdf", "# Parking\nOne parking space is included.")
+    )
+    assert (await switched.search("parking space", "alice", k=1))[0].document_name == "more.pdf"
 
 
 def test_staged_rows_stay_invisible_and_recover_removes_them(tmp_path: Path) -> None:
