@@ -9,42 +9,31 @@ missing one: `get_thread_author` returns "" (Chainlit then answers 404) and writ
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import logging
-import re
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
-import jwt
-from chainlit.auth.cookie import get_token_from_cookies
-from chainlit.auth.jwt import decode_jwt, get_jwt_secret
-from chainlit.context import ChainlitContextException, context
 from chainlit.data.base import BaseDataLayer
-from chainlit.session import WebsocketSession
 from chainlit.types import Feedback, PageInfo, PaginatedResponse, Pagination, ThreadFilter
 from chainlit.user import PersistedUser, User
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.db import convert
+from app.db import convert, queries
+from app.db.actor import ActingUserMiddleware, acting_user, current_actor
+from app.db.calls import logged, queued
 from app.db.engine import make_engine, write_engine
 from app.db.errors import NotFoundError, OwnershipError, PersistenceError, RemoteElementError
 from app.db.models import ROLES, Element, Step, Thread
 from app.db.models import Feedback as FeedbackRow
 from app.db.models import User as UserRow
 from app.db.types import utcnow
-from app.storage import LocalStorageClient
+from app.storage import LocalStorageClient, element_bytes, object_key_for
 
 if TYPE_CHECKING:
     from chainlit.element import Element as ChainlitElement
@@ -52,18 +41,11 @@ if TYPE_CHECKING:
     from chainlit.step import StepDict
     from chainlit.types import ThreadDict
 
-log = logging.getLogger(__name__)
-
-acting_user: ContextVar[str | None] = ContextVar("cadre_acting_user", default=None)
-"""The identifier of the user the current HTTP request is authenticated as."""
+__all__ = ["ActingUserMiddleware", "CadreDataLayer", "StoredFile", "acting_user"]
 
 MAX_PAGE = 100
 # Kept as columns, never copied from a login callback's metadata (see create_user).
 _PROTECTED_KEYS = frozenset({"role", "disabled", "token_version", "password_hash"})
-
-P = ParamSpec("P")
-R = TypeVar("R")
-_Method = Callable[Concatenate["CadreDataLayer", P], Coroutine[Any, Any, R]]
 
 
 @dataclass(frozen=True)
@@ -74,82 +56,6 @@ class StoredFile:
     owner_identifier: str | None
     name: str
     mime: str | None
-
-
-class ActingUserMiddleware:
-    """Sets `acting_user` for each HTTP request from its Chainlit token (cookie or bearer).
-
-    Add it to the outer FastAPI app so the data layer knows who calls Chainlit's REST
-    routes (feedback, thread rename/delete) and answers 404 for other users' threads.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        token = acting_user.set(_identifier_from_request(Request(scope)))
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            acting_user.reset(token)
-
-
-def _identifier_from_request(request: Request) -> str | None:
-    if not get_jwt_secret():
-        return None  # authentication is off
-    token = get_token_from_cookies(request.cookies)
-    if not token:
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        token = value.strip() if scheme.lower() == "bearer" else None
-    if not token:
-        return None
-    try:
-        return decode_jwt(token).identifier
-    except (jwt.PyJWTError, TypeError, ValueError):
-        return None  # Chainlit's own dependency answers 401 for this request
-
-
-def _logged(method: _Method[P, R]) -> _Method[P, R]:
-    """Log every failure with the method's name, then re-raise it unchanged."""
-
-    async def wrapper(self: CadreDataLayer, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await method(self, *args, **kwargs)
-        except NotFoundError as exc:
-            log.warning("data layer refused %s: %s", method.__name__, exc.detail)
-            raise
-        except Exception:
-            log.exception("data layer %s failed", method.__name__)
-            raise
-
-    functools.update_wrapper(wrapper, method)
-    return wrapper
-
-
-def _queued(method: _Method[P, R]) -> _Method[P, R | None]:
-    """Chainlit's queue-until-first-message rule, tolerant of code running outside a session.
-
-    Before a websocket session's first user message the call is parked on the session (so a
-    chat the user never speaks in leaves no thread); Chainlit flushes the queue after
-    naming the thread. Outside any Chainlit session the call runs at once.
-    """
-
-    async def wrapper(self: CadreDataLayer, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
-        try:
-            session = context.session
-        except ChainlitContextException:
-            session = None
-        if isinstance(session, WebsocketSession) and not session.has_first_interaction:
-            queue = session.thread_queues.setdefault(method.__name__, deque())
-            queue.append((method, self, args, kwargs))
-            return None
-        return await method(self, *args, **kwargs)
-
-    functools.update_wrapper(wrapper, method)
-    return wrapper
 
 
 class CadreDataLayer(BaseDataLayer):
@@ -181,14 +87,14 @@ class CadreDataLayer(BaseDataLayer):
 
     # -- users -------------------------------------------------------------------------------
 
-    @_logged
+    @logged
     async def get_user(self, identifier: str) -> PersistedUser | None:
         """The stored user; `metadata["role"]` and `metadata["disabled"]` come from columns."""
         async with self.reading() as session:
             row = await session.scalar(select(UserRow).where(UserRow.identifier == identifier))
-        return None if row is None else _persisted(row)
+        return None if row is None else convert.persisted_user(row)
 
-    @_logged
+    @logged
     async def create_user(self, user: User) -> PersistedUser | None:
         """Create the user at first login, or refresh name and metadata at the next ones.
 
@@ -214,7 +120,7 @@ class CadreDataLayer(BaseDataLayer):
                     identifier=user.identifier,
                     display_name=user.display_name,
                     role=role if role in ROLES else "member",
-                    auth_provider=_provider(user.metadata),
+                    auth_provider=str((user.metadata or {}).get("provider") or "")[:64] or None,
                     metadata_=metadata,
                     last_login_at=now,
                 )
@@ -223,11 +129,11 @@ class CadreDataLayer(BaseDataLayer):
                 row.metadata_ = {**(row.metadata_ or {}), **metadata}
                 row.display_name = user.display_name or row.display_name
                 row.last_login_at = now
-        return _persisted(row)
+        return convert.persisted_user(row)
 
     # -- threads -----------------------------------------------------------------------------
 
-    @_logged
+    @logged
     async def get_thread_author(self, thread_id: str) -> str:
         """The owner's identifier; "" when missing, unowned, or not the actor's own thread."""
         if not _usable_id(thread_id):
@@ -243,7 +149,7 @@ class CadreDataLayer(BaseDataLayer):
             return ""
         return owner
 
-    @_logged
+    @logged
     async def get_thread(self, thread_id: str) -> ThreadDict | None:
         """The whole thread: steps in order with their feedback, and elements.
 
@@ -273,14 +179,14 @@ class CadreDataLayer(BaseDataLayer):
                 .where(Step.thread_id == thread_id)
                 .order_by(Step.created_at.asc().nulls_first(), Step.inserted_at, Step.id)
             )
-            steps = [convert.step_dict(step, _feedback_dict(fb)) for step, fb in rows]
+            steps = [convert.step_dict(step, convert.feedback_dict(fb)) for step, fb in rows]
             element_rows = await session.scalars(
                 select(Element).where(Element.thread_id == thread_id).order_by(Element.created_at)
             )
             elements = [await self._element_dict(e) for e in element_rows]
         return convert.thread_dict(thread, owner, steps, elements)
 
-    @_logged
+    @logged
     async def update_thread(
         self,
         thread_id: str,
@@ -325,7 +231,7 @@ class CadreDataLayer(BaseDataLayer):
                 thread.tags = list(tags)
             thread.updated_at = utcnow()
 
-    @_logged
+    @logged
     async def delete_thread(self, thread_id: str) -> None:
         """Delete the thread, its steps, elements, feedback and stored files."""
         async with self.writing() as session:
@@ -344,7 +250,7 @@ class CadreDataLayer(BaseDataLayer):
             if key:
                 await self.storage.delete_file(key)
 
-    @_logged
+    @logged
     async def list_threads(
         self, pagination: Pagination, filters: ThreadFilter
     ) -> PaginatedResponse[ThreadDict]:
@@ -352,37 +258,14 @@ class CadreDataLayer(BaseDataLayer):
         if not filters.userId:
             raise PersistenceError("list_threads needs filters.userId (the owner's user id)")
         limit = max(1, min(pagination.first, MAX_PAGE))
-        query = (
-            select(Thread, UserRow.identifier)
-            .join(UserRow, UserRow.id == Thread.user_id)
-            .where(Thread.user_id == filters.userId)
+        query = queries.thread_page(
+            filters.userId,
+            limit,
+            actor=self._actor(),
+            search=filters.search,
+            feedback=filters.feedback,
+            cursor=pagination.cursor,
         )
-        if (actor := self._actor()) is not None:
-            query = query.where(UserRow.identifier == actor)
-        if filters.search:
-            text_match = exists().where(
-                Step.thread_id == Thread.id,
-                Step.type.like("%message"),
-                Step.output.icontains(filters.search, autoescape=True),
-            )
-            query = query.where(
-                or_(Thread.name.icontains(filters.search, autoescape=True), text_match)
-            )
-        if filters.feedback is not None:
-            query = query.where(
-                exists().where(
-                    FeedbackRow.thread_id == Thread.id, FeedbackRow.value == filters.feedback
-                )
-            )
-        if pagination.cursor:
-            moment, after_id = convert.decode_cursor(pagination.cursor)
-            query = query.where(
-                or_(
-                    Thread.updated_at < moment,
-                    and_(Thread.updated_at == moment, Thread.id < after_id),
-                )
-            )
-        query = query.order_by(Thread.updated_at.desc(), Thread.id.desc()).limit(limit + 1)
         async with self.reading() as session:
             rows = list((await session.execute(query)).tuples())
         page = rows[:limit]
@@ -399,20 +282,20 @@ class CadreDataLayer(BaseDataLayer):
 
     # -- steps -------------------------------------------------------------------------------
 
-    @_queued
-    @_logged
+    @queued
+    @logged
     async def create_step(self, step_dict: StepDict) -> None:
         """Insert or update a step (every key Chainlit sends is kept)."""
         await self._upsert_step(step_dict)
 
-    @_queued
-    @_logged
+    @queued
+    @logged
     async def update_step(self, step_dict: StepDict) -> None:
         """Same as create_step: Chainlit may update a step it never created (queued writes)."""
         await self._upsert_step(step_dict)
 
-    @_queued
-    @_logged
+    @queued
+    @logged
     async def delete_step(self, step_id: str) -> None:
         """Delete a step with its feedback, elements and their files."""
         async with self.writing() as session:
@@ -435,7 +318,7 @@ class CadreDataLayer(BaseDataLayer):
             if key:
                 await self.storage.delete_file(key)
 
-    @_logged
+    @logged
     async def get_favorite_steps(self, user_id: str) -> list[StepDict]:
         """Steps the user marked as favorite, in their own threads only."""
         query = (
@@ -449,8 +332,8 @@ class CadreDataLayer(BaseDataLayer):
 
     # -- elements ----------------------------------------------------------------------------
 
-    @_queued
-    @_logged
+    @queued
+    @logged
     async def create_element(self, element: ChainlitElement) -> None:
         """Store the element's bytes (from `path` or `content`) and its row.
 
@@ -463,7 +346,7 @@ class CadreDataLayer(BaseDataLayer):
         thread_id, element_id = values.get("thread_id"), values["id"]
         if not thread_id:
             raise PersistenceError(f"element {element_id} has no thread id")
-        data = await _element_bytes(element)
+        data = await element_bytes(element)
         if data is None and not str(element.url or "").startswith(self.storage.url_prefix + "/"):
             raise RemoteElementError(
                 f"element {element_id} only has a URL; Cadre never fetches URLs, so pass "
@@ -475,7 +358,7 @@ class CadreDataLayer(BaseDataLayer):
             if existing is not None and existing.thread_id != thread_id:
                 raise NotFoundError(f"element {element_id} not found in thread {thread_id}")
             if data is not None:
-                key = (existing.object_key if existing else None) or _object_key(
+                key = (existing.object_key if existing else None) or object_key_for(
                     thread_id, element_id, values.get("name") or "file"
                 )
                 stored = await self.storage.upload_file(key, data, values.get("mime") or "")
@@ -486,7 +369,7 @@ class CadreDataLayer(BaseDataLayer):
                 insert.on_conflict_do_update(index_elements=["id"], set_=update_cols)
             )
 
-    @_logged
+    @logged
     async def get_element(self, thread_id: str, element_id: str) -> ElementDict | None:
         """The element if it belongs to that thread (and the thread to the actor)."""
         if not (_usable_id(thread_id) and _usable_id(element_id)):
@@ -499,8 +382,8 @@ class CadreDataLayer(BaseDataLayer):
                 return None
             return await self._element_dict(row)
 
-    @_queued
-    @_logged
+    @queued
+    @logged
     async def delete_element(self, element_id: str, thread_id: str | None = None) -> None:
         """Delete the element row and its file."""
         async with self.writing() as session:
@@ -516,7 +399,7 @@ class CadreDataLayer(BaseDataLayer):
         if key:
             await self.storage.delete_file(key)
 
-    @_logged
+    @logged
     async def stored_file(self, object_key: str) -> StoredFile | None:
         """Who may download the bytes under `object_key` (None when no element has it)."""
         async with self.reading() as session:
@@ -532,7 +415,7 @@ class CadreDataLayer(BaseDataLayer):
 
     # -- feedback ----------------------------------------------------------------------------
 
-    @_logged
+    @logged
     async def upsert_feedback(self, feedback: Feedback, as_user: str | None = None) -> str:
         """Save a thumbs up/down on a step of the actor's own thread; returns its id.
 
@@ -582,7 +465,7 @@ class CadreDataLayer(BaseDataLayer):
             row.comment = feedback.comment
             return row.id
 
-    @_logged
+    @logged
     async def delete_feedback(self, feedback_id: str, as_user: str | None = None) -> bool:
         """Delete feedback the actor gave on their own thread."""
         actor = self._require_actor(as_user)
@@ -612,15 +495,7 @@ class CadreDataLayer(BaseDataLayer):
     # -- helpers -----------------------------------------------------------------------------
 
     def _actor(self, explicit: str | None = None) -> str | None:
-        if explicit:
-            return explicit
-        if (requester := acting_user.get()) is not None:
-            return requester
-        try:
-            user = context.session.user
-        except ChainlitContextException:
-            return None
-        return user.identifier if user is not None else None
+        return current_actor(explicit)
 
     def _require_actor(self, explicit: str | None) -> str:
         actor = self._actor(explicit)
@@ -707,43 +582,3 @@ class CadreDataLayer(BaseDataLayer):
 def _usable_id(value: str) -> bool:
     # Ids come from URLs and socket payloads; PostgreSQL rejects NUL in text outright.
     return bool(value) and "\x00" not in value
-
-
-def _persisted(row: UserRow) -> PersistedUser:
-    metadata = {**(row.metadata_ or {}), "role": row.role, "disabled": row.disabled}
-    return PersistedUser(
-        id=row.id,
-        identifier=row.identifier,
-        display_name=row.display_name,
-        metadata=metadata,
-        createdAt=convert.iso(row.created_at),
-    )
-
-
-def _provider(metadata: dict[str, Any] | None) -> str | None:
-    provider = (metadata or {}).get("provider")
-    return str(provider)[:64] if provider else None
-
-
-def _feedback_dict(row: FeedbackRow | None) -> dict[str, Any] | None:
-    if row is None:
-        return None
-    return {"id": row.id, "forId": row.for_id, "value": row.value, "comment": row.comment}
-
-
-async def _element_bytes(element: ChainlitElement) -> bytes | None:
-    if element.path:
-        return await asyncio.to_thread(Path(element.path).read_bytes)
-    if element.content is not None:
-        content = element.content
-        return content.encode("utf-8") if isinstance(content, str) else bytes(content)
-    return None
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _object_key(thread_id: str, element_id: str, name: str) -> str:
-    """`<thread>/<element>/<name>`, every part reduced to safe characters."""
-    parts = [_UNSAFE.sub("_", p).lstrip(".")[:100] or "_" for p in (thread_id, element_id, name)]
-    return "/".join(parts)

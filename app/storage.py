@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,6 +20,8 @@ from fastapi.responses import FileResponse
 from app.db.errors import StorageKeyError
 
 if TYPE_CHECKING:
+    from chainlit.element import Element
+
     from app.data_layer import CadreDataLayer
 
 log = logging.getLogger(__name__)
@@ -92,6 +95,25 @@ class LocalStorageClient(BaseStorageClient):
 
     async def close(self) -> None:
         """Nothing to release: files are opened per call."""
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def object_key_for(thread_id: str, element_id: str, name: str) -> str:
+    """`<thread>/<element>/<name>`, every part reduced to safe characters."""
+    parts = [_UNSAFE.sub("_", p).lstrip(".")[:100] or "_" for p in (thread_id, element_id, name)]
+    return "/".join(parts)
+
+
+async def element_bytes(element: Element) -> bytes | None:
+    """The element's bytes from `path` or `content`; None when it only has a URL."""
+    if element.path:
+        return await asyncio.to_thread(Path(element.path).read_bytes)
+    if element.content is not None:
+        content = element.content
+        return content.encode("utf-8") if isinstance(content, str) else bytes(content)
+    return None
 
 
 CurrentUser = Callable[..., Awaitable[Any]]

@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from app.db.errors import PersistenceError
-from app.db.models import Element, Step, Thread
+from app.db.models import Element, Feedback, Step, Thread, User
 
 if TYPE_CHECKING:
     from chainlit.element import ElementDict
     from chainlit.step import StepDict
     from chainlit.types import ThreadDict
+    from chainlit.user import PersistedUser
 
 # StepDict key -> steps column. Every key Chainlit 2.12's Step/Message.to_dict() emits.
 STEP_COLUMNS: dict[str, str] = {
@@ -141,6 +142,27 @@ def thread_dict(
         "steps": steps,
         "elements": elements,
     }
+
+
+def persisted_user(row: User) -> PersistedUser:
+    """Chainlit's user; role and disabled flag come from their columns into the metadata."""
+    from chainlit.user import PersistedUser
+
+    metadata = {**(row.metadata_ or {}), "role": row.role, "disabled": row.disabled}
+    return PersistedUser(
+        id=row.id,
+        identifier=row.identifier,
+        display_name=row.display_name,
+        metadata=metadata,
+        createdAt=iso(row.created_at),
+    )
+
+
+def feedback_dict(row: Feedback | None) -> dict[str, Any] | None:
+    """The `feedback` entry of a StepDict."""
+    if row is None:
+        return None
+    return {"id": row.id, "forId": row.for_id, "value": row.value, "comment": row.comment}
 
 
 def encode_cursor(updated_at: datetime, thread_id: str) -> str:
