@@ -44,6 +44,10 @@ RESEARCHER = AgentSpec(
         "Is there anything in the policy document about remote work?",
         "Where in the lease is the rent increase clause?",
         "What sources in my documents back up the claim that sales grew?",
+        "Do my files mention the new supplier anywhere?",
+        "Find any reference to late fees in the agreement",
+        "Who approved the budget, according to the minutes?",
+        "Extract all the dates and deadlines from the project plan",
     ),
 )
 
@@ -74,6 +78,10 @@ ANALYST = AgentSpec(
         "Which column in this table has the highest average?",
         "Split a 3,450 dollar bill between 7 people",
         "What is the square root of 2 to ten decimal places?",
+        "How many days are left until the end of the quarter if today is May 12?",
+        "Sum up these numbers: 45, 120.5, 78, 230",
+        "What's our cost per lead if we spent 8,400 and got 350 leads?",
+        "Estimate the yearly cost of a 49 dollar monthly subscription for 12 seats",
     ),
 )
 
@@ -103,6 +111,10 @@ WRITER = AgentSpec(
         "Translate this message into French",
         "Write a welcome message for new employees",
         "Compose a reply declining the meeting invitation",
+        "Write a blog post about our team culture",
+        "Write a short story for children about a brave dragon",
+        "Proofread this sentence for typos and spelling",
+        "Write a speech for the company anniversary",
     ),
 )
 
@@ -131,6 +143,10 @@ CHIEF_OF_STAFF = AgentSpec(
         "What time zone is Tokyo in?",
         "Ok great, thank you!",
         "What does API stand for?",
+        "Good evening!",
+        "What is the tallest mountain in the world?",
+        "How does this work?",
+        "Sounds good",
     ),
 )
 
