@@ -12,9 +12,12 @@ import logging
 import chainlit as cl
 
 from agents.errors import CadreError
+from chainlit.types import ThreadDict
+
 from agents.models.base import ChatMessage
 from app import services
-from app.render import ReplyRenderer
+from app.data_layer import CadreDataLayer
+from app.render import CHIEF_OF_STAFF, ReplyRenderer
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,25 @@ def _history() -> list[ChatMessage]:
         history = []
         cl.user_session.set(HISTORY, history)
     return history
+
+
+def history_from_thread(thread: ThreadDict) -> list[ChatMessage]:
+    """The conversation stored in a thread, as the model sees it."""
+    turns: list[ChatMessage] = []
+    steps = sorted(thread.get("steps") or [], key=lambda step: step.get("createdAt") or "")
+    for step in steps:
+        text = step.get("output") or ""
+        if step["type"] == "user_message" and text:
+            turns.append(ChatMessage.user(text))
+        elif step["type"] == "assistant_message" and step["name"] == CHIEF_OF_STAFF and text:
+            turns.append(ChatMessage.assistant(text))
+    return turns
+
+
+@cl.data_layer
+def data_layer() -> CadreDataLayer:
+    """Threads, steps, elements and feedback live in Cadre's own database."""
+    return services.current().data_layer
 
 
 @cl.set_starters
@@ -45,6 +67,12 @@ async def starters(user: cl.User | None = None, language: str | None = None) -> 
 async def on_chat_start() -> None:
     """A new chat starts with an empty history."""
     cl.user_session.set(HISTORY, [])
+
+
+@cl.on_chat_resume
+async def on_chat_resume(thread: ThreadDict) -> None:
+    """Continue an earlier chat: its turns become the model's context again."""
+    cl.user_session.set(HISTORY, history_from_thread(thread))
 
 
 @cl.on_message

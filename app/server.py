@@ -11,8 +11,11 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from app import services as services_module
+from app.db import migrate
+from app.db.actor import ActingUserMiddleware
 from app.offline import OfflinePageMiddleware
 from app.services import Services
+from app.storage import storage_router
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await migrate(settings.db_url)
         # Mounted sub-apps get no lifespan (starlette#649): Chainlit's startup work is ours.
         services.start_warming()
         yield
@@ -36,6 +40,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Cadre", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(OfflinePageMiddleware)
+    app.add_middleware(ActingUserMiddleware)
+    # Before Chainlit's mount: its catch-all route would shadow these.
+    app.include_router(storage_router(services.data_layer, services.data_layer.storage))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -10,6 +10,7 @@ from typing import Literal
 from agents.models.base import ChatModel
 from agents.models.local import LocalModel
 from agents.models.registry import ModelRegistry
+from app.data_layer import CadreDataLayer
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Services:
 
     settings: Settings
     registry: ModelRegistry
+    data_layer: CadreDataLayer
     state: WarmState = "loading"
     error: str | None = None
     _warming: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -37,7 +39,11 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
         """Build the services for `settings` (nothing is loaded yet)."""
-        return cls(settings=settings, registry=build_registry(settings))
+        return cls(
+            settings=settings,
+            registry=build_registry(settings),
+            data_layer=CadreDataLayer.from_url(settings.db_url, settings.files_dir),
+        )
 
     @property
     def chat_model(self) -> ChatModel:
@@ -59,9 +65,10 @@ class Services:
             self.state = "ready"
 
     async def close(self) -> None:
-        """Stop background work."""
+        """Stop background work and release the database."""
         if self._warming is not None and not self._warming.done():
             self._warming.cancel()
+        await self.data_layer.close()
 
 
 _current: Services | None = None

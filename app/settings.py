@@ -19,6 +19,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     """Where Cadre keeps its database, converted models and uploaded files."""
+    database_url: str | None = None
+    """SQLAlchemy async URL; default SQLite in the data directory. PostgreSQL:
+    `postgresql+asyncpg://user:password@host/db`."""
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
@@ -37,6 +40,18 @@ class Settings(BaseSettings):
     local_context_window: int = Field(4096, ge=512, le=8192)
     max_new_tokens: int = Field(512, ge=1, le=8192)
     temperature: float = Field(0.2, ge=0.0, le=2.0)
+
+    @property
+    def db_url(self) -> str:
+        """The database to use: `database_url`, or SQLite under `data_dir`."""
+        from app.db import database_url
+
+        return self.database_url or database_url(self.data_dir)
+
+    @property
+    def files_dir(self) -> Path:
+        """Where uploaded and generated files are kept."""
+        return self.data_dir / "files"
 
     @cached_property
     def local_model(self) -> LocalModelConfig:
