@@ -81,7 +81,7 @@ class SemanticRouter:
         label_array = np.array(labels)
         prototypes = np.stack([vectors[label_array == c].mean(axis=0) for c in self._classes])
         norms = np.linalg.norm(prototypes, axis=1, keepdims=True)
-        self._prototypes: Vectors = prototypes / np.where(norms == 0, 1, norms)
+        self._prototypes: Vectors = (prototypes / np.where(norms == 0, 1, norms)).astype(np.float32)
 
     @property
     def classes(self) -> list[str]:

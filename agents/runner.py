@@ -238,12 +238,20 @@ class Runner:
         """
         queue: asyncio.Queue[RunEvent | None] = asyncio.Queue()
         loop = asyncio.get_running_loop()
+        root_ended = False
+
+        def emit(event: RunEvent) -> None:
+            nonlocal root_ended
+            if event.run_id == run_id and isinstance(event, RunFinished | RunFailed):
+                root_ended = True
+            queue.put_nowait(event)
+
         deadline = None if self.limits.deadline_s is None else loop.time() + self.limits.deadline_s
         run_id = new_id()
         turn = TurnState(
             turn_id=run_id,
             limits=self.limits,
-            emit=queue.put_nowait,
+            emit=emit,
             tasks=self.tasks,
             executor=self,
             request=request,
@@ -259,11 +267,32 @@ class Runner:
             deps=deps,
         )
 
+        def report(exc: Exception) -> None:
+            # Normally the root run reports its own failure; this covers a body that
+            # failed before its run started.
+            if not root_ended:
+                message = (
+                    str(exc) if isinstance(exc, CadreError) else f"{type(exc).__name__}: {exc}"
+                )
+                emit(
+                    RunFailed(
+                        **ctx.tags,
+                        error=message,
+                        error_type=type(exc).__name__,
+                        cancelled=False,
+                        duration_s=0.0,
+                        exception=exc,
+                    )
+                )
+
         async def main() -> None:
             try:
                 await body(ctx)
-            except CadreError:
-                pass  # the root's RunFailed event already carries the sentence for the user
+            except CadreError as exc:
+                report(exc)  # the RunFailed event carries the sentence for the user
+            except Exception as exc:
+                report(exc)
+                raise
             finally:
                 await close_open_tasks(ctx)
                 queue.put_nowait(None)
@@ -292,15 +321,16 @@ class Runner:
         policy: tools that can derive their calls from the request run first, then the
         model answers once with their results in the prompt.
         """
-        model = self.resolve_model(agent)
-        available = self.resolve_tools(agent, tools)
 
         async def work(ctx: RunContext) -> str:
+            # Resolved inside the run so a misconfigured agent fails as a visible run.
+            model = self.resolve_model(agent)
+            available = self.resolve_tools(agent, tools)
             if model.capabilities.tools:
                 return await self._tool_loop(ctx, agent, model, input, available)
             return await self._fixed_policy(ctx, agent, model, input, available)
 
-        return await observe_run(ctx, model.id, input, work)
+        return await observe_run(ctx, agent.model or self.model.id, input, work)
 
     def _opening(self, ctx: RunContext, agent: AgentSpec, input: str) -> list[ChatMessage]:
         return [ChatMessage.system(agent.instructions), *ctx.turn.history, ChatMessage.user(input)]

@@ -15,7 +15,7 @@ from agents.calculator import (
     format_number,
 )
 from agents.errors import CalculatorError, ToolError
-from agents.tabular import column_stats, column_statistics, find_table
+from agents.tabular import column_statistics, column_stats, find_table
 
 
 @pytest.mark.parametrize(
@@ -118,19 +118,23 @@ West,n/a,3
 
 def test_column_statistics_are_exact() -> None:
     sales, units = column_stats(TABLE)
-    assert sales.name == "sales" and sales.count == 3 and sales.missing == 1
+    assert sales.name == "sales"
+    assert sales.count == 3
+    assert sales.missing == 1
     assert sales.total == Fraction("2950.75")
     assert sales.mean == Fraction("2950.75") / 3
     assert sales.median == Fraction("950.25")
-    assert (sales.minimum, sales.maximum) == (800, Fraction("1200.5"))
-    assert units.total == 20 and units.median == 7
-    assert units.stdev is not None and float(units.stdev) == pytest.approx(3.5118845842842)
+    assert (sales.minimum, sales.maximum) == (Fraction(800), Fraction("1200.5"))
+    assert units.total == 20
+    assert units.median == 7
+    assert units.stdev is not None
+    assert float(units.stdev) == pytest.approx(3.5118845842842)
 
 
 async def test_column_statistics_tool_renders_a_table() -> None:
     output = column_statistics.validate({"data": TABLE, "columns": ["units"]})
     assert output == {"data": TABLE, "columns": ["units"]}
-    rendered = await column_statistics.function(None, output)  # type: ignore[arg-type]
+    rendered = str(await column_statistics.function(None, output))  # type: ignore[arg-type]
     assert rendered.splitlines()[2] == "| units | 3 | 20 | 6.666667 | 7 | 3.511885 | 3 | 10 |"
 
 
@@ -139,9 +143,10 @@ def test_markdown_and_semicolon_tables() -> None:
     table = find_table(message)
     assert table is not None
     [score] = column_stats(table)
-    assert score.total == 7 and score.median == 2
+    assert score.total == 7
+    assert score.median == 2
     [x, y] = column_stats("x;y\n1;2\n3;4\n")
-    assert (x.mean, y.mean) == (2, 3)
+    assert (x.mean, y.mean) == (Fraction(2), Fraction(3))
 
 
 def test_tables_without_numbers_are_refused_clearly() -> None:

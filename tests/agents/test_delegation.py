@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
-from tests.agents.agent_helpers import call, collect, kinds, of, team
 
 from agents import (
     ANALYST,
@@ -29,6 +28,7 @@ from agents.errors import BudgetExceeded, ModelError
 from agents.models.base import ChatMessage, ToolSpec, Usage
 from agents.models.base import TextDelta as ModelText
 from agents.models.scripted import FunctionModel, ScriptedModel
+from tests.agents.agent_helpers import call, collect, kinds, of, team
 
 
 def tool_results(model: ScriptedModel, turn: int) -> list[str]:
@@ -50,10 +50,12 @@ async def test_single_delegation_streams_nested_runs_and_records_a_task() -> Non
     events = await collect(t.chief.stream("Write a thank-you note for my team"))
 
     root = events[0]
-    assert isinstance(root, RunStarted) and root.parent_run_id is None
+    assert isinstance(root, RunStarted)
+    assert root.parent_run_id is None
     assert root.agent == "Chief of Staff"
     finished = events[-1]
-    assert isinstance(finished, RunFinished) and finished.run_id == root.run_id
+    assert isinstance(finished, RunFinished)
+    assert finished.run_id == root.run_id
     assert finished.output == "Here is your note: Thank you, team!"
     answer = "".join(e.text for e in of(events, TextDelta) if e.run_id == root.run_id)
     assert answer == finished.output
@@ -61,8 +63,10 @@ async def test_single_delegation_streams_nested_runs_and_records_a_task() -> Non
     [started] = of(events, DelegationStarted)
     [ended] = of(events, DelegationFinished)
     child = next(e for e in of(events, RunStarted) if e.parent_run_id == root.run_id)
-    assert started.run_id == root.run_id and started.child_run_id == child.run_id
-    assert child.agent == "Writer" and child.depth == 1
+    assert started.run_id == root.run_id
+    assert started.child_run_id == child.run_id
+    assert child.agent == "Writer"
+    assert child.depth == 1
     assert kinds(events, child.run_id) == [
         "run_started",
         "text_delta",
@@ -71,15 +75,19 @@ async def test_single_delegation_streams_nested_runs_and_records_a_task() -> Non
         "usage_reported",
         "run_finished",
     ]
-    assert ended.output == "Thank you, team!" and not ended.is_error
+    assert ended.output == "Thank you, team!"
+    assert not ended.is_error
     assert ended.usage == Usage(output_tokens=3)
 
     statuses = [e.task.status for e in of(events, TaskUpdated)]
     assert statuses == ["pending", "running", "done"]
     [task] = t.store.all()
-    assert task.operator == "Writer" and task.status == "done"
-    assert task.result == "Thank you, team!" and task.run_id == child.run_id
-    assert task.started_at is not None and task.finished_at is not None
+    assert task.operator == "Writer"
+    assert task.status == "done"
+    assert task.result == "Thank you, team!"
+    assert task.run_id == child.run_id
+    assert task.started_at is not None
+    assert task.finished_at is not None
 
     assert tool_results(chief_model, 1) == ["Thank you, team!"]
     writer_prompt = writer.calls[0].messages
@@ -117,7 +125,8 @@ async def test_two_parallel_delegations_overlap() -> None:
     assert [task.status for task in tasks] == ["done", "done"]
     starts = [task.started_at for task in tasks]
     finishes = [task.finished_at for task in tasks]
-    assert None not in starts and None not in finishes
+    assert None not in starts
+    assert None not in finishes
     assert max(s for s in starts if s) <= min(f for f in finishes if f)
     assert tool_results(chief_model, 1) == [words, words]
 
@@ -136,8 +145,10 @@ async def test_an_operator_that_raises_becomes_a_result_the_chief_recovers_from(
     events = await collect(t.chief.stream("Total my expenses"))
 
     [failed] = of(events, RunFailed)
-    assert failed.agent == "Analyst" and failed.error == "the model server went away"
-    assert not failed.cancelled and failed.error_type == "ModelError"
+    assert failed.agent == "Analyst"
+    assert failed.error == "the model server went away"
+    assert not failed.cancelled
+    assert failed.error_type == "ModelError"
     [ended] = of(events, DelegationFinished)
     assert ended.is_error
     assert tool_results(chief_model, 1) == [
@@ -145,9 +156,11 @@ async def test_an_operator_that_raises_becomes_a_result_the_chief_recovers_from(
         "and say what is missing."
     ]
     [task] = t.store.all()
-    assert task.status == "failed" and task.result == "the model server went away"
+    assert task.status == "failed"
+    assert task.result == "the model server went away"
     final = events[-1]
-    assert isinstance(final, RunFinished) and final.parent_run_id is None
+    assert isinstance(final, RunFinished)
+    assert final.parent_run_id is None
     assert final.output == "The Analyst failed, so here is what I know."
 
 
@@ -171,7 +184,8 @@ async def test_an_operator_that_times_out_becomes_a_result() -> None:
     events = await collect(t.chief.stream("Write me a novel"))
 
     [failed] = of(events, RunFailed)
-    assert failed.agent == "Writer" and failed.error_type == "DeadlineExceeded"
+    assert failed.agent == "Writer"
+    assert failed.error_type == "DeadlineExceeded"
     assert failed.error == "The Writer did not finish within its 0.05-second limit."
     assert tool_results(chief_model, 1) == [
         "The Writer did not finish within its 0.05-second limit — answer with what you have, "
@@ -179,7 +193,8 @@ async def test_an_operator_that_times_out_becomes_a_result() -> None:
     ]
     [task] = t.store.all()
     assert task.status == "failed"
-    assert isinstance(events[-1], RunFinished) and events[-1].output == "It took too long."
+    assert isinstance(events[-1], RunFinished)
+    assert events[-1].output == "It took too long."
 
 
 async def test_operators_cannot_delegate_further_by_default() -> None:
@@ -209,7 +224,9 @@ async def test_operators_cannot_delegate_further_by_default() -> None:
     events = await collect(t.chief.stream("Get me a draft"))
 
     refused = [e for e in of(events, ToolCallFinished) if e.tool == "delegate_to_writer"]
-    assert len(refused) == 1 and refused[0].is_error and refused[0].agent == "Manager"
+    assert len(refused) == 1
+    assert refused[0].is_error
+    assert refused[0].agent == "Manager"
     assert "delegation is limited to depth 1" in refused[0].output
     assert writer.calls == []
     assert [e.agent for e in of(events, DelegationStarted)] == ["Chief of Staff"]
@@ -261,7 +278,8 @@ async def test_the_token_budget_is_shared_by_the_whole_tree() -> None:
     events = await collect(t.chief.stream("Draft something"))
 
     final = events[-1]
-    assert isinstance(final, RunFailed) and final.parent_run_id is None
+    assert isinstance(final, RunFailed)
+    assert final.parent_run_id is None
     assert final.error_type == "BudgetExceeded"
     assert final.error.startswith("This request used its token budget (1,050 of 1,000 tokens)")
     assert len(chief_model.calls) == 1  # stopped before spending more
@@ -356,7 +374,8 @@ async def test_the_per_operator_concurrency_limit_queues_delegations() -> None:
     runs = [e.kind for e in events if e.agent == "Writer" and e.kind.startswith("run_")]
     assert runs == ["run_started", "run_finished", "run_started", "run_finished"]
     first, second = sorted(t.store.all(), key=lambda task: task.started_at or 0)
-    assert first.finished_at is not None and second.started_at is not None
+    assert first.finished_at is not None
+    assert second.started_at is not None
     assert second.started_at >= first.finished_at
 
 

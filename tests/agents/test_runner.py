@@ -14,6 +14,7 @@ from agents import (
     Queued,
     RetrievalDone,
     RunContext,
+    RunEvent,
     RunFailed,
     RunFinished,
     Runner,
@@ -59,8 +60,10 @@ async def test_a_tool_loop_streams_calls_results_and_the_answer() -> None:
     [started] = of(events, ToolCallStarted)
     assert started.arguments == {"expression": "0.1 + 0.2"}
     [finished] = of(events, ToolCallFinished)
-    assert finished.output == "0.1 + 0.2 = 0.3" and not finished.is_error
-    assert finished.call_id == started.call_id and finished.duration_s >= 0
+    assert finished.output == "0.1 + 0.2 = 0.3"
+    assert not finished.is_error
+    assert finished.call_id == started.call_id
+    assert finished.duration_s >= 0
     tool_turn = model.calls[1].messages
     assert tool_turn[-2].tool_calls[0].name == "calculate"
     assert tool_turn[-1] == ChatMessage.tool(started.call_id, "0.1 + 0.2 = 0.3")
@@ -93,7 +96,8 @@ async def test_the_same_call_again_gets_a_warning_then_the_loop_guard_stops_the_
     assert [r.is_error for r in results] == [False, True]
     assert results[1].output.startswith("You already called calculate with exactly these")
     failed = events[-1]
-    assert isinstance(failed, RunFailed) and failed.error_type == "LoopDetected"
+    assert isinstance(failed, RunFailed)
+    assert failed.error_type == "LoopDetected"
     assert failed.error == (
         "The Analyst kept calling calculate with the same arguments (3 times), "
         "so I stopped it to avoid a loop."
@@ -115,7 +119,8 @@ async def test_max_turns_stops_a_run_that_never_answers() -> None:
     events = await collect(Runner(model, tools=builtin_tools()).stream(agent, "Count"))
 
     failed = events[-1]
-    assert isinstance(failed, RunFailed) and failed.error_type == "TurnLimitExceeded"
+    assert isinstance(failed, RunFailed)
+    assert failed.error_type == "TurnLimitExceeded"
     assert "used all 3 of its steps" in failed.error
     assert isinstance(failed.exception, TurnLimitExceeded)
 
@@ -128,13 +133,16 @@ async def test_the_turn_deadline_stops_everything_with_a_sentence() -> None:
     events = await collect(runner.stream(agent, "Hi"))
 
     failed = events[-1]
-    assert isinstance(failed, RunFailed) and failed.error_type == "DeadlineExceeded"
+    assert isinstance(failed, RunFailed)
+    assert failed.error_type == "DeadlineExceeded"
     assert failed.error.startswith("This request hit its 0.05-second time limit")
     assert not failed.cancelled
 
 
 async def test_usage_and_cost_are_reported_per_model_call() -> None:
-    model = ScriptedModel([[base.Queued(2), base.Queued(1), base.TextDelta("ok"), Usage(1000, 500)]])
+    model = ScriptedModel(
+        [[base.Queued(2), base.Queued(1), base.TextDelta("ok"), Usage(1000, 500)]]
+    )
     runner = Runner(model, prices={model.id: Price(input_per_million=2.0, output_per_million=8.0)})
     agent = AgentSpec(name="Helper", description="Helps.", instructions="")
 
@@ -154,7 +162,9 @@ async def test_a_model_that_reports_no_usage_is_estimated() -> None:
     events = await collect(Runner(model).stream(agent, "Hi"))
 
     [usage] = of(events, UsageReported)
-    assert usage.input_tokens > 100 and usage.output_tokens == 3 and usage.cost is None
+    assert usage.input_tokens > 100
+    assert usage.output_tokens == 3
+    assert usage.cost is None
 
 
 async def test_tools_can_report_citations() -> None:
@@ -176,8 +186,10 @@ async def test_tools_can_report_citations() -> None:
     events = await collect(Runner(model, tools=[search]).stream(agent, "Notice period?"))
 
     [retrieval] = of(events, RetrievalDone)
-    assert retrieval.call_id == "s1" and retrieval.query == "notice"
-    assert retrieval.citations == (passage,) and retrieval.agent == "Researcher"
+    assert retrieval.call_id == "s1"
+    assert retrieval.query == "notice"
+    assert retrieval.citations == (passage,)
+    assert retrieval.agent == "Researcher"
 
 
 async def test_a_model_without_tool_calling_gets_a_fixed_policy() -> None:
@@ -187,7 +199,8 @@ async def test_a_model_without_tool_calling_gets_a_fixed_policy() -> None:
     events = await collect(runner.stream(ANALYST_LIKE, "What is 17.5% of 2,340?"))
 
     [finished] = of(events, ToolCallFinished)
-    assert finished.tool == "calculate" and finished.output == "17.5% * 2340 = 409.5"
+    assert finished.tool == "calculate"
+    assert finished.output == "17.5% * 2340 = 409.5"
     prompt = model.calls[0].messages[-1].content
     assert prompt.startswith("What is 17.5% of 2,340?\n\nTool results computed for you")
     assert "17.5% * 2340 = 409.5" in prompt
@@ -198,14 +211,18 @@ async def test_a_model_without_tool_calling_gets_a_fixed_policy() -> None:
 async def test_a_bug_is_reported_then_raised() -> None:
     model = ScriptedModel([RuntimeError("provider bug")])
     agent = AgentSpec(name="Helper", description="Helps.", instructions="")
-    events: list[object] = []
+    events: list[RunEvent] = []
 
-    with pytest.raises(RuntimeError, match="provider bug"):
+    async def consume() -> None:
         async for event in Runner(model).stream(agent, "Hi"):
             events.append(event)
 
+    with pytest.raises(RuntimeError, match="provider bug"):
+        await consume()
+
     failed = events[-1]
-    assert isinstance(failed, RunFailed) and failed.error == "RuntimeError: provider bug"
+    assert isinstance(failed, RunFailed)
+    assert failed.error == "RuntimeError: provider bug"
 
 
 async def test_leaving_the_stream_early_cancels_the_turn() -> None:
@@ -218,3 +235,29 @@ async def test_leaving_the_stream_early_cancels_the_turn() -> None:
                 break
 
     assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+async def test_a_misconfigured_agent_fails_as_a_visible_run() -> None:
+    agent = AgentSpec(name="Helper", description="Helps.", instructions="", tools=("nope",))
+
+    events = await collect(Runner(ScriptedModel([])).stream(agent, "Hi"))
+
+    assert kinds(events) == ["run_started", "run_failed"]
+    failed = events[-1]
+    assert isinstance(failed, RunFailed)
+    assert failed.error_type == "ConfigError"
+    assert failed.error.startswith("The Helper needs tools that are not registered: nope")
+
+
+async def test_a_body_failing_before_its_run_starts_still_ends_the_stream() -> None:
+    from agents.errors import ConfigError
+
+    async def body(ctx: RunContext) -> str:
+        raise ConfigError("No model is configured; pick one in the settings.")
+
+    events = await collect(Runner(ScriptedModel([])).stream_turn("Chief", "Hi", body))
+
+    [failed] = events
+    assert isinstance(failed, RunFailed)
+    assert failed.parent_run_id is None
+    assert failed.error == "No model is configured; pick one in the settings."

@@ -60,14 +60,16 @@ def test_the_schema_comes_from_type_hints_and_the_docstring() -> None:
     assert schema["$defs"]["Row"]["required"] == ["item", "amount"]
     assert props["currency"]["enum"] == ["EUR", "USD"]
     assert props["currency"]["default"] == "EUR"
-    assert "title" not in schema and "title" not in props["customer"]
+    assert "title" not in schema
+    assert "title" not in props["customer"]
     assert add_invoice.spec.parameters is schema
 
 
 def test_arguments_are_validated_and_converted() -> None:
     args = add_invoice.validate({"customer": "ACME", "rows": [{"item": "x", "amount": "2.5"}]})
     assert args["rows"] == [Row(item="x", amount=2.5)]
-    assert args["currency"] == "EUR" and args["note"] is None
+    assert args["currency"] == "EUR"
+    assert args["note"] is None
 
 
 @pytest.mark.parametrize(
@@ -116,8 +118,10 @@ async def test_a_bad_call_becomes_an_error_result_the_model_recovers_from() -> N
     events = await collect(runner.stream(_agent("add_invoice"), "Invoice ACME"))
 
     first, second = of(events, ToolCallFinished)
-    assert first.is_error and "rows.0.amount: Input should be a valid number" in first.output
-    assert not second.is_error and second.output == "Clerk: ACME 10.0 EUR"
+    assert first.is_error
+    assert "rows.0.amount: Input should be a valid number" in first.output
+    assert not second.is_error
+    assert second.output == "Clerk: ACME 10.0 EUR"
     assert [e.arguments for e in of(events, ToolCallStarted)][1]["customer"] == "ACME"
     assert events[-1].kind == "run_finished"
 
