@@ -24,7 +24,7 @@ from typing import Any
 
 from agents.context import Price, RunContext, TurnState
 from agents.delegation import close_open_tasks
-from agents.errors import CadreError, ConfigError, DeadlineExceeded, ToolError, TurnLimitExceeded
+from agents.errors import CadreError, ConfigError, DeadlineExceeded, TurnLimitExceeded
 from agents.events import (
     Queued,
     RunEvent,
@@ -32,17 +32,16 @@ from agents.events import (
     RunFinished,
     RunStarted,
     TextDelta,
-    ToolCallFinished,
-    ToolCallStarted,
     UsageReported,
 )
-from agents.limits import LoopDetector, TurnLimits, repeat_warning
+from agents.limits import LoopDetector, TurnLimits
 from agents.models import base
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions, ToolCallRequest
 from agents.models.context import ApproximateCounter
 from agents.models.registry import ModelRegistry
 from agents.spec import AgentSpec
 from agents.tasks import InMemoryTaskStore, TaskStore, new_id
+from agents.tool_calls import call_tools
 from agents.tools import Tool
 
 log = logging.getLogger(__name__)
@@ -349,7 +348,7 @@ class Runner:
                 return reply.text
             requests = [ToolCallRequest(c.id, c.name, c.arguments) for c in reply.tool_calls]
             messages.append(ChatMessage.assistant(reply.text, requests))
-            outputs = await self.call_tools(ctx, by_name, reply.tool_calls, loops)
+            outputs = await call_tools(ctx, by_name, reply.tool_calls, loops)
             messages.extend(
                 ChatMessage.tool(c.id, out)
                 for c, out in zip(reply.tool_calls, outputs, strict=True)
@@ -372,7 +371,7 @@ class Runner:
         if calls:
             by_name = {t.name: t for t in tools}
             loops = LoopDetector(agent.name, ctx.limits.loop_warnings)
-            outputs = await self.call_tools(ctx, by_name, calls, loops)
+            outputs = await call_tools(ctx, by_name, calls, loops)
             facts = "\n\n".join(f"{c.name}:\n{out}" for c, out in zip(calls, outputs, strict=True))
             prompt = (
                 f"{input}\n\nTool results computed for you (use these numbers exactly, "
@@ -430,98 +429,3 @@ class Runner:
             )
         )
         return result
-
-    # --- tools ------------------------------------------------------------------------
-
-    async def call_tools(
-        self,
-        ctx: RunContext,
-        tools: Mapping[str, Tool],
-        calls: Sequence[base.ToolCall],
-        loops: LoopDetector,
-    ) -> list[str]:
-        """Run tool calls concurrently; each result is text for the model, errors included."""
-        verdicts = [loops.see(call.name, call.arguments) for call in calls]
-        outputs = [""] * len(calls)
-
-        async def one(index: int) -> None:
-            call = calls[index]
-            outputs[index] = await self._call_tool(
-                replace(ctx, call_id=call.id), tools, call, verdicts[index] == "repeat"
-            )
-
-        async with asyncio.TaskGroup() as group:
-            for index, call in enumerate(calls):
-                group.create_task(one(index), name=f"cadre-tool-{call.name}-{call.id}")
-        return outputs
-
-    async def _call_tool(
-        self, ctx: RunContext, tools: Mapping[str, Tool], call: base.ToolCall, repeat: bool
-    ) -> str:
-        tool = tools.get(call.name)
-        if tool is not None and tool.delegate_to is not None and not repeat:
-            try:
-                # A delegation reports itself (DelegationStarted/Finished) and never raises
-                # for an operator's failure; only a refused start lands here.
-                return await tool.invoke(ctx, call.arguments)
-            except CadreError as exc:
-                self._report_call(ctx, call, str(exc), 0.0, is_error=True)
-                return str(exc)
-        ctx.emit(
-            ToolCallStarted(**ctx.tags, call_id=call.id, tool=call.name, arguments=call.arguments)
-        )
-        started = time.perf_counter()
-        is_error = True
-        try:
-            if tool is None:
-                output = (
-                    f"There is no tool named {call.name}. "
-                    f"Available tools: {', '.join(tools) or 'none'}."
-                )
-            elif repeat:
-                output = repeat_warning(call.name)
-            else:
-                output, is_error = await self._invoke(ctx, tool, call), False
-        except asyncio.CancelledError:
-            self._finish_call(ctx, call, "Stopped.", started, is_error=True)
-            raise
-        except CadreError as exc:
-            output = str(exc)
-        except Exception as exc:
-            log.exception("tool %s failed", call.name)
-            output = f"{call.name} failed: {type(exc).__name__}: {exc}"
-        self._finish_call(ctx, call, output, started, is_error=is_error)
-        return output
-
-    async def _invoke(self, ctx: RunContext, tool: Tool, call: base.ToolCall) -> str:
-        timeout = tool.timeout_s if tool.timeout_s is not None else ctx.limits.tool_timeout_s
-        scope = asyncio.timeout(timeout)
-        try:
-            async with scope:
-                return await tool.invoke(ctx, call.arguments)
-        except TimeoutError as exc:
-            if scope.expired():
-                raise ToolError(f"{tool.name} did not finish within {timeout:g} seconds.") from exc
-            raise
-
-    def _finish_call(
-        self, ctx: RunContext, call: base.ToolCall, output: str, started: float, *, is_error: bool
-    ) -> None:
-        ctx.emit(
-            ToolCallFinished(
-                **ctx.tags,
-                call_id=call.id,
-                tool=call.name,
-                output=output,
-                duration_s=time.perf_counter() - started,
-                is_error=is_error,
-            )
-        )
-
-    def _report_call(
-        self, ctx: RunContext, call: base.ToolCall, output: str, duration: float, *, is_error: bool
-    ) -> None:
-        ctx.emit(
-            ToolCallStarted(**ctx.tags, call_id=call.id, tool=call.name, arguments=call.arguments)
-        )
-        self._finish_call(ctx, call, output, time.perf_counter() - duration, is_error=is_error)
