@@ -10,10 +10,9 @@ import asyncio
 import logging
 
 import chainlit as cl
-
-from agents.errors import CadreError
 from chainlit.types import ThreadDict
 
+from agents.errors import CadreError
 from agents.models.base import ChatMessage
 from app import services
 from app.data_layer import CadreDataLayer

@@ -21,8 +21,8 @@ cli = typer.Typer(
 
 
 def _settings(data_dir: Path | None) -> Settings:
-    overrides = {"data_dir": data_dir} if data_dir is not None else {}
-    return Settings(**overrides)
+    settings = Settings()
+    return settings if data_dir is None else settings.model_copy(update={"data_dir": data_dir})
 
 
 DataDir = Annotated[

@@ -15,8 +15,8 @@ from app.db import migrate
 from app.db.actor import ActingUserMiddleware
 from app.offline import OfflinePageMiddleware
 from app.services import Services
-from app.storage import storage_router
 from app.settings import Settings
+from app.storage import storage_router
 
 log = logging.getLogger(__name__)
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agents.models.local import LocalModelConfig
 
@@ -40,6 +40,37 @@ class Settings(BaseSettings):
     local_context_window: int = Field(4096, ge=512, le=8192)
     max_new_tokens: int = Field(512, ge=1, le=8192)
     temperature: float = Field(0.2, ge=0.0, le=2.0)
+
+    # -- users and login (app/auth) ------------------------------------------------------------
+    admin_user: str | None = None
+    """Created as an admin at start when no admin exists yet (with `admin_password`)."""
+    admin_password: SecretStr | None = None
+    auth_secret: SecretStr | None = None
+    """Signs login tokens; default: `CHAINLIT_AUTH_SECRET`, else made once in `data_dir`."""
+    public_url: str | None = None
+    """The address people use (`https://cadre.example.com`), when behind a proxy."""
+    allowed_origins: Annotated[list[str], NoDecode] = []
+    """Other web origins allowed to call the server from a browser; same-origin only if empty."""
+    oidc_discovery_url: str | None = None
+    """Single sign-on: the provider's `.well-known/openid-configuration` URL."""
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = "openid email profile"
+    oidc_name: str = "SSO"
+    """What the login button says: "Continue with <name>"."""
+    oidc_identifier_claim: str = "email"
+    """The id_token claim that names the user (falls back to `sub` when absent)."""
+    oidc_groups_claim: str = "groups"
+    """The claim whose values decide the role."""
+    oidc_admin_groups: Annotated[list[str], NoDecode] = []
+    """Values of `oidc_groups_claim` that make a user an admin (comma-separated)."""
+
+    @field_validator("allowed_origins", "oidc_admin_groups", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
 
     @property
     def db_url(self) -> str:

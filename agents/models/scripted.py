@@ -45,8 +45,8 @@ def _events_for(turn: str | Sequence[ModelEvent]) -> list[ModelEvent]:
         return [*deltas, Usage(output_tokens=len(deltas)), Finish("stop")]
     events = list(turn)
     if not any(isinstance(e, Finish) for e in events):
-        reason = "tool_calls" if any(isinstance(e, ToolCall) for e in events) else "stop"
-        events.append(Finish(reason))
+        calls = any(isinstance(e, ToolCall) for e in events)
+        events.append(Finish("tool_calls" if calls else "stop"))
     return events
 
 

@@ -14,7 +14,9 @@ from tests.support.server import RunningServer, cadre_server
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-SHOTS = Path(os.environ.get("CADRE_SCREENSHOTS", "")) if os.environ.get("CADRE_SCREENSHOTS") else None
+SHOTS = (
+    Path(os.environ.get("CADRE_SCREENSHOTS", "")) if os.environ.get("CADRE_SCREENSHOTS") else None
+)
 
 if not Path(CHROMIUM).exists():
     pytest.skip(

@@ -21,7 +21,10 @@ def test_a_short_chat_is_kept_whole() -> None:
 def test_old_turns_are_dropped_and_the_system_prompt_kept() -> None:
     chat = [ChatMessage.system("be brief")]
     for i in range(200):
-        chat += [ChatMessage.user(f"question {i} " * 10), ChatMessage.assistant(f"answer {i} " * 10)]
+        chat += [
+            ChatMessage.user(f"question {i} " * 10),
+            ChatMessage.assistant(f"answer {i} " * 10),
+        ]
     chat.append(ChatMessage.user("the latest question"))
 
     fitted = fit_to_context(chat, COUNTER, budget=500)

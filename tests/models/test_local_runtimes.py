@@ -81,7 +81,10 @@ async def test_a_cancelled_generation_frees_the_model_at_once(model: LocalModel)
 async def test_a_chat_far_longer_than_the_context_window_still_answers(model: LocalModel) -> None:
     chat = [ChatMessage.system("You are a helpful AI assistant named Cadre.")]
     for i in range(400):
-        chat += [ChatMessage.user(f"Tell me fact number {i}."), ChatMessage.assistant("A fact. " * 20)]
+        chat += [
+            ChatMessage.user(f"Tell me fact number {i}."),
+            ChatMessage.assistant("A fact. " * 20),
+        ]
     chat.append(ChatMessage.user("Say hello."))
 
     events = [e async for e in model.stream(chat, options=GREEDY)]

@@ -73,7 +73,8 @@ class ChainlitClient:
                 raise TimeoutError(f"chat did not start: {[e.name for e in self.events]}")
             await self.wait_for("update_message", after=len(self.events), timeout=timeout)
         ended = next(
-            i for i, e in enumerate(self.events)
+            i
+            for i, e in enumerate(self.events)
             if e.name == "update_message" and e.data.get("name") == "on_chat_start"
         )
         await self.wait_for("task_end", after=ended, timeout=timeout)

@@ -66,7 +66,8 @@ class LlamaCppRuntime:
         cancel: threading.Event,
     ) -> Generated:
         """Stream a completion of the templated conversation."""
-        formatted = self._formatter(messages=messages)
+        wire: Any = messages  # llama-cpp-python's TypedDicts describe the same plain dicts
+        formatted = self._formatter(messages=wire)
         prompt = self._llm.tokenize(
             formatted.prompt.encode(), add_bos=not formatted.added_special, special=True
         )

@@ -178,14 +178,12 @@ class LocalModel:
         cancel = threading.Event()
         wire = [{"role": m.role, "content": m.content} for m in messages if m.role != "tool"]
 
+        def emit(text: str) -> None:
+            loop.call_soon_threadsafe(pieces.put_nowait, text)
+
         def work() -> None:
             try:
-                result: Generated | BaseException = runtime.generate(
-                    wire,
-                    sampling,
-                    lambda text: loop.call_soon_threadsafe(pieces.put_nowait, text),
-                    cancel,
-                )
+                result: Generated | BaseException = runtime.generate(wire, sampling, emit, cancel)
             except BaseException as exc:  # handed to the event loop, re-raised there
                 result = exc
             loop.call_soon_threadsafe(pieces.put_nowait, result)
