@@ -83,6 +83,10 @@ class DocumentRecord(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
     reason: Mapped[str | None] = mapped_column(Text)
     """Why ingestion failed, in words a user can act on."""
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    """Why ingestion failed, as a stable short code (`encrypted`, `too_large`, ...)."""
+    kind: Mapped[str | None] = mapped_column(String(16))
+    """The format detected from the content (`pdf`, `docx`, ...)."""
     pages: Mapped[int | None] = mapped_column(Integer)
     chunks: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

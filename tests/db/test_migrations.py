@@ -13,6 +13,7 @@ from sqlalchemy import inspect
 from app.db import current_revision, downgrade, make_engine, metadata, migrate, upgrade
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+HEAD = "0002"
 
 
 @pytest.fixture(params=BACKENDS)
@@ -44,7 +45,12 @@ async def test_upgrade_from_empty_downgrade_to_base_and_upgrade_again(empty_url:
     tables, diff = await schema_of(empty_url)
     assert diff == []
     assert set(metadata.tables) <= tables
+    assert await current_revision(empty_url) == HEAD
+
+    await downgrade(empty_url, "0001")  # one step down and back: the latest revision reverses
     assert await current_revision(empty_url) == "0001"
+    await upgrade(empty_url)
+    assert (await schema_of(empty_url))[1] == []
 
     await downgrade(empty_url, "base")
     tables, _ = await schema_of(empty_url)
@@ -54,9 +60,9 @@ async def test_upgrade_from_empty_downgrade_to_base_and_upgrade_again(empty_url:
     await upgrade(empty_url)
     tables, diff = await schema_of(empty_url)
     assert diff == []
-    assert await current_revision(empty_url) == "0001"
+    assert await current_revision(empty_url) == HEAD
     await migrate(empty_url)  # nothing pending: a no-op, not an error
-    assert await current_revision(empty_url) == "0001"
+    assert await current_revision(empty_url) == HEAD
 
 
 async def test_concurrent_starts_migrate_once(empty_url: str) -> None:
@@ -64,4 +70,4 @@ async def test_concurrent_starts_migrate_once(empty_url: str) -> None:
     await asyncio.gather(*(migrate(empty_url) for _ in range(4)))
     _, diff = await schema_of(empty_url)
     assert diff == []
-    assert await current_revision(empty_url) == "0001"
+    assert await current_revision(empty_url) == HEAD
