@@ -15,6 +15,7 @@ from chainlit.types import ThreadDict
 from agents.errors import CadreError
 from agents.models.base import ChatMessage
 from app import services
+from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callbacks)
 from app.data_layer import CadreDataLayer
 from app.render import CHIEF_OF_STAFF, ReplyRenderer
 

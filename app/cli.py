@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from app.cli_users import db_cli, users_cli
 from app.settings import Settings
 
 cli = typer.Typer(
@@ -98,6 +99,10 @@ def doctor(data_dir: DataDir = None) -> None:
             typer.echo(f"  {'':<22} fix: {check.fix}")
     if any(c.status == "fail" for c in report):
         raise typer.Exit(1)
+
+
+cli.add_typer(users_cli)
+cli.add_typer(db_cli)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
+from app import auth
 from app import services as services_module
 from app.db import migrate
 from app.db.actor import ActingUserMiddleware
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         await migrate(settings.db_url)
+        await auth.bootstrap(settings, services)
         # Mounted sub-apps get no lifespan (starlette#649): Chainlit's startup work is ours.
         services.start_warming()
         yield
@@ -41,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Cadre", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_middleware(OfflinePageMiddleware)
     app.add_middleware(ActingUserMiddleware)
+    auth.install(app, settings, services)  # login, revocation, origins, socket checks, SSO
     # Before Chainlit's mount: its catch-all route would shadow these.
     app.include_router(storage_router(services.data_layer, services.data_layer.storage))
 

@@ -1,0 +1,102 @@
+"""Which web origins may talk to Cadre from a browser: its own, plus `CADRE_ALLOWED_ORIGINS`.
+
+Chainlit allows any origin by default (`allow_origins=["*"]` with credentials) and its
+socket.io server checks no Origin at all. Cadre applies one rule everywhere: Chainlit's CORS
+middleware gets the configured list, the socket.io handshake refuses other origins, and
+state-changing HTTP requests (POST, PUT, PATCH, DELETE) from other origins get 403.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def normalize_origin(origin: str) -> str | None:
+    """`scheme://host[:port]` in lower case, or None if `origin` is not an http(s) origin."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+@dataclass(frozen=True)
+class OriginPolicy:
+    """Same-origin requests, and requests from the listed origins, are allowed."""
+
+    allowed: frozenset[str]
+
+    @classmethod
+    def of(cls, origins: Iterable[str], public_url: str | None = None) -> OriginPolicy:
+        """The policy for configured `origins` (and the public URL's origin, if set)."""
+        listed = [*origins, *([public_url] if public_url else [])]
+        normalized = {normalize_origin(origin) for origin in listed}
+        return cls(frozenset(origin for origin in normalized if origin))
+
+    def allows(self, origin: str | None, hosts: Iterable[str | None]) -> bool:
+        """Whether a request carrying `origin`, sent to one of `hosts`, may proceed.
+
+        No Origin header means no browser cross-site request (browsers always send one
+        for cross-origin requests and WebSocket handshakes), so it is allowed.
+        """
+        if origin is None:
+            return True
+        normalized = normalize_origin(origin)
+        if normalized is None:  # "null" (sandboxed frames, file://) and anything malformed
+            return False
+        if normalized in self.allowed:
+            return True
+        netloc = urlsplit(normalized).netloc
+        return any(host and netloc == host.strip().lower() for host in hosts)
+
+    def allows_environ(self, origin: str | None, environ: Mapping[str, str]) -> bool:
+        """`allows` for a socket.io handshake's WSGI-style environ."""
+        forwarded = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[0]
+        return self.allows(origin, (environ.get("HTTP_HOST"), forwarded or None))
+
+
+class OriginCheckMiddleware:
+    """Answers 403 to state-changing HTTP requests sent from an origin the policy refuses."""
+
+    def __init__(self, app: ASGIApp, policy: OriginPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] not in _SAFE_METHODS:
+            headers = Headers(scope=scope)
+            origin = headers.get("origin")
+            hosts = (headers.get("host"), headers.get("x-forwarded-host", "").split(",")[0])
+            if not self.policy.allows(origin, hosts):
+                log.warning("refused %s %s from origin %r", scope["method"], scope["path"], origin)
+                response = JSONResponse({"detail": "cross-origin request refused"}, 403)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def restrict_chainlit_cors(policy: OriginPolicy) -> None:
+    """Give Chainlit's own CORS middleware the configured origins instead of `["*"]`."""
+    from chainlit.config import config
+    from chainlit.server import app as chainlit_app
+    from starlette.middleware.cors import CORSMiddleware
+
+    origins = sorted(policy.allowed)
+    config.project.allow_origins = origins
+    found = False
+    for middleware in chainlit_app.user_middleware:
+        if middleware.cls is CORSMiddleware:
+            middleware.kwargs["allow_origins"] = origins
+            found = True
+    if not found:
+        raise RuntimeError("Chainlit's CORS middleware was not found; re-check after upgrading")
