@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import aclosing
 
 import chainlit as cl
 from chainlit.types import ThreadDict
@@ -17,7 +18,7 @@ from agents.models.base import ChatMessage
 from app import services
 from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callbacks)
 from app.data_layer import CadreDataLayer
-from app.render import CHIEF_OF_STAFF, ReplyRenderer
+from app.render import CHIEF_OF_STAFF, TurnRenderer
 
 log = logging.getLogger(__name__)
 
@@ -77,23 +78,27 @@ async def on_chat_resume(thread: ThreadDict) -> None:
 
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
-    """Answer with the chat model, streaming; the earlier turns of this chat are context."""
+    """The Chief of Staff handles the message; the person watches the work as it happens."""
     shared = services.current()
     history = _history()
-    history.append(ChatMessage.user(message.content))
-    conversation = [ChatMessage.system(shared.settings.system_prompt), *history]
-    renderer = ReplyRenderer()
+    renderer = TurnRenderer()
     try:
-        async for event in shared.chat_model.stream(conversation):
-            await renderer.handle(event)
+        chief = await shared.chief()
+        async with aclosing(chief.stream(message.content, history=list(history))) as events:
+            async for event in events:
+                await renderer.handle(event)
     except asyncio.CancelledError:
-        # The stop button cancels this task: keep what was written so far, then stop.
+        # The stop button cancels this task, and with it every operator, tool and generation.
         answer = await renderer.close(stopped=True)
-        if answer:
-            history.append(ChatMessage.assistant(answer))
+        _remember(history, message.content, answer)
         raise
     except CadreError as exc:
-        log.exception("Answering failed")
-        await renderer.close(error=f"Sorry, I could not answer: {exc}")
-        return
-    history.append(ChatMessage.assistant(await renderer.close()))
+        log.exception("The turn failed")
+        renderer.error = f"Sorry, I could not answer: {exc}"
+    _remember(history, message.content, await renderer.close())
+
+
+def _remember(history: list[ChatMessage], request: str, answer: str) -> None:
+    history.append(ChatMessage.user(request))
+    if answer:
+        history.append(ChatMessage.assistant(answer))

@@ -1,76 +1,252 @@
-"""Turn model and agent events into what the person sees in Chainlit."""
+"""Turn agent events into what the person sees: a streamed answer, nested steps, a task list.
+
+One `TurnRenderer` per user message. Steps are keyed by run id (the Chief of Staff and each
+operator run) and by tool-call id, so every step lands under the agent that made it:
+Chief of Staff → operator → the operator's tool calls.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+from collections.abc import Callable, Sequence
+
 import chainlit as cl
 
-from agents.models.base import (
-    Finish,
-    FinishReason,
-    ModelEvent,
-    Queued,
-    TextDelta,
-    ToolCall,
-    Usage,
-)
+from agents import events as ev
+from agents.models.base import Usage
+from agents.tasks import Task, TaskStatus
+from knowledge.documents import Passage
+
+log = logging.getLogger(__name__)
 
 CHIEF_OF_STAFF = "Chief of Staff"
+
+_TASK_STATUS: dict[TaskStatus, cl.TaskStatus] = {
+    "pending": cl.TaskStatus.READY,
+    "running": cl.TaskStatus.RUNNING,
+    "done": cl.TaskStatus.DONE,
+    "failed": cl.TaskStatus.FAILED,
+    "cancelled": cl.TaskStatus.FAILED,
+}
+
+
+CitationMaker = Callable[[Sequence[Passage]], tuple[list[cl.Element], str]]
+"""Turns the passages an answer used into source elements and a "Sources:" line."""
 
 
 def queue_notice(position: int) -> str:
     """The sentence a waiting person reads."""
     ahead = "1 request" if position == 1 else f"{position} requests"
-    return (
-        f"⏳ The model is busy: {ahead} ahead of yours. Your answer starts as soon as it is free."
-    )
+    return f"⏳ The model is busy: {ahead} ahead of yours. Your answer starts when it is free."
 
 
-class ReplyRenderer:
-    """Streams one assistant reply token by token, with a queue notice while waiting."""
+def usage_line(usage: Usage, seconds: float, cost: float | None = None) -> str:
+    """`123 → 45 tokens · 1.2 s · $0.0001`: the footer of an agent's or tool's step."""
+    parts = [f"{usage.input_tokens} → {usage.output_tokens} tokens"] if usage.total_tokens else []
+    parts.append(f"{seconds:.1f} s")
+    if cost:
+        parts.append(f"${cost:.4f}")
+    return " · ".join(parts)
 
-    def __init__(self, author: str = CHIEF_OF_STAFF) -> None:
-        self.message = cl.Message(content="", author=author)
-        self.usage = Usage()
-        self.finish_reason: FinishReason | None = None
+
+class TurnRenderer:
+    """Shows one Chief of Staff turn as it happens."""
+
+    def __init__(self, cite: CitationMaker | None = None) -> None:
+        self.message = cl.Message(content="", author=CHIEF_OF_STAFF)
+        self._cite = cite
+        self.citations: list[Passage] = []
+        self.error: str | None = None
+        self._root: str | None = None
+        self._steps: dict[str, cl.Step] = {}
+        self._usage: dict[str, Usage] = {}
+        self._cost: dict[str, float] = {}
+        self._streamed: set[str] = set()
+        self._tasks: dict[str, cl.Task] = {}
+        self._task_list: cl.TaskList | None = None
         self._notice: cl.Message | None = None
 
-    async def handle(self, event: ModelEvent) -> None:
-        """Show one model event."""
+    async def handle(self, event: ev.RunEvent) -> None:
+        """Show one event."""
         match event:
-            case Queued(position=position):
-                await self._show_notice(queue_notice(position))
-            case TextDelta(text=text):
-                await self._clear_notice()
-                await self.message.stream_token(text)
-            case Usage():
-                self.usage = self.usage + event
-            case Finish(reason=reason):
-                self.finish_reason = reason
-            case ToolCall():
-                pass  # plain chat asks for no tools; agent runs render their own events
+            case ev.RunStarted():
+                await self._run_started(event)
+            case ev.TextDelta():
+                await self._text(event)
+            case ev.ToolCallStarted():
+                await self._tool_started(event)
+            case ev.ToolCallFinished():
+                await self._tool_finished(event)
+            case ev.DelegationStarted():
+                await self._delegation_started(event)
+            case ev.DelegationFinished():
+                await self._delegation_finished(event)
+            case ev.RunFinished():
+                await self._run_finished(event.run_id, event.output, event.duration_s)
+            case ev.RunFailed():
+                await self._run_failed(event)
+            case ev.TaskUpdated():
+                await self._task(event.task)
+            case ev.RetrievalDone():
+                self.citations.extend(event.citations)
+            case ev.UsageReported():
+                usage = Usage(event.input_tokens, event.output_tokens)
+                self._usage[event.run_id] = self._usage.get(event.run_id, Usage()) + usage
+                self._cost[event.run_id] = self._cost.get(event.run_id, 0.0) + (event.cost or 0.0)
+            case ev.Queued():
+                await self._show_notice(queue_notice(event.position))
 
-    async def close(self, *, stopped: bool = False, error: str | None = None) -> str:
-        """Finish the message (also after a stop or an error) and return its text."""
+    async def close(self, *, stopped: bool = False) -> str:
+        """Finish the answer (also after a stop or an error) and return its text."""
         await self._clear_notice()
+        for step in self._steps.values():
+            if step.end is None:  # cut short by a stop
+                step.is_error = stopped
+                step.output = (step.output or "") + ("\n\n*(stopped)*" if stopped else "")
+                await step.update()
         answer = self.message.content
-        if error:
-            self.message.content = f"{answer}\n\n⚠️ {error}" if answer else f"⚠️ {error}"
-        elif self.finish_reason == "length":
-            self.message.content += "\n\n*(The answer reached the length limit.)*"
+        if self.error and not stopped:
+            self.message.content = f"{answer}\n\n⚠️ {self.error}" if answer else f"⚠️ {self.error}"
         elif not answer and not stopped:
-            self.message.content = "*(The model returned an empty answer. Try rephrasing.)*"
-        if answer or not stopped or error:
-            self.message.metadata = {
-                "input_tokens": self.usage.input_tokens,
-                "output_tokens": self.usage.output_tokens,
-                "stopped": stopped,
-            }
+            self.message.content = "*(No answer came back. Try rephrasing.)*"
+        if self.citations and self._cite is not None and answer:
+            elements, sources = self._cite(self.citations)
+            self.message.elements = elements
+            self.message.content += f"\n\n{sources}"
+        if self.message.content:
+            self.message.metadata = {"stopped": stopped, **self._usage_metadata()}
             await self.message.send()
         return answer
 
+    # --- runs -------------------------------------------------------------------------
+
+    async def _run_started(self, event: ev.RunStarted) -> None:
+        if event.parent_run_id is None:
+            self._root = event.run_id
+            root = cl.Step(name=event.agent, type="run", show_input=False)
+            root.input = event.input
+            root.output = f"Working on it with {event.model}…"
+            self._steps[event.run_id] = root
+            await root.send()
+        elif event.run_id not in self._steps:
+            # An operator started without a delegation event: still nest it under its parent.
+            parent = self._steps.get(event.parent_run_id)
+            step = cl.Step(name=event.agent, type="llm", parent_id=parent.id if parent else None)
+            step.input = event.input
+            self._steps[event.run_id] = step
+            await step.send()
+
+    async def _text(self, event: ev.TextDelta) -> None:
+        if event.run_id == self._root:
+            await self._clear_notice()
+            await self.message.stream_token(event.text)
+            return
+        step = self._steps.get(event.run_id)
+        if step is not None:
+            if event.run_id not in self._streamed:
+                self._streamed.add(event.run_id)
+                step.output = ""
+            await step.stream_token(event.text)
+
+    async def _run_finished(self, run_id: str, output: str, seconds: float) -> None:
+        step = self._steps.get(run_id)
+        if step is None:
+            return
+        footer = usage_line(self._usage.get(run_id, Usage()), seconds, self._cost.get(run_id))
+        if run_id == self._root:
+            delegated = [s.name for k, s in self._steps.items() if s.parent_id == step.id]
+            summary = f"Delegated to {', '.join(delegated)}." if delegated else "Answered directly."
+            step.output = f"{summary}\n\n*{footer}*"
+        else:
+            step.output = f"{output}\n\n*{footer}*"
+        step.metadata = {**(step.metadata or {}), "duration_s": round(seconds, 3)}
+        await self._end(step)
+
+    async def _run_failed(self, event: ev.RunFailed) -> None:
+        step = self._steps.get(event.run_id)
+        if event.run_id == self._root:
+            self.error = None if event.cancelled else event.error
+        if step is not None and step.end is None:
+            step.is_error = True
+            step.output = f"{'Stopped' if event.cancelled else 'Failed'}: {event.error}"
+            await self._end(step)
+
+    # --- tools and delegations --------------------------------------------------------
+
+    async def _tool_started(self, event: ev.ToolCallStarted) -> None:
+        parent = self._steps.get(event.run_id)
+        step = cl.Step(
+            name=event.tool,
+            type="tool",
+            parent_id=parent.id if parent else None,
+            language="json",
+        )
+        step.input = json.dumps(event.arguments, ensure_ascii=False, indent=2)
+        self._steps[event.call_id] = step
+        await step.send()
+
+    async def _tool_finished(self, event: ev.ToolCallFinished) -> None:
+        step = self._steps.get(event.call_id)
+        if step is None:
+            return
+        step.language = None
+        step.is_error = event.is_error
+        step.output = f"{event.output}\n\n*{usage_line(Usage(), event.duration_s)}*"
+        await self._end(step)
+
+    async def _delegation_started(self, event: ev.DelegationStarted) -> None:
+        parent = self._steps.get(event.run_id)
+        step = cl.Step(name=event.operator, type="llm", parent_id=parent.id if parent else None)
+        step.input = event.instructions
+        self._steps[event.child_run_id] = step
+        await step.send()
+
+    async def _delegation_finished(self, event: ev.DelegationFinished) -> None:
+        step = self._steps.get(event.child_run_id)
+        if step is None:
+            return
+        if event.is_error:
+            step.is_error = True
+            step.output = event.output
+            await self._end(step)
+        elif step.end is None:
+            self._usage.setdefault(event.child_run_id, event.usage)
+            await self._run_finished(event.child_run_id, event.output, event.duration_s)
+
+    # --- task list ----------------------------------------------------------------------
+
+    async def _task(self, task: Task) -> None:
+        if self._task_list is None:
+            self._task_list = cl.TaskList(status="Working…")
+        item = self._tasks.get(task.id)
+        if item is None:
+            item = cl.Task(title=f"{task.operator}: {task.title}")
+            self._tasks[task.id] = item
+            await self._task_list.add_task(item)
+        item.status = _TASK_STATUS[task.status]
+        statuses = {t.status for t in self._tasks.values()}
+        busy = {cl.TaskStatus.READY, cl.TaskStatus.RUNNING} & statuses
+        failed = cl.TaskStatus.FAILED in statuses
+        done = "Finished with problems" if failed else "Done"
+        self._task_list.status = "Working…" if busy else done
+        await self._task_list.send()
+
+    # --- helpers ------------------------------------------------------------------------
+
+    async def _end(self, step: cl.Step) -> None:
+        from chainlit.utils import utc_now
+
+        step.end = utc_now()
+        await step.update()
+
+    def _usage_metadata(self) -> dict[str, int]:
+        total = sum(self._usage.values(), Usage())
+        return {"input_tokens": total.input_tokens, "output_tokens": total.output_tokens}
+
     async def _show_notice(self, text: str) -> None:
         if self._notice is None:
-            self._notice = cl.Message(content=text, author=self.message.author)
+            self._notice = cl.Message(content=text, author=CHIEF_OF_STAFF)
             await self._notice.send()
         else:
             self._notice.content = text

@@ -1,17 +1,28 @@
-"""The long-lived objects one Cadre process shares: settings, models, readiness."""
+"""The long-lived objects one Cadre process shares: settings, models, agents, database."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
+from agents import (
+    CHIEF_OF_STAFF,
+    OPERATORS,
+    ChiefOfStaff,
+    Runner,
+    SemanticRouter,
+    TurnLimits,
+    builtin_tools,
+)
 from agents.models.base import ChatModel
 from agents.models.local import LocalModel
 from agents.models.registry import ModelRegistry
 from app.data_layer import CadreDataLayer
 from app.settings import Settings
+from knowledge.embedder import Embedder, SentenceTransformerEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +45,7 @@ class Services:
     data_layer: CadreDataLayer
     state: WarmState = "loading"
     error: str | None = None
+    _router: SemanticRouter | None = field(default=None, repr=False)
     _warming: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
@@ -50,14 +62,41 @@ class Services:
         """The Chief of Staff's model."""
         return self.registry.resolve(self.settings.chat_model)
 
+    @cached_property
+    def embedder(self) -> Embedder:
+        """The bundled embedder (loads on first use; blocking)."""
+        return SentenceTransformerEmbedder()
+
+    @cached_property
+    def runner(self) -> Runner:
+        """Runs agents; one per process, so per-operator limits hold across chats."""
+        return Runner(
+            self.chat_model,
+            models=self.registry,
+            tools=builtin_tools(),
+            limits=TurnLimits(
+                token_budget=self.settings.turn_token_budget,
+                deadline_s=self.settings.turn_deadline_s,
+            ),
+        )
+
+    async def chief(self) -> ChiefOfStaff:
+        """The Chief of Staff, with a semantic router when its model cannot call tools."""
+        if not self.chat_model.capabilities.tools and self._router is None:
+            self._router = await asyncio.to_thread(
+                SemanticRouter, self.embedder, OPERATORS, CHIEF_OF_STAFF.examples
+            )
+        return ChiefOfStaff(self.runner, router=self._router)
+
     def start_warming(self) -> None:
-        """Load the models in the background; the server answers requests meanwhile."""
+        """Load models in the background; the server answers requests meanwhile."""
         if self._warming is None:
             self._warming = asyncio.create_task(self._warm(), name="cadre-warm-models")
 
     async def _warm(self) -> None:
         try:
             await self.chat_model.warm()
+            await self.chief()
         except Exception as exc:
             self.state, self.error = "failed", str(exc)
             log.exception("Loading %s failed", self.settings.chat_model)

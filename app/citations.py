@@ -1,0 +1,59 @@
+"""Citations: each passage an answer used becomes a numbered source the person can open.
+
+A PDF passage opens the original file at its page; any other passage opens its text under
+the document's name and section title. The elements are named `[1]`, `[2]`… so the markers
+the model writes in its answer link to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import chainlit as cl
+
+from app.uploads import find_original
+from knowledge.documents import Passage
+
+MAX_SOURCES = 8
+
+
+def _label(passage: Passage) -> str:
+    where = f", page {passage.page}" if passage.page else ""
+    section = f" — {passage.section}" if passage.section else ""
+    return f"{passage.document_name}{where}{section}"
+
+
+def unique_passages(passages: Sequence[Passage]) -> list[Passage]:
+    """Passages in first-cited order, each chunk once, at most `MAX_SOURCES`."""
+    seen: set[tuple[str, int]] = set()
+    kept: list[Passage] = []
+    for passage in passages:
+        key = (passage.document_id, passage.chunk_index)
+        if key not in seen:
+            seen.add(key)
+            kept.append(passage)
+    return kept[:MAX_SOURCES]
+
+
+def citation_elements(
+    passages: Sequence[Passage], originals_dir: Path, owner: str
+) -> tuple[list[cl.Element], str]:
+    """Side elements for the sources, and the "Sources:" line that names them."""
+    elements: list[cl.Element] = []
+    labels: list[str] = []
+    for number, passage in enumerate(unique_passages(passages), start=1):
+        name = f"[{number}]"
+        original = find_original(originals_dir, owner, passage.document_id)
+        if original is not None and original.suffix == ".pdf" and passage.page:
+            element: cl.Element = cl.Pdf(
+                name=name, path=str(original), page=passage.page, display="side"
+            )
+        else:
+            element = cl.Text(
+                name=name, content=f"**{_label(passage)}**\n\n{passage.text}", display="side"
+            )
+        elements.append(element)
+        labels.append(f"{name} {_label(passage)}")
+    line = "**Sources:** " + " · ".join(labels) if labels else ""
+    return elements, line

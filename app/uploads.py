@@ -1,0 +1,114 @@
+"""Files dropped into the chat: ingest them while the person watches, keep the originals.
+
+A step shows each file's progress (pages read, passages embedded) and ends with what became
+of it: ready, already there, or why it could not be read. One file failing never stops the
+others, and the originals are kept so a citation can open the page it points at.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import chainlit as cl
+
+from knowledge.base import KnowledgeBase
+from knowledge.ingest import IngestDone, IngestFailed, IngestProgress, Upload
+
+log = logging.getLogger(__name__)
+
+_STAGES = {
+    "queued": "waiting",
+    "parsing": "reading",
+    "chunking": "splitting into passages",
+    "embedding": "embedding",
+    "storing": "saving",
+}
+_MIN_UPDATE_S = 0.25  # at most a few step updates a second, however fast progress comes
+
+
+@dataclass(frozen=True, slots=True)
+class UploadOutcome:
+    """What happened to one uploaded file."""
+
+    name: str
+    ok: bool
+    document_id: str = ""
+    detail: str = ""
+
+
+def original_path(originals_dir: Path, owner: str, document_id: str, name: str) -> Path:
+    """Where the original bytes of an owner's document are kept."""
+    return originals_dir / owner / f"{document_id}{Path(name).suffix.lower()}"
+
+
+def find_original(originals_dir: Path, owner: str, document_id: str) -> Path | None:
+    """The kept original of a document, whatever its extension."""
+    folder = originals_dir / owner
+    return next(iter(sorted(folder.glob(f"{document_id}.*"))), None) if folder.is_dir() else None
+
+
+def _progress_line(event: IngestProgress) -> str:
+    stage = _STAGES.get(event.stage, event.stage)
+    parts = [f"⏳ **{event.document}**: {stage}"]
+    if event.pages:
+        parts.append(f"page {event.pages_done}/{event.pages}")
+    if event.total:
+        parts.append(f"{event.chunks_embedded}/{event.total} passages embedded")
+    return " · ".join(parts)
+
+
+async def ingest_uploads(
+    files: list[cl.File], owner: str, kb: KnowledgeBase, originals_dir: Path
+) -> list[UploadOutcome]:
+    """Ingest `files` for `owner`, showing progress in one step; return each file's outcome."""
+    paths = {f.name: Path(f.path) for f in files if f.path}
+    lines = {name: f"⏳ **{name}**: waiting" for name in paths}
+    outcomes: list[UploadOutcome] = []
+    async with cl.Step(name="Reading your files", type="tool", show_input=False) as step:
+        last = 0.0
+
+        async def show(force: bool = False) -> None:
+            nonlocal last
+            if force or time.monotonic() - last >= _MIN_UPDATE_S:
+                last = time.monotonic()
+                step.output = "\n\n".join(lines.values())
+                await step.update()
+
+        sources = [Upload(name=name, data=path.read_bytes()) for name, path in paths.items()]
+        await show(force=True)
+        async for event in kb.ingest(sources, owner):
+            match event:
+                case IngestProgress():
+                    lines[event.document] = _progress_line(event)
+                    await show()
+                case IngestDone():
+                    again = " (already uploaded: kept once)" if event.duplicate else ""
+                    pages = f", {event.pages} pages" if event.pages else ""
+                    lines[event.document] = (
+                        f"✅ **{event.document}**: ready — {event.chunks} passages{pages}{again}"
+                    )
+                    _keep_original(paths[event.document], originals_dir, owner, event)
+                    outcomes.append(UploadOutcome(event.document, True, event.document_id))
+                    await show(force=True)
+                case IngestFailed():
+                    lines[event.document] = f"❌ **{event.document}**: {event.reason}"
+                    log.warning(
+                        "Ingesting %s failed (%s): %s", event.document, event.code, event.reason
+                    )
+                    outcomes.append(UploadOutcome(event.document, False, detail=event.reason))
+                    await show(force=True)
+        ready = sum(o.ok for o in outcomes)
+        step.name = f"Read {ready} of {len(outcomes)} file{'s' if len(outcomes) != 1 else ''}"
+        step.output = "\n\n".join(lines.values())
+    return outcomes
+
+
+def _keep_original(source: Path, originals_dir: Path, owner: str, done: IngestDone) -> None:
+    target = original_path(originals_dir, owner, done.document_id, done.document)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
