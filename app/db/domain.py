@@ -1,9 +1,8 @@
 """Tables for the features beyond chat history: admin-made agents, documents, tasks, usage, keys.
 
 Created by the initial migration so later features only add columns, never a first table.
-The SQL-backed stores over them (a `DocumentCatalog` for `documents`, a `TaskStore` for
-`tasks`, usage and API-key lookups) are not written yet: they belong with the protocols the
-knowledge and agents features define, and should use `CadreDataLayer.reading()`/`writing()`
+The `DocumentCatalog` over `documents` and the `TaskStore` over `tasks` are in `app/stores.py`;
+usage and API-key lookups are not written yet. Stores use `CadreDataLayer.reading()`/`writing()`
 so they share its engine and SQLite write discipline.
 """
 
@@ -16,11 +15,13 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Double,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
+    UniqueConstraint,
     text,
     true,
 )
@@ -31,8 +32,10 @@ from app.db.types import JSONType, UTCDateTime, utcnow
 
 DOCUMENT_STATUSES = ("queued", "processing", "ready", "failed")
 """Every state a document moves through during ingestion."""
-TASK_STATUSES = ("running", "succeeded", "failed", "cancelled")
-"""Every state of a delegation record."""
+TASK_STATUSES = ("pending", "running", "done", "failed", "cancelled")
+"""Every state of a delegation record (those of `agents.tasks.Task`)."""
+TASK_PRIORITIES = ("high", "normal", "low")
+"""How urgent a delegation is."""
 
 
 class AgentRecord(Base):
@@ -65,7 +68,8 @@ class DocumentRecord(Base):
     __tablename__ = "documents"
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'processing', 'ready', 'failed')", name="status"),
-        Index("ix_documents_owner_hash", "owner_id", "content_hash"),
+        # One record per file per user: the same bytes uploaded again update it.
+        UniqueConstraint("owner_id", "content_hash", name="uq_documents_owner_hash"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -95,33 +99,45 @@ class DocumentRecord(Base):
 
 
 class TaskRecord(Base):
-    """One delegation from the Chief of Staff to an operator."""
+    """One delegation from the Chief of Staff to an operator: an `agents.tasks.Task`.
+
+    Times are unix seconds, as the `Task` keeps them, so a record reads back exactly.
+    """
 
     __tablename__ = "tasks"
     __table_args__ = (
-        CheckConstraint("status IN ('running', 'succeeded', 'failed', 'cancelled')", name="status"),
+        CheckConstraint(
+            "status IN ('pending', 'running', 'done', 'failed', 'cancelled')", name="status"
+        ),
+        CheckConstraint("priority IN ('high', 'normal', 'low')", name="priority"),
+        Index("ix_tasks_turn_created", "turn_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     thread_id: Mapped[str | None] = mapped_column(
         String(255), ForeignKey("threads.id", ondelete="CASCADE"), index=True
     )
+    """The conversation the task was delegated in."""
     user_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("users.id", ondelete="SET NULL")
     )
-    run_id: Mapped[str] = mapped_column(String(64), index=True)
-    parent_run_id: Mapped[str | None] = mapped_column(String(64))
-    step_id: Mapped[str | None] = mapped_column(String(255))
-    agent: Mapped[str] = mapped_column(String(64))
-    input: Mapped[str] = mapped_column(Text, default="")
-    output: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="running", server_default="running")
-    error: Mapped[str | None] = mapped_column(Text)
-    metadata_: Mapped[dict[str, Any]] = mapped_column(
-        "metadata", JSONType, default=dict, server_default=text("'{}'")
-    )
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    """Whose request it serves."""
+    turn_id: Mapped[str] = mapped_column(String(64))
+    """Run id of the Chief of Staff run (the user turn)."""
+    operator: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(Text)
+    instructions: Mapped[str] = mapped_column(Text, default="", server_default="")
+    priority: Mapped[str] = mapped_column(String(8), default="normal", server_default="normal")
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    result: Mapped[str | None] = mapped_column(Text)
+    """The operator's answer, or for a failed task the reason."""
+    run_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    """The operator's run; None while pending."""
+    created_at: Mapped[float] = mapped_column(Double)
+    started_at: Mapped[float | None] = mapped_column(Double)
+    finished_at: Mapped[float | None] = mapped_column(Double)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class UsageRecord(Base):

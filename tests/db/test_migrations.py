@@ -13,7 +13,7 @@ from sqlalchemy import inspect
 from app.db import current_revision, downgrade, make_engine, metadata, migrate, upgrade
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-HEAD = "0002"
+HEAD = "0003"
 
 
 @pytest.fixture(params=BACKENDS)
