@@ -18,6 +18,7 @@ from agents.events import (
     ToolCallStarted,
     UsageReported,
 )
+from agents.knowledge_tools import KNOWLEDGE_TOOL_NAMES, knowledge_tools
 from agents.limits import AgentLimits, TurnLimits
 from agents.roster import (
     ANALYST,
@@ -30,6 +31,7 @@ from agents.roster import (
 )
 from agents.router import NONE, Route, RouterConfig, SemanticRouter
 from agents.runner import Runner, final_output
+from agents.scope import UserScope
 from agents.spec import AgentSpec
 from agents.tasks import InMemoryTaskStore, Task, TaskStatus, TaskStore
 from agents.tools import Tool, tool
@@ -37,6 +39,7 @@ from agents.tools import Tool, tool
 __all__ = [
     "ANALYST",
     "CHIEF_OF_STAFF",
+    "KNOWLEDGE_TOOL_NAMES",
     "NONE",
     "OPERATORS",
     "RESEARCHER",
@@ -71,12 +74,14 @@ __all__ = [
     "TurnLimits",
     "TurnState",
     "UsageReported",
+    "UserScope",
     "builtin_tools",
     "chief_instructions",
     "delegate",
     "delegation_tool",
     "delegation_tools",
     "final_output",
+    "knowledge_tools",
     "plan_tool",
     "tool",
 ]
