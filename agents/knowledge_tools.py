@@ -219,7 +219,8 @@ def knowledge_tools(
         if not passages:
             return await _nothing_found(library, _owner(ctx, "search_documents"), query)
         return (
-            f'{len(passages)} passages from the user\'s documents for "{_one_line(query)}", '
+            f"{_count(len(passages), 'passage')} from the user's documents for "
+            f'"{_one_line(query)}", '
             f"best match first. {DATA_NOTICE} Cite passages as [n].\n\n"
             f"{format_passages(numbers, passages)}"
         )
@@ -248,14 +249,17 @@ def knowledge_tools(
             raise _knowledge_failure("read_document", error) from error
         if not documents:
             return await _nothing_found(library, owner, document)
-        chosen = pick_document(document, documents)
+        chosen = pick_document(document, documents, only_one=False)
+        only = chosen is None and len(documents) == 1
+        if only:
+            chosen = documents[0]
         if chosen is None:
             return await _search_instead(ctx, library, document, documents)
         try:
             parts = await kb.read_document(owner, chosen.document_id)
         except KnowledgeError as error:
             raise _knowledge_failure("read_document", error) from error
-        return _reading(ctx, chosen, parts, from_part, read_budget)
+        return _reading(ctx, chosen, parts, from_part, read_budget, only=only)
 
     @tool(auto_calls=list_calls)
     async def list_documents(ctx: RunContext) -> str:
@@ -288,10 +292,14 @@ def knowledge_tools(
     return [search_documents, read_document, list_documents]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _ready_line(document: _Document) -> str:
-    pages = f"{document.pages} pages, " if document.pages else ""
+    pages = f"{_count(document.pages, 'page')}, " if document.pages else ""
     return (
-        f'- "{_one_line(document.name)}" — ready, {pages}{document.chunks} parts '
+        f'- "{_one_line(document.name)}" — ready, {pages}{_count(document.chunks, "part")} '
         f"(id {document.document_id})"
     )
 
@@ -318,7 +326,13 @@ async def _search_instead(
 
 
 def _reading(
-    ctx: RunContext, document: _Document, parts: list[Passage], from_part: int, budget: int
+    ctx: RunContext,
+    document: _Document,
+    parts: list[Passage],
+    from_part: int,
+    budget: int,
+    *,
+    only: bool,
 ) -> str:
     total = len(parts)
     if from_part > total:
@@ -334,7 +348,9 @@ def _reading(
     numbers = citation_numbers(ctx, shown)
     ctx.report_retrieval(f"read {document.name}", shown)
     last = from_part + len(shown) - 1
-    pages = f", {document.pages} pages" if document.pages else ""
+    pages = f", {_count(document.pages, 'page')}" if document.pages else ""
+    if only:
+        pages = f" (the user's only document){pages}"
     if from_part == 1 and last == total:
         extent = f"the whole document, in order, in {total} parts"
         ending = "This is the complete document."

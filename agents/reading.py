@@ -110,14 +110,15 @@ def _stem_of(name: str) -> str:
     return name.rsplit(".", 1)[0] if "." in name.strip(".") else name
 
 
-def pick_document(reference: str, documents: Sequence[D]) -> D | None:
+def pick_document(reference: str, documents: Sequence[D], *, only_one: bool = True) -> D | None:
     """The document `reference` means: its id, its name, or a request that names it.
 
     Tried in order: the exact id (or a unique id prefix of 8+ characters), the exact file
     name or name without extension (any case), a file name quoted in a sentence, then the
     document whose name shares the most distinctive words with the reference ("every
     deadline in the contract" → `Supplier_Contract.pdf`). With only one document, that one
-    is meant whenever nothing else matched. Returns `None` when it stays ambiguous.
+    is meant whenever nothing else matched (unless `only_one` is false). Returns `None` when
+    it stays ambiguous.
     """
     text = reference.strip()
     if not documents:
@@ -147,4 +148,4 @@ def pick_document(reference: str, documents: Sequence[D]) -> D | None:
     leaders = [d for score, d in scores if score == best]
     if best > 0 and len(leaders) == 1:
         return leaders[0]
-    return documents[0] if len(documents) == 1 else None
+    return documents[0] if only_one and len(documents) == 1 else None
