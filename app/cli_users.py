@@ -30,7 +30,7 @@ Name = Annotated[str, typer.Argument(help="The user's login name.")]
 
 
 def _settings(data_dir: Path | None) -> Settings:
-    return Settings(**({"data_dir": data_dir} if data_dir is not None else {}))
+    return Settings() if data_dir is None else Settings(data_dir=data_dir)
 
 
 def _with_directory(data_dir: Path | None, action: Callable[[UserDirectory], Awaitable[T]]) -> T:
@@ -60,12 +60,10 @@ def _read_password(from_stdin: bool) -> str:
         password = line[:-1] if line.endswith("\n") else line
         return password[:-1] if password.endswith("\r") else password
     if not sys.stdin.isatty():
-        typer.echo(
-            "Error: no terminal to ask for the password: pass --password-stdin", err=True
-        )
+        typer.echo("Error: no terminal to ask for the password: pass --password-stdin", err=True)
         raise typer.Exit(2)
-    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return password
+    prompted: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return prompted
 
 
 def _describe(account: Account) -> str:

@@ -95,7 +95,7 @@ def restrict_chainlit_cors(policy: OriginPolicy) -> None:
     config.project.allow_origins = origins
     found = False
     for middleware in chainlit_app.user_middleware:
-        if middleware.cls is CORSMiddleware:
+        if getattr(middleware.cls, "__name__", "") == CORSMiddleware.__name__:
             middleware.kwargs["allow_origins"] = origins
             found = True
     if not found:

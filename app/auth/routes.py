@@ -24,7 +24,9 @@ from app.settings import Settings
 OIDC_PREFIX = "/auth/oidc"
 
 
-def include_auth_routes(app: FastAPI, settings: Settings, directory: UserDirectory, secret: str) -> None:
+def include_auth_routes(
+    app: FastAPI, settings: Settings, directory: UserDirectory, secret: str
+) -> None:
     """Add the single sign-on routes to `app` (before Chainlit is mounted)."""
     sso = SingleSignOn(settings, directory) if settings.oidc_discovery_url else None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -65,10 +66,9 @@ def _create(path: Path) -> None:
             out.write(secrets.token_urlsafe(48) + "\n")
             out.flush()
             os.fsync(out.fileno())
-        try:
-            os.link(tmp, path)  # atomic and never overwrites: two first starts agree
-        except FileExistsError:
-            pass
+        # Atomic, and never overwrites: two first starts agree on one secret.
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
     log.info("created a new login secret in %s", path)

@@ -63,8 +63,8 @@ def read_token(token: str) -> TokenClaims | None:
     identifier = claims.get("identifier")
     if not isinstance(identifier, str) or not identifier:
         return None
-    metadata = claims.get("metadata") if isinstance(claims.get("metadata"), dict) else {}
-    version = metadata.get(TOKEN_VERSION, 0)
+    metadata = claims.get("metadata")
+    version = metadata.get(TOKEN_VERSION, 0) if isinstance(metadata, dict) else 0
     issued = claims.get("iat")
     return TokenClaims(
         identifier=identifier,
@@ -109,9 +109,7 @@ class RevocationMiddleware:
         self.directory = directory
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope["path"].startswith(
-            _PUBLIC_PREFIXES
-        ):
+        if scope["type"] not in ("http", "websocket") or scope["path"].startswith(_PUBLIC_PREFIXES):
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)

@@ -217,10 +217,11 @@ class UserDirectory:
         # Verify even for unknown users, so the answer's timing does not reveal names.
         if not await verify_password_async(stored, password) or row is None or row.disabled:
             return None
-        updates: dict[str, object] = {"last_login_at": utcnow()}
         if stored and needs_rehash(stored):
-            updates["password_hash"] = hash_password(password)
-        return await self._change(row.identifier, **updates)
+            return await self._change(
+                row.identifier, last_login_at=utcnow(), password_hash=hash_password(password)
+            )
+        return await self._change(row.identifier, last_login_at=utcnow())
 
     async def upsert_sso(
         self, identifier: str, display_name: str | None, role: str | None
@@ -257,9 +258,7 @@ class UserDirectory:
             return await self.upsert_sso(identifier, display_name, role)
         return Account.of(row)
 
-    async def _change(
-        self, identifier: str, *, revoke: bool = False, **values: object
-    ) -> Account:
+    async def _change(self, identifier: str, *, revoke: bool = False, **values: object) -> Account:
         async with self.store.writing() as session:
             row = await _row(session, identifier.strip())
             if row is None:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from collections.abc import Callable
 from typing import Any
 
+import httpx
 import socketio
+
+from tests.support.server import ADMIN_PASSWORD, ADMIN_USER
 
 
 @dataclass
@@ -29,9 +33,12 @@ class ChainlitClient:
 
     base_url: str
     cookie: str | None = None
+    """The `Cookie` header to send; None logs in as the test admin, "" sends none."""
     session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     thread_id: str = ""
     events: list[Received] = field(default_factory=list)
+    resumed: dict[str, Any] | None = None
+    """The thread Chainlit sent back on a resume (`resume_thread`)."""
 
     def __post_init__(self) -> None:
         self.sio = socketio.AsyncClient(reconnection=False)
@@ -42,9 +49,15 @@ class ChainlitClient:
         self.events.append(Received(name, data, time.monotonic()))
         self._changed.set()
 
-    async def connect(self) -> None:
-        """Open the socket with the auth payload the web UI sends, then start the chat."""
-        headers = {"Cookie": self.cookie} if self.cookie else {}
+    async def connect(self, *, resume: bool = False, headers: dict[str, str] | None = None) -> None:
+        """Open the socket with the auth payload the web UI sends, then start the chat.
+
+        With `resume`, `thread_id` names an earlier thread: wait for Chainlit's
+        `resume_thread` (the earlier turns) instead of a new chat's start.
+        """
+        if self.cookie is None:
+            self.cookie = await login(self.base_url)
+        headers = {**({"Cookie": self.cookie} if self.cookie else {}), **(headers or {})}
         await self.sio.connect(
             self.base_url,
             socketio_path="/ws/socket.io",
@@ -60,9 +73,22 @@ class ChainlitClient:
             wait_timeout=10,
         )
         await self.sio.emit("connection_successful")
-        await self._wait_for_chat_start()
+        if resume:
+            await self._wait_for_resume()
+        else:
+            await self._wait_for_chat_start()
 
-    async def _wait_for_chat_start(self, timeout: float = 30) -> None:
+    async def _wait_for_resume(self, timeout: float = 30) -> None:  # noqa: ASYNC109
+        await self.wait_until(
+            lambda events: any(e.name.startswith("resume_thread") for e in events),
+            timeout=timeout,
+        )
+        outcome = next(e for e in self.events if e.name.startswith("resume_thread"))
+        if outcome.name != "resume_thread":
+            raise RuntimeError(f"resume failed: {outcome.data}")
+        self.resumed = outcome.data
+
+    async def _wait_for_chat_start(self, timeout: float = 30) -> None:  # noqa: ASYNC109
         # on_chat_start runs as its own task: wait until its run step has ended.
         deadline = time.monotonic() + timeout
         while not any(
@@ -102,7 +128,7 @@ class ChainlitClient:
         """Press the stop button."""
         await self.sio.emit("stop")
 
-    async def wait_for(self, name: str, *, after: int = 0, timeout: float = 120) -> Received:
+    async def wait_for(self, name: str, *, after: int = 0, timeout: float = 120) -> Received:  # noqa: ASYNC109
         """The first event called `name` at index `after` or later."""
         deadline = time.monotonic() + timeout
         while True:
@@ -114,13 +140,14 @@ class ChainlitClient:
                 seen = [e.name for e in self.events[after:]]
                 raise TimeoutError(f"no {name!r} within {timeout}s; saw {seen}")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
 
     async def wait_until(
-        self, predicate: Callable[[list[Received]], bool], *, timeout: float = 120
+        self,
+        predicate: Callable[[list[Received]], bool],
+        *,
+        timeout: float = 120,  # noqa: ASYNC109
     ) -> None:
         """Wait until `predicate(events)` holds."""
         deadline = time.monotonic() + timeout
@@ -129,12 +156,10 @@ class ChainlitClient:
             if remaining <= 0:
                 raise TimeoutError(f"condition not met; saw {[e.name for e in self.events]}")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                pass
 
-    async def ask(self, text: str, *, timeout: float = 180) -> list[Received]:
+    async def ask(self, text: str, *, timeout: float = 180) -> list[Received]:  # noqa: ASYNC109
         """Send `text` and wait for the turn to end; return the events of that turn."""
         start = len(self.events)
         await self.send(text)
@@ -162,6 +187,15 @@ class ChainlitClient:
         """Disconnect."""
         if self.sio.connected:
             await self.sio.disconnect()
+
+
+async def login(base_url: str, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> str:
+    """Log in with a password like the login form; returns the `Cookie` header value."""
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        response = await http.post("/login", data={"username": username, "password": password})
+    if response.status_code != 200 or not response.cookies.get("access_token"):
+        raise RuntimeError(f"login as {username} failed: {response.status_code} {response.text}")
+    return f"access_token={response.cookies['access_token']}"
 
 
 def tokens_of(events: list[Received], message_id: str) -> list[str]:

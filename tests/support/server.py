@@ -16,6 +16,9 @@ import httpx
 from tests.support.env import subprocess_env
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "admin-password-for-tests"
+"""The admin every test server creates at its first start (CADRE_ADMIN_USER/PASSWORD)."""
 
 
 def free_port() -> int:
@@ -37,6 +40,20 @@ class RunningServer:
         """What the server printed so far."""
         return self.log.read_text(errors="replace")
 
+    def login(self, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> str:
+        """Log in through `POST /login`; returns the `Cookie` header value to send."""
+        return login_cookie(self.url, username, password)
+
+
+def login_cookie(url: str, username: str, password: str) -> str:
+    """The auth cookie (`access_token=...`) from logging in at `url` with a password."""
+    response = httpx.post(f"{url}/login", data={"username": username, "password": password})
+    response.raise_for_status()
+    token = response.cookies.get("access_token")
+    if not token:
+        raise RuntimeError(f"login as {username} set no cookie: {response.text}")
+    return f"access_token={token}"
+
 
 def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
@@ -54,7 +71,12 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: fl
 
 @contextmanager
 def cadre_server(data_dir: Path, *, wait_ready: bool = True, **env: str) -> Iterator[RunningServer]:
-    """Start `cadre serve` with its data in `data_dir`; stop it afterwards."""
+    """Start `cadre serve` with its data in `data_dir`; stop it afterwards.
+
+    The server creates `ADMIN_USER` (password `ADMIN_PASSWORD`) at its first start unless
+    `env` says otherwise; `RunningServer.login()` returns that user's cookie.
+    """
+    env = {"CADRE_ADMIN_USER": ADMIN_USER, "CADRE_ADMIN_PASSWORD": ADMIN_PASSWORD, **env}
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "server.log"
