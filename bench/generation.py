@@ -1,0 +1,403 @@
+"""Generation speed of the bundled model: raw runtimes vs Cadre's provider vs the served chat.
+
+Usage:  .venv/bin/python bench/generation.py [--runs N] [--quick] [--runtimes llama_cpp,...]
+
+For each runtime (llama.cpp, transformers on the CPU) it measures the same request three ways:
+
+- raw: the runtime called directly (`llama_cpp.Llama.create_completion`, or
+  `model.generate` in transformers) on the same weights file and thread count Cadre uses;
+- provider: Cadre's `LocalModel.stream` (queue, worker thread, context fitting, events);
+- served: a real `cadre serve` subprocess, asked through a socket.io client that speaks
+  Chainlit's protocol like the browser does (TTFT from `send` to the first streamed token,
+  decode rate from the arrival times of `stream_token` events).
+
+The prompt is the system prompt the chat uses plus ~1,500 tokens of `bench/heldout.txt` with
+an instruction that makes the model write past the token limit. Decoding is greedy with
+Cadre's repeat penalty and a fixed number of new tokens; the raw llama.cpp run also biases EOS
+away. Every way gets the identical prompt (a per-round nonce at its start defeats llama.cpp's
+prefix cache equally), so every way should produce the identical text: the table says so.
+Ways run interleaved, in a rotating order, and each figure is the median over `--runs` rounds,
+so background load on a shared machine hits every way alike.
+
+TTFT: request start to the first text piece. Prompt tok/s: prompt tokens / TTFT. Decode
+tok/s: (new tokens - 1) / (last piece - first piece), new tokens counted by re-tokenizing the
+text (the same way for every way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import statistics
+import sys
+import time
+import types
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agents.models.base import ChatMessage, ModelOptions, TextDelta
+from agents.models.local import LocalModel, LocalModelConfig, bundled_gguf, quantized_gguf
+from app.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+HELDOUT = Path(__file__).resolve().parent / "heldout.txt"
+INSTRUCTION = "Summarise each paragraph of the text above in one sentence, as a numbered list."
+RUNTIMES = ("llama_cpp", "transformers")
+ADMIN, PASSWORD = "bench", "generation-bench-only-password"  # a throwaway local server
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measured generation."""
+
+    ttft: float
+    decode_s: float
+    text: str
+    prompt_tokens: int | None = None
+    """Known when the way's prompt differs from the raw one (the served Chief of Staff)."""
+    author: str = ""
+    """Who streamed the text in the served chat (Chief of Staff, or an operator's step)."""
+
+
+@dataclass
+class Way:
+    """One way of running the request, measured by `measure(user_text) -> Sample`."""
+
+    runtime: str
+    name: str
+    measure: Callable[[str], Awaitable[Sample]]
+    samples: list[Sample]
+
+
+def _timed_text(start: float, pieces: list[tuple[float, str]]) -> Sample:
+    if not pieces:
+        raise RuntimeError("the model produced no text")
+    return Sample(pieces[0][0] - start, pieces[-1][0] - pieces[0][0], "".join(p for _, p in pieces))
+
+
+class RawLlama:
+    """llama-cpp-python called directly, on the GGUF file and thread count Cadre uses."""
+
+    def __init__(self, gguf: Path, threads: int, context: int, args: argparse.Namespace) -> None:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        self.llm = Llama(
+            model_path=str(gguf),
+            n_ctx=context,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
+        self.formatter = Jinja2ChatFormatter(
+            template=self.llm.metadata["tokenizer.chat_template"],
+            eos_token="<|im_end|>",
+            bos_token="<|im_start|>",
+        )
+        self.args = args
+
+    def prompt(self, user_text: str) -> list[int]:
+        """The templated prompt's tokens, as Cadre's runtime builds them."""
+        messages = [
+            {"role": "system", "content": self.args.system_prompt},
+            {"role": "user", "content": user_text},
+        ]
+        text = self.formatter(messages=messages).prompt
+        return self.llm.tokenize(text.encode(), add_bos=False, special=True)
+
+    def count(self, text: str) -> int:
+        """Tokens in `text`."""
+        return len(self.llm.tokenize(text.encode(), add_bos=False, special=False))
+
+    async def measure(self, user_text: str) -> Sample:
+        """Stream a completion with EOS biased away; blocking, like any direct call."""
+        start = time.perf_counter()
+        chunks: Any = self.llm.create_completion(
+            self.prompt(user_text),
+            max_tokens=self.args.tokens,
+            temperature=0.0,
+            repeat_penalty=self.args.repeat_penalty,
+            logit_bias={self.llm.token_eos(): -math.inf},
+            stream=True,
+        )
+        pieces = [(time.perf_counter(), c["choices"][0]["text"]) for c in chunks]
+        return _timed_text(start, [p for p in pieces if p[1]])
+
+
+class RawTransformers:
+    """transformers called directly on the CPU, on the checkpoint Cadre converts once."""
+
+    def __init__(self, cache_dir: Path, threads: int | None, args: argparse.Namespace) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from agents.models.local.transformers_runtime import converted_weights
+
+        if threads:
+            torch.set_num_threads(threads)
+        weights = converted_weights(bundled_gguf(), cache_dir)
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(str(weights))
+        model: Any = AutoModelForCausalLM.from_pretrained(str(weights), dtype=torch.float32)
+        self.model = model.eval()
+        self.args = args
+
+    async def measure(self, user_text: str) -> Sample:
+        """Greedy `generate` forced to the full token count; a bare streamer takes times."""
+        import torch
+        from transformers.generation.streamers import BaseStreamer
+
+        tokenizer, stamps = self.tokenizer, []
+
+        class _Stamps(BaseStreamer):
+            def put(self, value: Any) -> None:
+                stamps.append((time.perf_counter(), value))
+
+            def end(self) -> None:
+                pass
+
+        start = time.perf_counter()
+        encoded = tokenizer.apply_chat_template(
+            [
+                {"role": "system", "content": self.args.system_prompt},
+                {"role": "user", "content": user_text},
+            ],
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
+        )
+        with torch.inference_mode():
+            self.model.generate(
+                **encoded,
+                max_new_tokens=self.args.tokens,
+                min_new_tokens=self.args.tokens,
+                do_sample=False,
+                repetition_penalty=self.args.repeat_penalty,
+                streamer=_Stamps(),
+                pad_token_id=tokenizer.eos_token_id,
+            )
+        # The first `put` is the prompt itself; every later one is one new token.
+        pieces = [(at, tokenizer.decode(v.reshape(-1))) for at, v in stamps[1:]]
+        return _timed_text(start, pieces)
+
+
+def provider_way(model: LocalModel, args: argparse.Namespace) -> Callable[[str], Awaitable[Sample]]:
+    """Measure through `LocalModel.stream`, as the chat handler consumes it."""
+
+    async def measure(user_text: str) -> Sample:
+        messages = [ChatMessage.system(args.system_prompt), ChatMessage.user(user_text)]
+        options = ModelOptions(max_tokens=args.tokens, temperature=0.0)
+        start = time.perf_counter()
+        pieces = [
+            (time.perf_counter(), event.text)
+            async for event in model.stream(messages, options=options)
+            if isinstance(event, TextDelta)
+        ]
+        return _timed_text(start, pieces)
+
+    return measure
+
+
+def served_way(url: str, cookie: str) -> Callable[[str], Awaitable[Sample]]:
+    """Measure through the served chat: a fresh chat per request, as a new browser tab.
+
+    The served chat goes through the Chief of Staff, which routes the request and answers
+    with its own instructions or hands it to an operator: the prompt differs from the raw
+    one, so its size is read from the answer's usage metadata (one generation per turn).
+    """
+    from tests.support.chainlit_client import ChainlitClient, tokens_of
+
+    async def measure(user_text: str) -> Sample:
+        client = ChainlitClient(url, cookie=cookie)
+        await client.connect()
+        try:
+            start = time.monotonic()  # the client stamps events with time.monotonic()
+            turn = await client.ask(user_text, timeout=1800)
+        finally:
+            await client.close()
+        # The first step to stream is the one the model writes into live.
+        begun = [e for e in turn if e.name == "stream_start"]
+        if not begun:
+            raise RuntimeError(f"no streamed reply: {[e.name for e in turn]}")
+        reply = begun[0].data["id"]
+        timed = [(e.at, "".join(tokens_of([e], reply))) for e in turn]
+        final = [
+            m
+            for m in client.messages(turn).values()
+            if (m.get("metadata") or {}).get("input_tokens")
+        ]
+        prompt = final[-1]["metadata"]["input_tokens"] if final else None
+        return _timed_text(
+            start,
+            [t for t in timed if t[1]],
+            prompt_tokens=prompt,
+            author=begun[0].data.get("name", ""),
+        )
+
+    return measure
+
+
+def login(url: str) -> str:
+    """Log the bench's admin in; return the cookie header the browser would send."""
+    import httpx
+
+    response = httpx.post(f"{url}/login", data={"username": ADMIN, "password": PASSWORD})
+    response.raise_for_status()
+    return "; ".join(f"{name}={value}" for name, value in response.cookies.items())
+
+
+def _import_repo_tests() -> None:
+    # A third-party wheel installs a top-level `tests` package that shadows ours.
+    package = types.ModuleType("tests")
+    package.__path__ = [str(ROOT / "tests")]
+    sys.modules["tests"] = package
+
+
+def user_text(raw: RawLlama, prompt_tokens: int, nonce: str) -> str:
+    """A nonce, as many words of the held-out text as fit `prompt_tokens`, the instruction."""
+    words = HELDOUT.read_text(encoding="utf-8").split(" ")
+    low, high = 1, len(words)
+    while low < high:  # the longest prefix of words whose templated prompt fits
+        mid = (low + high + 1) // 2
+        text = f"{nonce}\n\n{' '.join(words[:mid])}\n\n{INSTRUCTION}"
+        low, high = (mid, high) if len(raw.prompt(text)) <= prompt_tokens else (low, mid - 1)
+    return f"{nonce}\n\n{' '.join(words[:low])}\n\n{INSTRUCTION}"
+
+
+def report(ways: list[Way], prompt_tokens: int, count: Callable[[str], int]) -> None:
+    """Print the medians, the ratios to raw and whether every way wrote the same text."""
+
+    def decode(s: Sample) -> float:
+        return (count(s.text) - 1) / s.decode_s if s.decode_s > 0 else math.nan
+
+    def prompt(s: Sample) -> int:
+        return s.prompt_tokens or prompt_tokens
+
+    print(f"\nmedians over {len(ways[0].samples)} runs\n")
+    print(
+        "| runtime | way | prompt tokens | prompt tok/s | TTFT s | new tokens | decode tok/s "
+        "| decode / raw | TTFT / raw | same text as raw |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for way in ways:
+        raw = next(w for w in ways if w.runtime == way.runtime and w.name == "raw")
+        ttft = statistics.median(s.ttft for s in way.samples)
+        rate = statistics.median(decode(s) for s in way.samples)
+        raw_ttft = statistics.median(s.ttft for s in raw.samples)
+        raw_rate = statistics.median(decode(s) for s in raw.samples)
+        same = sum(a.text == b.text for a, b in zip(way.samples, raw.samples, strict=True))
+        tokens = statistics.median(prompt(s) for s in way.samples)
+        print(
+            f"| {way.runtime} | {way.name} | {tokens:.0f} "
+            f"| {statistics.median(prompt(s) / s.ttft for s in way.samples):.0f} | {ttft:.2f} "
+            f"| {statistics.median(count(s.text) for s in way.samples):.0f} | {rate:.1f} "
+            f"| {rate / raw_rate:.2f} | {ttft / raw_ttft:.2f} | {same}/{len(way.samples)} |"
+        )
+    print("\nper run (TTFT s / decode tok/s [who streamed]):")
+    for way in ways:
+        runs = ", ".join(
+            f"{s.ttft:.2f}/{decode(s):.1f}" + (f" [{s.author}]" if s.author else "")
+            for s in way.samples
+        )
+        print(f"  {way.runtime:12} {way.name:8} {runs}")
+
+
+async def bench(args: argparse.Namespace) -> None:
+    """Load every way, run the rounds interleaved, print the table."""
+    _import_repo_tests()
+    from tests.support.server import cadre_server
+
+    cache = args.data_dir / "models"
+    cache.mkdir(parents=True, exist_ok=True)
+    gguf = quantized_gguf(bundled_gguf(), args.quantization, cache)
+    threads = args.threads or os.cpu_count() or 1
+    print(f"weights {gguf.name}, {threads} threads, {args.tokens} new tokens, cpu")
+    raw_llama = RawLlama(gguf, threads, args.context, args)
+    ways: list[Way] = []
+    with ExitStack() as stack:
+        for runtime in args.runtimes:
+            config = LocalModelConfig(
+                cache_dir=cache,
+                runtime=runtime,
+                device="cpu",
+                quantization=args.quantization,
+                threads=args.threads or None,
+                context_window=args.context,
+                max_tokens=args.tokens,
+                temperature=0.0,
+            )
+            model = LocalModel("smollm2", config)
+            await model.warm()  # converts the transformers checkpoint once, into `cache`
+            raw: Callable[[str], Awaitable[Sample]] = (
+                raw_llama.measure
+                if runtime == "llama_cpp"
+                else RawTransformers(cache, args.threads or None, args).measure
+            )
+            served_dir = args.data_dir / f"served-{runtime}"
+            served_dir.mkdir(exist_ok=True)
+            if not (served_dir / "models").exists():
+                (served_dir / "models").symlink_to(cache.resolve())
+            server = stack.enter_context(
+                cadre_server(
+                    served_dir,
+                    CADRE_LOCAL_RUNTIME=runtime,
+                    CADRE_LOCAL_DEVICE="cpu",
+                    CADRE_LOCAL_QUANTIZATION=args.quantization,
+                    CADRE_LOCAL_THREADS=str(args.threads),
+                    CADRE_LOCAL_CONTEXT_WINDOW=str(args.context),
+                    CADRE_TEMPERATURE="0",
+                    CADRE_MAX_NEW_TOKENS=str(args.tokens),
+                    CADRE_ADMIN_USER=ADMIN,
+                    CADRE_ADMIN_PASSWORD=PASSWORD,
+                )
+            )
+            for name, measure in [
+                ("raw", raw),
+                ("provider", provider_way(model, args)),
+                ("served", served_way(server.url, login(server.url))),
+            ]:
+                ways.append(Way(runtime, name, measure, []))
+        print("warming up every way once (not counted)")
+        for way in ways:
+            await way.measure("Warm-up: say hello in one short sentence.")
+        rounds = [
+            user_text(raw_llama, args.prompt_tokens, f"Request {i + 1:02d}.")
+            for i in range(args.runs)
+        ]
+        for i, text in enumerate(rounds):
+            for way in ways[i % len(ways) :] + ways[: i % len(ways)]:
+                way.samples.append(await way.measure(text))
+                s = way.samples[-1]
+                print(f"  run {i + 1} {way.runtime:12} {way.name:8} TTFT {s.ttft:.2f}s", flush=True)
+        report(ways, len(raw_llama.prompt(rounds[0])), raw_llama.count)
+
+
+def main() -> None:
+    """Parse the options and run the bench."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="rounds per way (median)")
+    parser.add_argument("--quick", action="store_true", help="1 run, ~400-token prompt, 32 tokens")
+    parser.add_argument("--tokens", type=int, default=128, help="new tokens per request")
+    parser.add_argument("--prompt-tokens", type=int, default=1500)
+    parser.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated")
+    parser.add_argument(
+        "--quantization", default=Settings.model_fields["local_quantization"].default
+    )
+    parser.add_argument("--threads", type=int, default=0, help="0: every core, as Cadre does")
+    parser.add_argument("--context", type=int, default=4096)
+    parser.add_argument("--data-dir", type=Path, default=Path("/tmp/cadre-bench-generation"))
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.prompt_tokens, args.tokens = 1, 400, 32
+    args.runtimes = [r for r in args.runtimes.split(",") if r]
+    args.system_prompt = Settings.model_fields["system_prompt"].default
+    args.repeat_penalty = LocalModelConfig.__dataclass_fields__["repeat_penalty"].default
+    asyncio.run(bench(args))
+
+
+if __name__ == "__main__":
+    main()
