@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import chainlit as cl
+from chainlit.element import Element
 
 from app.uploads import find_original
 from knowledge.documents import Passage
@@ -38,15 +39,15 @@ def unique_passages(passages: Sequence[Passage]) -> list[Passage]:
 
 def citation_elements(
     passages: Sequence[Passage], originals_dir: Path, owner: str
-) -> tuple[list[cl.Element], str]:
+) -> tuple[list[Element], str]:
     """Side elements for the sources, and the "Sources:" line that names them."""
-    elements: list[cl.Element] = []
+    elements: list[Element] = []
     labels: list[str] = []
     for number, passage in enumerate(unique_passages(passages), start=1):
         name = f"[{number}]"
         original = find_original(originals_dir, owner, passage.document_id)
         if original is not None and original.suffix == ".pdf" and passage.page:
-            element: cl.Element = cl.Pdf(
+            element: Element = cl.Pdf(
                 name=name, path=str(original), page=passage.page, display="side"
             )
         else:

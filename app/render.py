@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 import chainlit as cl
+from chainlit.element import Element
 
 from agents import events as ev
 from agents.models.base import Usage
@@ -31,7 +32,7 @@ _TASK_STATUS: dict[TaskStatus, cl.TaskStatus] = {
 }
 
 
-CitationMaker = Callable[[Sequence[Passage]], tuple[list[cl.Element], str]]
+CitationMaker = Callable[[Sequence[Passage]], tuple[list[Element], str]]
 """Turns the passages an answer used into source elements and a "Sources:" line."""
 
 
