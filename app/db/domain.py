@@ -8,6 +8,7 @@ so they share its engine and SQLite write discipline.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -133,7 +134,7 @@ class TaskRecord(Base):
     """The operator's answer, or for a failed task the reason."""
     run_id: Mapped[str | None] = mapped_column(String(64), index=True)
     """The operator's run; None while pending."""
-    created_at: Mapped[float] = mapped_column(Double)
+    created_at: Mapped[float] = mapped_column(Double, default=time.time)
     started_at: Mapped[float | None] = mapped_column(Double)
     finished_at: Mapped[float | None] = mapped_column(Double)
     input_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

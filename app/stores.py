@@ -1,0 +1,248 @@
+"""The database-backed `TaskStore` (agents) and `DocumentCatalog` (knowledge).
+
+Both share the Chainlit data layer's engine through `CadreDataLayer.reading()`/`writing()`,
+so their writes follow its SQLite discipline (the write lock taken at BEGIN) and need no
+locks of their own. Saves are single upserts, safe to run concurrently on either backend.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import fields
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from agents.models.base import Usage
+from agents.tasks import Task
+from app.data_layer import CadreDataLayer
+from app.db import DOCUMENT_STATUSES, TASK_STATUSES, Base, PersistenceError, TaskRecord, Thread
+from app.db import DocumentRecord as DocumentRow
+from app.db.domain import TASK_PRIORITIES
+from app.db.types import utcnow
+from knowledge.catalog import DocumentRecord, DocumentStatus
+
+__all__ = ["SqlDocumentCatalog", "SqlTaskStore"]
+
+# Every other Task field has a column of the same name; usage is split in two.
+_TASK_FIELDS = tuple(f.name for f in fields(Task) if f.name not in ("id", "usage"))
+_FINISHED = (DocumentStatus.READY.value, DocumentStatus.FAILED.value)
+_WAITING = (DocumentStatus.QUEUED.value, DocumentStatus.PROCESSING.value)
+
+
+class SqlTaskStore:
+    """An `agents.tasks.TaskStore` on the `tasks` table.
+
+    `thread_id` and `user_id` tie every saved task to a conversation (its tasks go when it
+    is deleted) and a person; with `user_id` set, reads only see that user's tasks.
+    """
+
+    def __init__(
+        self,
+        data_layer: CadreDataLayer,
+        *,
+        thread_id: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        self._layer = data_layer
+        self.thread_id = thread_id
+        self.user_id = user_id
+
+    async def save(self, task: Task) -> None:
+        """Insert or replace the record with `task.id`."""
+        if task.status not in TASK_STATUSES or task.priority not in TASK_PRIORITIES:
+            raise PersistenceError(
+                f"task {task.id}: status {task.status!r} / priority {task.priority!r} unknown; "
+                f"use one of {TASK_STATUSES} / {TASK_PRIORITIES}"
+            )
+        values = {name: _clean(getattr(task, name)) for name in _TASK_FIELDS}
+        values.update(input_tokens=task.usage.input_tokens, output_tokens=task.usage.output_tokens)
+        insert = _insert(self._layer, TaskRecord).values(
+            id=task.id, thread_id=self.thread_id, user_id=self.user_id, **values
+        )
+        try:
+            async with self._layer.writing() as session:
+                if self.thread_id is not None:
+                    # Chainlit writes the thread row lazily; the task may come first.
+                    await session.execute(
+                        _insert(self._layer, Thread)
+                        .values(id=self.thread_id, user_id=self.user_id, metadata={})
+                        .on_conflict_do_nothing(index_elements=["id"])
+                    )
+                await session.execute(
+                    insert.on_conflict_do_update(index_elements=["id"], set_=values)
+                )
+        except IntegrityError as exc:
+            raise PersistenceError(
+                f"cannot save task {task.id}: user {self.user_id!r} does not exist; "
+                "pass SqlTaskStore the users.id of an existing user (or None)"
+            ) from exc
+
+    async def get(self, task_id: str) -> Task | None:
+        """The record with this id, if any (and if it is this store's user's)."""
+        if not _usable(task_id):
+            return None
+        async with self._layer.reading() as session:
+            row = await session.scalar(
+                select(TaskRecord).where(TaskRecord.id == task_id, *self._mine())
+            )
+        return None if row is None else _task(row)
+
+    async def for_turn(self, turn_id: str) -> list[Task]:
+        """The tasks of one user turn, oldest first."""
+        if not _usable(turn_id):
+            return []
+        query = (
+            select(TaskRecord)
+            .where(TaskRecord.turn_id == turn_id, *self._mine())
+            .order_by(TaskRecord.created_at, TaskRecord.id)
+        )
+        async with self._layer.reading() as session:
+            return [_task(row) for row in await session.scalars(query)]
+
+    def _mine(self) -> list[ColumnElement[bool]]:
+        return [] if self.user_id is None else [TaskRecord.user_id == self.user_id]
+
+
+class SqlDocumentCatalog:
+    """A `knowledge.catalog.DocumentCatalog` on the `documents` table.
+
+    A record's `owner` is the owner's `users.id` (the user must exist) and its
+    `document_id` the content hash; the pair is unique, so `put` updates in place.
+    """
+
+    def __init__(self, data_layer: CadreDataLayer) -> None:
+        self._layer = data_layer
+
+    async def put(self, record: DocumentRecord) -> None:
+        """Insert or replace the record keyed by (owner, document_id)."""
+        status = str(record.status)
+        if status not in DOCUMENT_STATUSES or not (
+            _usable(record.owner) and _usable(record.document_id)
+        ):
+            raise PersistenceError(
+                f"document {record.name!r} not saved: status must be one of {DOCUMENT_STATUSES} "
+                f"(not {status!r}), owner and document_id non-empty text without NUL"
+            )
+        now = utcnow()
+        updated = record.updated_at or now
+        values = {
+            "name": _clean(record.name),
+            "status": status,
+            "size_bytes": record.size_bytes,
+            "kind": record.kind,
+            "pages": record.pages,
+            "chunks": record.chunks,
+            "reason": _clean(record.reason),
+            "error_code": record.code,
+            "updated_at": updated,
+            "finished_at": updated if status in _FINISHED else None,
+        }
+        insert = _insert(self._layer, DocumentRow).values(
+            id=str(uuid.uuid4()),
+            owner_id=record.owner,
+            content_hash=record.document_id,
+            created_at=record.created_at or now,
+            **values,
+        )
+        if record.created_at is not None:  # else the first put's time stays
+            values["created_at"] = record.created_at
+        try:
+            async with self._layer.writing() as session:
+                await session.execute(
+                    insert.on_conflict_do_update(
+                        index_elements=["owner_id", "content_hash"], set_=values
+                    )
+                )
+        except IntegrityError as exc:
+            raise PersistenceError(
+                f"cannot record document {record.name!r}: owner {record.owner!r} is not the "
+                "users.id of an existing user; create the user first"
+            ) from exc
+
+    async def get(self, owner: str, document_id: str) -> DocumentRecord | None:
+        """The owner's record, or `None`."""
+        if not (_usable(owner) and _usable(document_id)):
+            return None
+        async with self._layer.reading() as session:
+            row = await session.scalar(
+                select(DocumentRow).where(
+                    DocumentRow.owner_id == owner, DocumentRow.content_hash == document_id
+                )
+            )
+        return None if row is None else _document(row)
+
+    async def list_documents(self, owner: str) -> list[DocumentRecord]:
+        """The owner's records, newest first."""
+        if not _usable(owner):
+            return []
+        query = (
+            select(DocumentRow)
+            .where(DocumentRow.owner_id == owner)
+            .order_by(DocumentRow.created_at.desc(), DocumentRow.content_hash)
+        )
+        async with self._layer.reading() as session:
+            return [_document(row) for row in await session.scalars(query)]
+
+    async def remove(self, owner: str, document_id: str) -> bool:
+        """Delete the record; whether there was one."""
+        if not (_usable(owner) and _usable(document_id)):
+            return False
+        async with self._layer.writing() as session:
+            gone = await session.scalars(
+                delete(DocumentRow)
+                .where(DocumentRow.owner_id == owner, DocumentRow.content_hash == document_id)
+                .returning(DocumentRow.id)
+            )
+            return bool(gone.all())
+
+    async def unfinished(self) -> list[DocumentRecord]:
+        """Records of every owner still `queued` or `processing`, oldest first."""
+        query = (
+            select(DocumentRow)
+            .where(DocumentRow.status.in_(_WAITING))
+            .order_by(DocumentRow.created_at, DocumentRow.id)
+        )
+        async with self._layer.reading() as session:
+            return [_document(row) for row in await session.scalars(query)]
+
+
+def _task(row: TaskRecord) -> Task:
+    columns = {name: getattr(row, name) for name in _TASK_FIELDS}
+    return Task(id=row.id, **columns, usage=Usage(row.input_tokens, row.output_tokens))
+
+
+def _document(row: DocumentRow) -> DocumentRecord:
+    return DocumentRecord(
+        owner=row.owner_id,
+        document_id=row.content_hash,
+        name=row.name,
+        status=DocumentStatus(row.status),
+        size_bytes=row.size_bytes or 0,
+        kind=row.kind,
+        pages=row.pages,
+        chunks=row.chunks or 0,
+        reason=row.reason,
+        code=row.error_code,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _insert(layer: CadreDataLayer, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    # Each dialect's own INSERT, for its ON CONFLICT clause (the same SQL on both).
+    if layer.engine.dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
+
+
+def _usable(key: str) -> bool:
+    # Keys may come from a model's tool call; PostgreSQL rejects NUL in text outright.
+    return bool(key) and "\x00" not in key
+
+
+def _clean(value: Any) -> Any:
+    # Names and model output may hold NUL, which PostgreSQL cannot store; SQLite could.
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
