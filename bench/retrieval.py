@@ -65,9 +65,9 @@ def corpus(rows: int, rng: np.random.Generator) -> tuple[list[str], np.ndarray]:
         texts.append(" ".join(words[at : at + n]))
         at += n
     centres = rng.normal(size=(2_000, DIM)).astype(np.float32)
-    vectors = centres[rng.integers(0, 2_000, size=rows)] + 0.6 * rng.normal(size=(rows, DIM)).astype(
-        np.float32
-    )
+    vectors = centres[rng.integers(0, 2_000, size=rows)] + 0.6 * rng.normal(
+        size=(rows, DIM)
+    ).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return texts, vectors.astype(np.float32)
 
@@ -91,7 +91,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--model", action="store_true", help="also time the bundled model's query encode")
+    parser.add_argument(
+        "--model", action="store_true", help="also time the bundled model's query encode"
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(42)
     started = time.perf_counter()
@@ -99,7 +101,9 @@ def main() -> None:
     print(f"generated {args.rows} chunks in {time.perf_counter() - started:.0f} s", flush=True)
 
     folder = tempfile.mkdtemp(prefix="cadre-latency-")
-    store = KnowledgeStore(folder, embedder_id=PrecomputedQueries.id, dimension=DIM, options=StoreOptions())
+    store = KnowledgeStore(
+        folder, embedder_id=PrecomputedQueries.id, dimension=DIM, options=StoreOptions()
+    )
     started = time.perf_counter()
     per_document = 10_000
     for d, start in enumerate(range(0, args.rows, per_document)):
@@ -109,6 +113,7 @@ def main() -> None:
             chunks = [Chunk(text=t, index=s - start + i) for i, t in enumerate(chunk_texts)]
             staged.add(chunks, vectors[s : s + 2_000])
         staged.commit()
+    store.wait_for_indexes()  # the IVF_PQ (re)build runs in the background
     store.optimize()
     print(
         f"stored + indexed in {time.perf_counter() - started:.0f} s; "
@@ -122,7 +127,9 @@ def main() -> None:
 
     n = args.queries
     picks = rng.integers(0, args.rows, size=n)
-    query_vectors = vectors[picks] + 0.3 * rng.normal(size=(n, DIM)).astype(np.float32) / np.sqrt(DIM)
+    query_vectors = vectors[picks] + 0.3 * rng.normal(size=(n, DIM)).astype(np.float32) / np.sqrt(
+        DIM
+    )
     query_vectors /= np.linalg.norm(query_vectors, axis=1, keepdims=True)
     query_texts = []
     for i, p in enumerate(picks):
@@ -145,15 +152,24 @@ def main() -> None:
     for i in range(n):
         exact = np.argsort(-(owner_vectors @ query_vectors[i]))[:10]
         truth = {(f"doc{j // per_document}", j % per_document) for j in exact}
-        found = {(p.document_id, p.chunk_index) for p in store.vector_search(OWNER, query_vectors[i], 10)}
+        found = {
+            (p.document_id, p.chunk_index) for p in store.vector_search(OWNER, query_vectors[i], 10)
+        }
         recalls.append(len(truth & found) / 10)
     flat_ms = timed(
-        lambda i: store._table.search(query_vectors[i]).distance_type("cosine").where(f"owner = '{OWNER}'").bypass_vector_index().limit(10).to_list(),
+        lambda i: (
+            store._table.search(query_vectors[i])
+            .distance_type("cosine")
+            .where(f"owner = '{OWNER}'")
+            .bypass_vector_index()
+            .limit(10)
+            .to_list()
+        ),
         min(n, 40),
     )
 
     rows = [
-        ("vector (IVF_PQ, nprobes 24, refine 20)", vector_ms),
+        ("vector (IVF_PQ, nprobes 24, refine_factor 20)", vector_ms),
         ("full-text (native BM25)", text_ms),
         ("hybrid (both + weighted RRF), searches overlapped", hybrid_ms),
         ("hybrid, the two searches one after the other", serial_ms),

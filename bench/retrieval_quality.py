@@ -229,6 +229,10 @@ def tune(
     return best
 
 
+def _label(w: FusionWeights) -> str:
+    return f"{w.text:g}:{w.vector:g}, c={w.constant:g}"
+
+
 def table(name: str, rows: list[tuple[str, tuple[float, float, float]]], questions: int) -> str:
     lines = [
         f"**{name}** ({questions} questions)",
@@ -264,11 +268,11 @@ def main() -> None:
         ("dense (vector)", lambda d, s: d),
         ("hybrid, plain RRF (c=60, 1:1)", lambda d, s: hybrid(d, s, plain)),
         (
-            f"hybrid, shipped weights ({DEFAULT_WEIGHTS.text:g}:{DEFAULT_WEIGHTS.vector:g}, c={DEFAULT_WEIGHTS.constant:g})",
+            f"hybrid, shipped weights ({_label(DEFAULT_WEIGHTS)})",
             lambda d, s: hybrid(d, s, DEFAULT_WEIGHTS),
         ),
         (
-            f"hybrid, dev-tuned ({tuned.text:g}:{tuned.vector:g}, c={tuned.constant:g})",
+            f"hybrid, dev-tuned ({_label(tuned)})",
             lambda d, s: hybrid(d, s, tuned),
         ),
     ]
@@ -282,7 +286,8 @@ def main() -> None:
 
     hot, dropped = hotpot(cache)
     print(
-        f"HotpotQA: {len(hot.questions)} questions with inferred gold ({dropped} dropped), {len(hot.passages)} passages",
+        f"HotpotQA: {len(hot.questions)} questions with inferred gold ({dropped} dropped), "
+        f"{len(hot.passages)} passages",
         flush=True,
     )
     dense_h, sparse_h = rankings(hot, embedder, cache)

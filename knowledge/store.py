@@ -19,9 +19,10 @@ backslash escapes) from an id that `check_owner()` has validated.
 Indexes. A native (non-tantivy) full-text index on `text` and a BTREE index on `owner` are made
 with the first commit; rows added later are searched too (LanceDB scans what an index has not
 absorbed yet), and `optimize()` folds them in once enough accumulate. Past
-`StoreOptions.vector_index_rows` rows an IVF_PQ index is built and queried with
-`refine_factor`; an owner with fewer rows than that is searched exactly instead, because a
-pre-filtered ANN search only sees the owner's rows inside the probed partitions.
+`StoreOptions.vector_index_rows` rows an IVF_PQ index is built in a background thread (searches
+stay exact until it lands) and rebuilt whenever the table has doubled since; it is queried with
+`refine_factor`. An owner with fewer rows than the threshold is searched exactly instead,
+because a pre-filtered ANN search only sees the owner's rows inside the probed partitions.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ STAGING = "chunks_staging"
 _REBUILD = "chunks_rebuild"
 _META_EMBEDDER = b"cadre.embedder_id"
 _META_COMPLETE = "cadre.complete"
+_META_IVF_ROWS = "cadre.ivf_pq_rows"
 _MAX_OWNER = 256
 
 
@@ -91,12 +93,14 @@ class StoreOptions:
     """Rows past which an IVF_PQ index is built (below it exact search is fast enough)."""
     refine_factor: int = 20
     """IVF_PQ candidates re-ranked with full vectors, per result wanted (at least 10)."""
+    refine_budget: int = 400
+    """Cap on re-ranked candidates (k x factor) for large k; the factor never drops below 10."""
     nprobes: int = 24
     """IVF partitions searched per query."""
     optimize_after_rows: int = 5_000
     """Rows that indexes may lag behind before `optimize()` folds them in after a write."""
-    consistency_interval: timedelta | None = timedelta(0)
-    """How stale a read may be w.r.t. other processes' writes (0: always fresh)."""
+    consistency_interval: timedelta | None = timedelta(seconds=1)
+    """How long another process's writes may go unseen (this store's own are seen at once)."""
     storage_options: tuple[tuple[str, str], ...] = ()
     """Object-store settings passed to LanceDB for `s3://` and similar URIs."""
 
@@ -178,6 +182,7 @@ class KnowledgeStore:
         )
         self._lock = threading.RLock()
         self._owner_rows: dict[str, int] = {}
+        self._index_thread: threading.Thread | None = None
         self._finish_interrupted_rebuild()
         self._table = self._open_or_create(TABLE, staging=False)
         self._staging = self._open_or_create(STAGING, staging=True)
@@ -266,8 +271,14 @@ class KnowledgeStore:
             self._table.create_index("text", config=FTS(with_position=False), replace=True)
         if ("owner",) not in indexed:
             self._table.create_index("owner", config=BTree(), replace=True)
-        if ("vector",) not in indexed and total >= self.options.vector_index_rows:
-            self._build_vector_index(total)
+        building = self._index_thread is not None and self._index_thread.is_alive()
+        if building:
+            return  # the build in progress indexes these rows, or the next one will
+        if self._vector_index_due(total, has_index=("vector",) in indexed):
+            self._index_thread = threading.Thread(
+                target=self._build_vector_index, name="cadre-ivf-pq", daemon=True
+            )
+            self._index_thread.start()
             return
         lagging = max(
             (
@@ -279,21 +290,47 @@ class KnowledgeStore:
         if lagging >= self.options.optimize_after_rows:
             self._table.optimize()
 
-    def _build_vector_index(self, rows: int) -> None:
-        # ~sqrt(n) partitions keeps both the centroid search and each partition small;
-        # 8-dim sub-vectors is the usual PQ trade-off for 384-dim sentence embeddings.
-        partitions = max(1, min(int(math.sqrt(rows)), rows // 256))
-        sub_vectors = next(
-            d for d in (self.dimension // 8, 16, 8, 4, 2, 1) if self.dimension % d == 0
-        )
-        self._table.create_index(
-            "vector",
-            config=IvfPq(
-                distance_type="cosine", num_partitions=partitions, num_sub_vectors=sub_vectors
-            ),
-            replace=True,
-        )
-        _log.info("built IVF_PQ index over %d chunks (%d partitions)", rows, partitions)
+    def _vector_index_due(self, total: int, *, has_index: bool) -> bool:
+        if total < self.options.vector_index_rows:
+            return False
+        if not has_index:
+            return True
+        # Rows added after a build go into delta segments searched one by one; once the
+        # table has doubled, a fresh index (retrained centroids, one segment) is faster.
+        built = (self._table.schema.field("vector").metadata or {}).get(_META_IVF_ROWS.encode())
+        return built is not None and total >= 2 * int(built)
+
+    def _build_vector_index(self) -> None:
+        """Build (or rebuild) the IVF_PQ index; runs in a background thread."""
+        try:
+            rows = int(self._table.count_rows())
+            # ~sqrt(n) partitions keeps both the centroid search and each partition small;
+            # 8-dim sub-vectors is the usual PQ trade-off for 384-dim sentence embeddings.
+            partitions = max(1, min(int(math.sqrt(rows)), rows // 256))
+            sub_vectors = next(
+                d for d in (self.dimension // 8, 16, 8, 4, 2, 1) if self.dimension % d == 0
+            )
+            self._table.create_index(
+                "vector",
+                config=IvfPq(
+                    distance_type="cosine", num_partitions=partitions, num_sub_vectors=sub_vectors
+                ),
+                replace=True,
+            )
+            self._table.update_field_metadata(
+                {"path": "vector", "metadata": {_META_IVF_ROWS: str(rows)}}
+            )
+            _log.info("built IVF_PQ index over %d chunks (%d partitions)", rows, partitions)
+        except Exception:
+            # Searches stay correct without the index (exact scan), only slower; the next
+            # commit tries again.
+            _log.exception("building the IVF_PQ vector index failed")
+
+    def wait_for_indexes(self, timeout: float | None = None) -> None:
+        """Block until a background vector-index build (if any) has finished."""
+        thread = self._index_thread
+        if thread is not None:
+            thread.join(timeout)
 
     def optimize(self) -> None:
         """Compact files and fold recent rows into every index (also done automatically)."""
@@ -312,7 +349,8 @@ class KnowledgeStore:
             .limit(k)
         )
         if self.has_vector_index() and self._rows_of(owner) >= self.options.vector_index_rows:
-            query = query.nprobes(self.options.nprobes).refine_factor(self.options.refine_factor)
+            refine = max(10, min(self.options.refine_factor, self.options.refine_budget // k))
+            query = query.nprobes(self.options.nprobes).refine_factor(refine)
         else:
             query = query.bypass_vector_index()
         return [_passage(row, 1.0 - float(row["_distance"])) for row in query.to_list()]

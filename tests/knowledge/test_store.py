@@ -183,6 +183,7 @@ def test_ivf_pq_index_is_built_past_the_threshold_and_results_stay_right(tmp_pat
         staged = store.stage(owner, f"doc-{owner}", f"{owner}.txt")
         staged.add(_chunks(rows), embedder.embed(rows))
         staged.commit()
+    store.wait_for_indexes()
 
     assert store.has_vector_index()
     assert store.count() == 420
@@ -196,8 +197,16 @@ def test_ivf_pq_index_is_built_past_the_threshold_and_results_stay_right(tmp_pat
     assert hits[0].text == texts[405]
     assert len(hits) == 20
     assert all(h.document_id == "doc-bob" for h in hits)
+    # Doubling the table rebuilds the index in the background; answers stay right meanwhile.
+    more = [" ".join(rng.choice(words, size=6)) + f" extra{i}" for i in range(420)]
+    staged = store.stage("alice", "doc-more", "more.txt")
+    staged.add(_chunks(more), embedder.embed(more))
+    staged.commit()
+    assert store.vector_search("alice", embedder.embed_query(more[7]), 1)[0].text == more[7]
+    store.wait_for_indexes()
+    assert store.vector_search("alice", embedder.embed_query(more[9]), 1)[0].text == more[9]
     assert all(
-        h.document_id == "doc-alice"
+        h.document_id in ("doc-alice", "doc-more")
         for h in store.vector_search("alice", embedder.embed_query(texts[405]), 50)
     )
 
