@@ -583,7 +583,7 @@ async def test_acting_user_middleware_reads_the_chainlit_token(
 
 async def test_domain_tables_take_rows_and_follow_their_owners(data_layer: CadreDataLayer) -> None:
     alice = await make_user(data_layer, "alice", role="admin")
-    thread_id, step_id = await make_thread(data_layer, alice)
+    thread_id, _ = await make_thread(data_layer, alice)
     async with data_layer.writing() as session:
         session.add_all(
             [
@@ -607,14 +607,13 @@ async def test_domain_tables_take_rows_and_follow_their_owners(data_layer: Cadre
                     chunks=12,
                 ),
                 TaskRecord(
-                    id=str(uuid.uuid4()),
+                    id=uuid.uuid4().hex,
                     thread_id=thread_id,
                     user_id=alice.id,
-                    run_id="run-1",
-                    step_id=step_id,
-                    agent="Researcher",
-                    input="find it",
-                    status="succeeded",
+                    turn_id="run-1",
+                    operator="Researcher",
+                    title="find it",
+                    status="done",
                 ),
                 UsageRecord(user_id=alice.id, thread_id=thread_id, model="local:smollm2"),
                 ApiKey(
