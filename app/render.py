@@ -55,7 +55,7 @@ class TurnRenderer:
     """Shows one Chief of Staff turn as it happens."""
 
     def __init__(self, cite: CitationMaker | None = None) -> None:
-        self.message = cl.Message(content="", author=CHIEF_OF_STAFF)
+        self._message: cl.Message | None = None
         self._cite = cite
         self.citations: list[Passage] = []
         self.error: str | None = None
@@ -67,6 +67,13 @@ class TurnRenderer:
         self._tasks: dict[str, cl.Task] = {}
         self._task_list: cl.TaskList | None = None
         self._notice: cl.Message | None = None
+
+    @property
+    def message(self) -> cl.Message:
+        """The answer; made on first use so it is listed after the steps that led to it."""
+        if self._message is None:
+            self._message = cl.Message(content="", author=CHIEF_OF_STAFF)
+        return self._message
 
     async def handle(self, event: ev.RunEvent) -> None:
         """Show one event."""
@@ -156,7 +163,9 @@ class TurnRenderer:
             return
         footer = usage_line(self._usage.get(run_id, Usage()), seconds, self._cost.get(run_id))
         if run_id == self._root:
-            delegated = [s.name for k, s in self._steps.items() if s.parent_id == step.id]
+            delegated = [
+                s.name for s in self._steps.values() if s.parent_id == step.id and s.type == "llm"
+            ]
             summary = f"Delegated to {', '.join(delegated)}." if delegated else "Answered directly."
             step.output = f"{summary}\n\n*{footer}*"
         else:
