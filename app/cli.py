@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from app.cli_knowledge import knowledge_cli
 from app.cli_users import db_cli, users_cli
 from app.settings import Settings
 
@@ -103,6 +104,7 @@ def doctor(data_dir: DataDir = None) -> None:
 
 cli.add_typer(users_cli)
 cli.add_typer(db_cli)
+cli.add_typer(knowledge_cli)
 
 
 def main() -> None:

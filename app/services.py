@@ -22,6 +22,9 @@ from agents.models.local import LocalModel
 from agents.models.registry import ModelRegistry
 from app.data_layer import CadreDataLayer
 from app.settings import Settings
+from app.stores import ConversationTaskStore
+from knowledge.base import KnowledgeBase
+from knowledge.catalog import InMemoryCatalog
 from knowledge.embedder import Embedder, SentenceTransformerEmbedder
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,8 @@ class Services:
     error: str | None = None
     _router: SemanticRouter | None = field(default=None, repr=False)
     _warming: asyncio.Task[None] | None = field(default=None, repr=False)
+    _knowledge: KnowledgeBase | None = field(default=None, repr=False)
+    _knowledge_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Services:
@@ -73,12 +78,24 @@ class Services:
         return Runner(
             self.chat_model,
             models=self.registry,
-            tools=builtin_tools(),
+            tools=builtin_tools(self.knowledge),
             limits=TurnLimits(
                 token_budget=self.settings.turn_token_budget,
                 deadline_s=self.settings.turn_deadline_s,
             ),
         )
+
+    async def knowledge(self) -> KnowledgeBase:
+        """The users' documents, opened on first use (which cleans up interrupted ingestions)."""
+        async with self._knowledge_lock:
+            if self._knowledge is None:
+                embedder = await asyncio.to_thread(lambda: self.embedder)
+                # In memory until the SQL catalog lands: statuses are lost at a restart, the
+                # documents are not (the store is what search and the Researcher read).
+                self._knowledge = await KnowledgeBase.open(
+                    self.settings.knowledge_uri, embedder, InMemoryCatalog()
+                )
+            return self._knowledge
 
     async def chief(self) -> ChiefOfStaff:
         """The Chief of Staff, with a semantic router when its model cannot call tools."""

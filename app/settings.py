@@ -88,6 +88,16 @@ class Settings(BaseSettings):
         """Where uploaded and generated files are kept."""
         return self.data_dir / "files"
 
+    @property
+    def knowledge_uri(self) -> str:
+        """Where the document index (LanceDB) lives: `knowledge` in the data directory."""
+        return str(self.data_dir / "knowledge")
+
+    @property
+    def originals_dir(self) -> Path:
+        """Where the original bytes of ingested documents are kept, for citations to open."""
+        return self.data_dir / "documents"
+
     @cached_property
     def local_model(self) -> LocalModelConfig:
         """The part of the settings the local model provider needs."""

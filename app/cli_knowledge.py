@@ -1,0 +1,331 @@
+"""`cadre ingest` and `cadre search`: a user's documents from the terminal, without the server.
+
+Both work offline with the bundled embedder. The knowledge owner is the user's database
+id, so files ingested here are the ones that user's chats search, and the reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from app.settings import Settings
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from knowledge.base import KnowledgeBase
+    from knowledge.documents import Passage
+    from knowledge.ingest import IngestEvent
+    from knowledge.search import SearchMode
+
+T = TypeVar("T")
+
+knowledge_cli = typer.Typer()
+"""Top-level commands (`add_typer` without a name merges them into `cadre`)."""
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where Cadre keeps its data (env CADRE_DATA_DIR)."),
+]
+UserOption = Annotated[
+    str | None,
+    typer.Option(
+        "--user",
+        "-u",
+        help="Whose documents (login name); may be left out when there is only one user.",
+    ),
+]
+
+
+class Mode(StrEnum):
+    """How `cadre search` ranks passages."""
+
+    hybrid = "hybrid"
+    vector = "vector"
+    fulltext = "fulltext"
+
+
+_RANKING: dict[Mode, SearchMode] = {
+    Mode.hybrid: "hybrid",
+    Mode.vector: "vector",
+    Mode.fulltext: "text",
+}
+
+
+class CliError(Exception):
+    """A problem the person at the terminal can fix; the message says how."""
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    settings = Settings()
+    return settings if data_dir is None else settings.model_copy(update={"data_dir": data_dir})
+
+
+async def resolve_owner(settings: Settings, user: str | None) -> tuple[str, str]:
+    """The (knowledge owner id, login name) of `user`, or of the only user when it is `None`."""
+    from app.auth.users import EngineSessions, UserDirectory
+    from app.db import migrate
+
+    await migrate(settings.db_url)
+    sessions = EngineSessions(settings.db_url)
+    try:
+        users = UserDirectory(sessions)
+        if user is not None:
+            account = await users.get(user.strip())
+            if account is None:
+                raise CliError(
+                    f"There is no user called {user!r}. Create one with "
+                    f"`cadre users add {user.strip() or 'NAME'}`, or see `cadre users list`."
+                )
+            return account.id, account.identifier
+        accounts = await users.list()
+    finally:
+        await sessions.close()
+    if not accounts:
+        raise CliError(
+            "There are no users yet. Create one with `cadre users add NAME --admin`, "
+            "then run this again (with --user NAME)."
+        )
+    if len(accounts) > 1:
+        names = ", ".join(a.identifier for a in accounts[:10])
+        more = f" and {len(accounts) - 10} more" if len(accounts) > 10 else ""
+        raise CliError(
+            f"There are {len(accounts)} users ({names}{more}): say whose documents these are "
+            "with --user NAME."
+        )
+    return accounts[0].id, accounts[0].identifier
+
+
+async def open_knowledge(settings: Settings) -> KnowledgeBase:
+    """The knowledge base the server uses, opened without its start-up recovery.
+
+    Recovery treats every unfinished ingestion as dead; a running server may be ingesting
+    right now, so only the server runs it.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    from knowledge.base import KnowledgeBase
+    from knowledge.catalog import InMemoryCatalog
+    from knowledge.embedder import SentenceTransformerEmbedder
+    from knowledge.store import KnowledgeStore
+
+    # Progress lines are ours; the model's own loading bar would interleave with them.
+    transformers_logging.disable_progress_bar()
+    # The same embedder as `Services.embedder`: the store refuses vectors of any other.
+    embedder = await asyncio.to_thread(SentenceTransformerEmbedder)
+    store = await asyncio.to_thread(KnowledgeStore.for_embedder, settings.knowledge_uri, embedder)
+    return KnowledgeBase(store, embedder, InMemoryCatalog())
+
+
+def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run `work`, turning problems the person can fix into a message and exit code 1."""
+    from app.auth.errors import AuthError
+    from app.db.errors import PersistenceError
+    from knowledge.errors import KnowledgeError
+
+    try:
+        return asyncio.run(work())
+    except (CliError, AuthError, PersistenceError, KnowledgeError) as error:
+        typer.echo(f"Error: {error}", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        typer.echo("\n(stopped)", err=True)
+        raise typer.Exit(130) from None
+
+
+# --- ingest ---------------------------------------------------------------------------------
+
+
+def expand(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files to ingest (folders walked, hidden files skipped) and paths refused with why."""
+    files: list[Path] = []
+    refused: list[tuple[str, str]] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(_walk(path))
+        elif not path.exists():
+            refused.append((str(path), "no such file"))
+        elif not path.is_file():
+            refused.append((str(path), "not a regular file"))
+        elif not os.access(path, os.R_OK):
+            refused.append((str(path), "permission denied (cannot read it)"))
+        else:
+            files.append(path)
+    return files, refused
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            path = Path(root) / name
+            if not name.startswith(".") and path.is_file() and os.access(path, os.R_OK):
+                yield path
+
+
+def _stage_detail(event: IngestEvent) -> str:
+    from knowledge.ingest import IngestProgress
+
+    if not isinstance(event, IngestProgress):
+        return ""
+    pages = f"page {event.pages_done}/{event.pages}" if event.pages else ""
+    if event.stage == "parsing":
+        return f"reading {pages}".strip()
+    if event.stage == "embedding":
+        chunks = f"{event.chunks_embedded}/{event.total} chunks embedded"
+        return f"{chunks}, {pages}" if pages else chunks
+    return {"queued": "waiting", "chunking": "splitting into chunks", "storing": "saving"}.get(
+        event.stage, event.stage
+    )
+
+
+def outcome_line(event: IngestEvent) -> str:
+    """`name: ready (3 pages, 7 chunks)`, `name: duplicate, …` or `name: failed: why`."""
+    from knowledge.ingest import IngestDone, IngestFailed
+
+    if isinstance(event, IngestFailed):
+        return f"{event.document}: failed: {event.reason}"
+    if isinstance(event, IngestDone):
+        pages = f"{event.pages} pages, " if event.pages else ""
+        if event.duplicate:
+            return f"{event.document}: duplicate, already ingested ({pages}{event.chunks} chunks)"
+        return f"{event.document}: ready ({pages}{event.chunks} chunks)"
+    return f"{event.document}: {_stage_detail(event)}"
+
+
+def _progress() -> Progress:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+async def _ingest(settings: Settings, paths: Sequence[Path], user: str | None) -> tuple[int, int]:
+    from knowledge.ingest import IngestDone, IngestFailed, IngestProgress
+
+    owner, name = await resolve_owner(settings, user)
+    files, refused = expand(paths)
+    failed = len(refused)
+    for path, why in refused:
+        typer.echo(f"{path}: failed: {why}")
+    if not files:
+        if not refused:
+            typer.echo("Nothing to ingest: the folders hold no readable files.")
+        return 0, failed
+    typer.echo(f"Ingesting {len(files)} file(s) for {name}…", err=True)
+    kb = await open_knowledge(settings)
+    done = 0
+    tasks: dict[str, TaskID] = {}
+    with _progress() as progress:
+        async for event in kb.ingest(files, owner):
+            key = f"{event.document}\0{event.document_id}"
+            if key not in tasks:
+                tasks[key] = progress.add_task(event.document[:40], total=None, detail="")
+            task = tasks[key]
+            if isinstance(event, IngestProgress):
+                if event.stage == "parsing" and event.pages:
+                    progress.update(task, total=event.pages, completed=event.pages_done)
+                elif event.total:
+                    progress.update(task, total=event.total, completed=event.chunks_embedded)
+                progress.update(task, detail=_stage_detail(event))
+                continue
+            progress.remove_task(task)
+            typer.echo(outcome_line(event))
+            if isinstance(event, IngestFailed):
+                failed += 1
+            elif isinstance(event, IngestDone):
+                done += 1
+    return done, failed
+
+
+@knowledge_cli.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to add.")],
+    user: UserOption = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Add files to a user's documents, with progress; exits 1 if any file failed."""
+    settings = _settings(data_dir)
+    done, failed = _run(lambda: _ingest(settings, paths, user))
+    total = done + failed
+    typer.echo(f"{total} file(s): {done} ready or already there, {failed} failed.", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+def passage_json(rank: int, passage: Passage) -> dict[str, Any]:
+    """One search hit as plain JSON for scripts."""
+    return {
+        "rank": rank,
+        "document": passage.document_name,
+        "document_id": passage.document_id,
+        "page": passage.page,
+        "section": passage.section,
+        "chunk": passage.chunk_index,
+        "score": passage.score,
+        "text": passage.text,
+    }
+
+
+def _readable(rank: int, passage: Passage) -> str:
+    where = [passage.document_name]
+    if passage.page is not None:
+        where.append(f"page {passage.page}")
+    if passage.section:
+        where.append(passage.section)
+    text = "\n".join(f"    {line}" for line in passage.text.strip().splitlines())
+    return f"[{rank}] {' · '.join(where)}  (score {passage.score:.4f})\n{text}"
+
+
+async def _search(
+    settings: Settings, query: str, user: str | None, k: int, mode: Mode
+) -> list[Passage]:
+    owner, _ = await resolve_owner(settings, user)
+    kb = await open_knowledge(settings)
+    return await kb.search(query, owner, k=k, mode=_RANKING[mode])
+
+
+@knowledge_cli.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    user: UserOption = None,
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=100, help="How many passages.")] = 8,
+    mode: Annotated[Mode, typer.Option(help="How to rank passages.")] = Mode.hybrid,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list of passages, for scripts.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Search a user's documents; prints passages with document, page, section and score."""
+    if not query.strip():
+        typer.echo("Error: give something to search for.", err=True)
+        raise typer.Exit(2)
+    settings = _settings(data_dir)
+    passages = _run(lambda: _search(settings, query, user, k, mode))
+    if as_json:
+        hits = [passage_json(rank, p) for rank, p in enumerate(passages, start=1)]
+        sys.stdout.write(json.dumps(hits, ensure_ascii=False, indent=2) + "\n")
+        return
+    if not passages:
+        typer.echo("No passages match.")
+        return
+    typer.echo("\n\n".join(_readable(rank, p) for rank, p in enumerate(passages, start=1)))
