@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 import httpx
 import pytest
 
+from tests.auth.helpers import TIMEOUT, get
 from tests.auth.idp import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
 from tests.support.server import ADMIN_USER, RunningServer, cadre_server
 
@@ -47,7 +48,7 @@ def reset(idp: Provider) -> None:
 
 
 def _browser() -> httpx.Client:
-    return httpx.Client(timeout=30)
+    return httpx.Client(timeout=TIMEOUT)
 
 
 def _start(browser: httpx.Client, server: RunningServer) -> httpx.Response:
@@ -84,10 +85,10 @@ def _me(browser: httpx.Client, server: RunningServer) -> dict[str, object]:
 
 
 def test_the_login_page_offers_the_provider(server: RunningServer) -> None:
-    config = httpx.get(f"{server.url}/auth/config").json()
+    config = get(f"{server.url}/auth/config").json()
     assert config["oauthProviders"] == ["Example SSO"]
     assert config["passwordAuth"] is True
-    button = httpx.get(f"{server.url}/auth/oauth/Example SSO")
+    button = get(f"{server.url}/auth/oauth/Example SSO")
     assert button.status_code == 302
     assert button.headers["location"] == "/auth/oidc/login"
 
@@ -190,12 +191,12 @@ def test_an_unverified_email_is_refused(server: RunningServer, idp: Provider) ->
 
 
 def test_chainlits_own_oauth_callback_is_closed(server: RunningServer) -> None:
-    response = httpx.get(f"{server.url}/auth/oauth/Example SSO/callback?code=x&state=y")
+    response = get(f"{server.url}/auth/oauth/Example SSO/callback?code=x&state=y")
     assert response.status_code == 404
     assert "access_token" not in response.cookies
 
 
 def test_without_settings_there_is_no_single_sign_on(tmp_path: Path) -> None:
     with cadre_server(tmp_path, wait_ready=False) as running:
-        assert httpx.get(f"{running.url}/auth/config").json()["oauthProviders"] == []
-        assert httpx.get(f"{running.url}/auth/oidc/login").status_code == 404
+        assert get(f"{running.url}/auth/config").json()["oauthProviders"] == []
+        assert get(f"{running.url}/auth/oidc/login").status_code == 404

@@ -43,7 +43,13 @@ class ChainlitClient:
     def __post_init__(self) -> None:
         self.sio = socketio.AsyncClient(reconnection=False)
         self._changed = asyncio.Event()
+        self.disconnected = asyncio.Event()
+        """Set when the server closes the socket (or we do)."""
         self.sio.on("*", self._record)
+        self.sio.on("disconnect", self._on_disconnect)
+
+    async def _on_disconnect(self, reason: Any = None) -> None:
+        self.disconnected.set()
 
     async def _record(self, name: str, data: Any = None) -> None:
         self.events.append(Received(name, data, time.monotonic()))
@@ -191,7 +197,7 @@ class ChainlitClient:
 
 async def login(base_url: str, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> str:
     """Log in with a password like the login form; returns the `Cookie` header value."""
-    async with httpx.AsyncClient(base_url=base_url) as http:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
         response = await http.post("/login", data={"username": username, "password": password})
     if response.status_code != 200 or not response.cookies.get("access_token"):
         raise RuntimeError(f"login as {username} failed: {response.status_code} {response.text}")

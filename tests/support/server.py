@@ -47,7 +47,9 @@ class RunningServer:
 
 def login_cookie(url: str, username: str, password: str) -> str:
     """The auth cookie (`access_token=...`) from logging in at `url` with a password."""
-    response = httpx.post(f"{url}/login", data={"username": username, "password": password})
+    response = httpx.post(
+        f"{url}/login", data={"username": username, "password": password}, timeout=60
+    )
     response.raise_for_status()
     token = response.cookies.get("access_token")
     if not token:
