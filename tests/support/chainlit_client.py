@@ -55,11 +55,18 @@ class ChainlitClient:
         self.events.append(Received(name, data, time.monotonic()))
         self._changed.set()
 
-    async def connect(self, *, resume: bool = False, headers: dict[str, str] | None = None) -> None:
+    async def connect(
+        self,
+        *,
+        resume: bool = False,
+        headers: dict[str, str] | None = None,
+        auth: dict[str, Any] | None = None,
+    ) -> None:
         """Open the socket with the auth payload the web UI sends, then start the chat.
 
         With `resume`, `thread_id` names an earlier thread: wait for Chainlit's
-        `resume_thread` (the earlier turns) instead of a new chat's start.
+        `resume_thread` (the earlier turns) instead of a new chat's start. `headers` are
+        added to the handshake; `auth` replaces keys of the payload (crafted clients).
         """
         if self.cookie is None:
             self.cookie = await login(self.base_url)
@@ -75,8 +82,9 @@ class ChainlitClient:
                 "threadId": self.thread_id,
                 "userEnv": "{}",
                 "chatProfile": "",
+                **(auth or {}),
             },
-            wait_timeout=10,
+            wait_timeout=30,
         )
         await self.sio.emit("connection_successful")
         if resume:
