@@ -15,10 +15,13 @@ from chainlit.types import ThreadDict
 
 from agents.errors import CadreError
 from agents.models.base import ChatMessage
+from agents.scope import UserScope
 from app import services
 from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callbacks)
+from app.citations import citation_elements
 from app.data_layer import CadreDataLayer
 from app.render import CHIEF_OF_STAFF, TurnRenderer
+from app.uploads import ingest_uploads
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +79,34 @@ async def on_chat_resume(thread: ThreadDict) -> None:
     cl.user_session.set(HISTORY, history_from_thread(thread))
 
 
+def _owner() -> str:
+    """The signed-in person's database id: the owner of their documents."""
+    user = cl.context.session.user
+    owner = getattr(user, "id", None)
+    if not owner:
+        raise CadreError("Sign in again: this session has no stored user.")
+    return str(owner)
+
+
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
-    """The Chief of Staff handles the message; the person watches the work as it happens."""
+    """Ingest any attached files, then let the Chief of Staff handle the request."""
     shared = services.current()
+    owner = _owner()
+    files = [element for element in message.elements if element.path]
+    if files:
+        kb = await shared.knowledge()
+        await ingest_uploads(files, owner, kb, shared.settings.originals_dir)
+        if not message.content.strip():
+            return  # only files: reading them was the whole request
     history = _history()
-    renderer = TurnRenderer()
+    renderer = TurnRenderer(
+        cite=lambda passages: citation_elements(passages, shared.settings.originals_dir, owner)
+    )
     try:
         chief = await shared.chief()
-        async with aclosing(chief.stream(message.content, history=list(history))) as events:
+        turn = chief.stream(message.content, history=list(history), deps=UserScope(owner))
+        async with aclosing(turn) as events:
             async for event in events:
                 await renderer.handle(event)
     except asyncio.CancelledError:

@@ -120,7 +120,7 @@ class TurnRenderer:
             self.message.content = "*(No answer came back. Try rephrasing.)*"
         if self.citations and self._cite is not None and answer:
             elements, sources = self._cite(self.citations)
-            self.message.elements = elements
+            self.message.elements = list(elements)  # type: ignore[arg-type]  # Chainlit's narrower alias
             self.message.content += f"\n\n{sources}"
         if self.message.content:
             self.message.metadata = {"stopped": stopped, **self._usage_metadata()}

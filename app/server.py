@@ -18,6 +18,7 @@ from app.offline import OfflinePageMiddleware
 from app.services import Services
 from app.settings import Settings
 from app.storage import storage_router
+from app.upload_guard import upload_router
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     auth.install(app, settings, services)  # login, revocation, origins, socket checks, SSO
     # Before Chainlit's mount: its catch-all route would shadow these.
     app.include_router(storage_router(services.data_layer, services.data_layer.storage))
+    app.include_router(upload_router(settings.max_upload_mb * 2**20))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -22,9 +22,8 @@ from agents.models.local import LocalModel
 from agents.models.registry import ModelRegistry
 from app.data_layer import CadreDataLayer
 from app.settings import Settings
-from app.stores import ConversationTaskStore
+from app.stores import ConversationTaskStore, SqlDocumentCatalog
 from knowledge.base import KnowledgeBase
-from knowledge.catalog import InMemoryCatalog
 from knowledge.embedder import Embedder, SentenceTransformerEmbedder
 
 log = logging.getLogger(__name__)
@@ -79,6 +78,7 @@ class Services:
             self.chat_model,
             models=self.registry,
             tools=builtin_tools(self.knowledge),
+            tasks=ConversationTaskStore(self.data_layer),
             limits=TurnLimits(
                 token_budget=self.settings.turn_token_budget,
                 deadline_s=self.settings.turn_deadline_s,
@@ -90,10 +90,8 @@ class Services:
         async with self._knowledge_lock:
             if self._knowledge is None:
                 embedder = await asyncio.to_thread(lambda: self.embedder)
-                # In memory until the SQL catalog lands: statuses are lost at a restart, the
-                # documents are not (the store is what search and the Researcher read).
                 self._knowledge = await KnowledgeBase.open(
-                    self.settings.knowledge_uri, embedder, InMemoryCatalog()
+                    self.settings.knowledge_uri, embedder, SqlDocumentCatalog(self.data_layer)
                 )
             return self._knowledge
 

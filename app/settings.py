@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     local_context_window: int = Field(4096, ge=512, le=8192)
     max_new_tokens: int = Field(512, ge=1, le=8192)
     temperature: float = Field(0.2, ge=0.0, le=2.0)
+    max_upload_mb: int = Field(50, ge=1, le=2048)
+    """Largest file a person may upload; larger ones are refused before they are read."""
     turn_token_budget: int = Field(100_000, ge=1_000)
     """Tokens one user message may spend across the Chief of Staff and its operators."""
     turn_deadline_s: float = Field(600, gt=0)

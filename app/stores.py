@@ -24,7 +24,7 @@ from app.db.domain import TASK_PRIORITIES
 from app.db.types import utcnow
 from knowledge.catalog import DocumentRecord, DocumentStatus
 
-__all__ = ["SqlDocumentCatalog", "SqlTaskStore"]
+__all__ = ["ConversationTaskStore", "SqlDocumentCatalog", "SqlTaskStore"]
 
 # Every other Task field has a column of the same name; usage is split in two.
 _TASK_FIELDS = tuple(f.name for f in fields(Task) if f.name not in ("id", "usage"))
@@ -246,3 +246,36 @@ def _usable(key: str) -> bool:
 def _clean(value: Any) -> Any:
     # Names and model output may hold NUL, which PostgreSQL cannot store; SQLite could.
     return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
+class ConversationTaskStore:
+    """A `TaskStore` for the whole app: files each task under the chat it happens in.
+
+    The runner is shared by every chat, so the thread and the person come from the Chainlit
+    session of the task doing the saving (a context variable that delegations inherit).
+    """
+
+    def __init__(self, data_layer: CadreDataLayer) -> None:
+        self._layer = data_layer
+
+    def _store(self) -> SqlTaskStore:
+        from chainlit.context import ChainlitContextException, context
+
+        try:
+            session = context.session
+        except ChainlitContextException:
+            return SqlTaskStore(self._layer)  # outside a chat (CLI, tests): no thread
+        user_id = getattr(session.user, "id", None)
+        return SqlTaskStore(self._layer, thread_id=session.thread_id, user_id=user_id)
+
+    async def save(self, task: Task) -> None:
+        """Insert or replace the record under the current chat."""
+        await self._store().save(task)
+
+    async def get(self, task_id: str) -> Task | None:
+        """The record with this id, if the current person may see it."""
+        return await self._store().get(task_id)
+
+    async def for_turn(self, turn_id: str) -> list[Task]:
+        """The tasks of one user turn, oldest first."""
+        return await self._store().for_turn(turn_id)

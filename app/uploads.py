@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import chainlit as cl
+from chainlit.element import Element
 
 from knowledge.base import KnowledgeBase
 from knowledge.ingest import IngestDone, IngestFailed, IngestProgress, Upload
@@ -62,7 +64,7 @@ def _progress_line(event: IngestProgress) -> str:
 
 
 async def ingest_uploads(
-    files: list[cl.File], owner: str, kb: KnowledgeBase, originals_dir: Path
+    files: Sequence[Element], owner: str, kb: KnowledgeBase, originals_dir: Path
 ) -> list[UploadOutcome]:
     """Ingest `files` for `owner`, showing progress in one step; return each file's outcome."""
     paths = {f.name: Path(f.path) for f in files if f.path}

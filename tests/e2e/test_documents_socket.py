@@ -1,0 +1,159 @@
+"""End to end: upload a PDF through Chainlit, ask about page 3, get a citation of page 3."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fpdf import FPDF
+
+from tests.support.chainlit_client import ChainlitClient, Received, dumps
+from tests.support.server import RunningServer, cadre_server
+
+pytestmark = pytest.mark.slow
+
+PAGES = [
+    "Project Zephyr overview. The team builds a solar-powered weather station network.",
+    "Budget. The hardware budget is forty thousand euros, approved by the finance board.",
+    "Schedule. The Zephyr prototype deadline is 14 March 2027, set by the steering committee.",
+    "Risks. Supply delays of photovoltaic panels could slow the installation in winter.",
+]
+
+
+def _pdf(path: Path) -> Path:
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=12)
+    for text in PAGES:
+        pdf.add_page()
+        pdf.multi_cell(0, 8, text)
+    pdf.output(str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    with cadre_server(tmp_path_factory.mktemp("data"), CADRE_TEMPERATURE="0") as running:
+        yield running
+
+
+@pytest.fixture
+async def client(server: RunningServer) -> AsyncIterator[ChainlitClient]:
+    chat = ChainlitClient(server.url)
+    await chat.connect()
+    yield chat
+    await chat.close()
+
+
+async def _upload(chat: ChainlitClient, path: Path, mime: str = "application/pdf") -> str:
+    """`POST /project/file` as the browser does before sending the message."""
+    async with httpx.AsyncClient(
+        base_url=chat.base_url, headers={"Cookie": chat.cookie or ""}
+    ) as http:
+        response = await http.post(
+            "/project/file",
+            params={"session_id": chat.session_id},
+            files={"file": (path.name, path.read_bytes(), mime)},  # noqa: ASYNC240
+        )
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+async def _send_with_files(chat: ChainlitClient, text: str, file_ids: list[str]) -> list[Received]:
+    start = len(chat.events)
+    await chat.sio.emit(
+        "client_message",
+        {
+            "message": {
+                "id": str(uuid.uuid4()),
+                "output": text,
+                "type": "user_message",
+                "name": "User",
+                "createdAt": datetime.now(UTC).isoformat(),
+                "threadId": "",
+            },
+            "fileReferences": [{"id": file_id} for file_id in file_ids],
+        },
+    )
+    began = await chat.wait_for("task_start", after=start, timeout=120)
+    end = await chat.wait_for("task_end", after=chat.events.index(began), timeout=300)
+    return chat.events[start : chat.events.index(end) + 1]
+
+
+def _step(chat: ChainlitClient, events: list[Received], prefix: str) -> dict[str, Any]:
+    found = [s for s in chat.messages(events).values() if str(s.get("name", "")).startswith(prefix)]
+    assert found, dumps(events)
+    return found[-1]
+
+
+async def test_an_uploaded_pdf_is_cited_at_the_right_page(
+    client: ChainlitClient, tmp_path: Path
+) -> None:
+    file_id = await _upload(client, _pdf(tmp_path / "zephyr-plan.pdf"))
+    events = await _send_with_files(client, "", [file_id])
+    reading = _step(client, events, "Read ")
+    assert reading["name"] == "Read 1 of 1 file"
+    assert "zephyr-plan.pdf" in reading["output"]
+    assert "ready" in reading["output"]
+
+    events = await client.ask("When is the Zephyr prototype deadline?")
+
+    answers = [
+        s
+        for s in client.messages(events).values()
+        if s.get("type") == "assistant_message" and s.get("name") == "Chief of Staff"
+    ]
+    assert answers, dumps(events)
+    answer = answers[-1]["output"]
+    assert "**Sources:** [1] zephyr-plan.pdf, page 3" in answer
+    pdfs = {
+        e.data["name"]: e.data
+        for e in events
+        if e.name == "element" and e.data.get("type") == "pdf"
+    }
+    assert pdfs["[1]"]["page"] == 3, (answer, pdfs)
+
+
+async def test_broken_files_fail_alone_with_a_clear_reason(
+    client: ChainlitClient, tmp_path: Path
+) -> None:
+    good = tmp_path / "notes.md"
+    good.write_text("# Notes\n\nThe lab opens at nine.\n")
+    fake = tmp_path / "invoice.pdf"
+    fake.write_text("<html><body>not a pdf</body></html>")
+    blank = tmp_path / "blank.txt"
+    blank.write_text("   \n\n  ")
+    ids = [
+        await _upload(client, good, "text/markdown"),
+        await _upload(client, fake, "application/pdf"),
+        await _upload(client, blank, "text/plain"),
+    ]
+
+    events = await _send_with_files(client, "", ids)
+
+    reading = _step(client, events, "Read ")
+    assert reading["name"] == "Read 1 of 3 files"
+    lines = {line.split("**")[1]: line for line in reading["output"].split("\n\n") if "**" in line}
+    assert lines["notes.md"].startswith("✅")
+    assert lines["invoice.pdf"].startswith("❌")
+    assert "not really a PDF" in lines["invoice.pdf"]
+    assert lines["blank.txt"].startswith("❌")
+
+
+async def test_an_empty_upload_is_refused_with_a_reason(
+    client: ChainlitClient, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+
+    with pytest.raises(httpx.HTTPStatusError) as refused:
+        await _upload(client, empty, "text/plain")
+
+    assert refused.value.response.status_code == 400
+    assert (
+        refused.value.response.json()["detail"] == "empty.txt is empty: there is nothing to read."
+    )
