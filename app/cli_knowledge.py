@@ -10,7 +10,8 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from contextlib import asynccontextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -22,6 +23,7 @@ from app.settings import Settings
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from app.data_layer import CadreDataLayer
     from knowledge.base import KnowledgeBase
     from knowledge.documents import Passage
     from knowledge.ingest import IngestEvent
@@ -70,26 +72,34 @@ def _settings(data_dir: Path | None) -> Settings:
     return settings if data_dir is None else settings.model_copy(update={"data_dir": data_dir})
 
 
-async def resolve_owner(settings: Settings, user: str | None) -> tuple[str, str]:
-    """The (knowledge owner id, login name) of `user`, or of the only user when it is `None`."""
-    from app.auth.users import EngineSessions, UserDirectory
+@asynccontextmanager
+async def data_layer(settings: Settings) -> AsyncIterator[CadreDataLayer]:
+    """The server's database (migrated first), for users and document records."""
+    from app.data_layer import CadreDataLayer
     from app.db import migrate
 
     await migrate(settings.db_url)
-    sessions = EngineSessions(settings.db_url)
+    layer = CadreDataLayer.from_url(settings.db_url, settings.files_dir)
     try:
-        users = UserDirectory(sessions)
-        if user is not None:
-            account = await users.get(user.strip())
-            if account is None:
-                raise CliError(
-                    f"There is no user called {user!r}. Create one with "
-                    f"`cadre users add {user.strip() or 'NAME'}`, or see `cadre users list`."
-                )
-            return account.id, account.identifier
-        accounts = await users.list()
+        yield layer
     finally:
-        await sessions.close()
+        await layer.close()
+
+
+async def resolve_owner(layer: CadreDataLayer, user: str | None) -> tuple[str, str]:
+    """The (knowledge owner id, login name) of `user`, or of the only user when it is `None`."""
+    from app.auth.users import UserDirectory
+
+    users = UserDirectory(layer)
+    if user is not None:
+        account = await users.get(user.strip())
+        if account is None:
+            raise CliError(
+                f"There is no user called {user!r}. Create one with "
+                f"`cadre users add {user.strip() or 'NAME'}`, or see `cadre users list`."
+            )
+        return account.id, account.identifier
+    accounts = await users.list()
     if not accounts:
         raise CliError(
             "There are no users yet. Create one with `cadre users add NAME --admin`, "
@@ -105,16 +115,17 @@ async def resolve_owner(settings: Settings, user: str | None) -> tuple[str, str]
     return accounts[0].id, accounts[0].identifier
 
 
-async def open_knowledge(settings: Settings) -> KnowledgeBase:
+async def open_knowledge(settings: Settings, layer: CadreDataLayer) -> KnowledgeBase:
     """The knowledge base the server uses, opened without its start-up recovery.
 
     Recovery treats every unfinished ingestion as dead; a running server may be ingesting
-    right now, so only the server runs it.
+    right now, so only the server runs it. Document records go to the same database table
+    the server uses, so the chat lists what was ingested here.
     """
     from transformers.utils import logging as transformers_logging
 
+    from app.stores import SqlDocumentCatalog
     from knowledge.base import KnowledgeBase
-    from knowledge.catalog import InMemoryCatalog
     from knowledge.embedder import SentenceTransformerEmbedder
     from knowledge.store import KnowledgeStore
 
@@ -123,7 +134,7 @@ async def open_knowledge(settings: Settings) -> KnowledgeBase:
     # The same embedder as `Services.embedder`: the store refuses vectors of any other.
     embedder = await asyncio.to_thread(SentenceTransformerEmbedder)
     store = await asyncio.to_thread(KnowledgeStore.for_embedder, settings.knowledge_uri, embedder)
-    return KnowledgeBase(store, embedder, InMemoryCatalog())
+    return KnowledgeBase(store, embedder, SqlDocumentCatalog(layer))
 
 
 def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -217,9 +228,17 @@ def _progress() -> Progress:
 
 
 async def _ingest(settings: Settings, paths: Sequence[Path], user: str | None) -> tuple[int, int]:
+
+    async with data_layer(settings) as layer:
+        return await _ingest_as(settings, layer, paths, user)
+
+
+async def _ingest_as(
+    settings: Settings, layer: CadreDataLayer, paths: Sequence[Path], user: str | None
+) -> tuple[int, int]:
     from knowledge.ingest import IngestDone, IngestFailed, IngestProgress
 
-    owner, name = await resolve_owner(settings, user)
+    owner, name = await resolve_owner(layer, user)
     files, refused = expand(paths)
     failed = len(refused)
     for path, why in refused:
@@ -229,7 +248,7 @@ async def _ingest(settings: Settings, paths: Sequence[Path], user: str | None) -
             typer.echo("Nothing to ingest: the folders hold no readable files.")
         return 0, failed
     typer.echo(f"Ingesting {len(files)} file(s) for {name}…", err=True)
-    kb = await open_knowledge(settings)
+    kb = await open_knowledge(settings, layer)
     done = 0
     tasks: dict[str, TaskID] = {}
     with _progress() as progress:
@@ -299,9 +318,10 @@ def _readable(rank: int, passage: Passage) -> str:
 async def _search(
     settings: Settings, query: str, user: str | None, k: int, mode: Mode
 ) -> list[Passage]:
-    owner, _ = await resolve_owner(settings, user)
-    kb = await open_knowledge(settings)
-    return await kb.search(query, owner, k=k, mode=_RANKING[mode])
+    async with data_layer(settings) as layer:
+        owner, _ = await resolve_owner(layer, user)
+        kb = await open_knowledge(settings, layer)
+        return await kb.search(query, owner, k=k, mode=_RANKING[mode])
 
 
 @knowledge_cli.command()

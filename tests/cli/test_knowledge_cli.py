@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from knowledge.catalog import DocumentRecord
 from tests.knowledge.doc_files import make_pdf
 from tests.support.env import subprocess_env
 
@@ -48,6 +49,25 @@ def add_users(data_dir: Path, *names: str) -> None:
             await sessions.close()
 
     asyncio.run(add())
+
+
+def documents_of(data_dir: Path, name: str) -> list[DocumentRecord]:
+    """The user's document records in the database."""
+    from app.auth.users import UserDirectory
+    from app.data_layer import CadreDataLayer
+    from app.db import database_url
+    from app.stores import SqlDocumentCatalog
+
+    async def read() -> list[DocumentRecord]:
+        layer = CadreDataLayer.from_url(database_url(data_dir), data_dir / "files")
+        try:
+            account = await UserDirectory(layer).get(name)
+            assert account is not None
+            return await SqlDocumentCatalog(layer).list_documents(account.id)
+        finally:
+            await layer.close()
+
+    return asyncio.run(read())
 
 
 @dataclass
@@ -88,6 +108,9 @@ def test_ingest_reports_each_file_and_fails_only_the_broken_one(library: Library
     [failure] = [line for line in lines if line.startswith("broken.pdf: failed: ")]
     assert "could not be read as a PDF" in failure
     assert "1 ready or already there, 1 failed" in result.stderr
+    # The chat's document list (the database) shows both, as the server would.
+    statuses = {record.name: record.status for record in documents_of(library.data_dir, "alice")}
+    assert statuses == {"report.pdf": "ready", "broken.pdf": "failed"}
 
 
 @pytest.mark.slow
