@@ -22,7 +22,7 @@ from agents.models.local import LocalModel
 from agents.models.registry import ModelRegistry
 from app.data_layer import CadreDataLayer
 from app.settings import Settings
-from app.stores import SqlDocumentCatalog
+from app.stores import ConversationTaskStore, SqlDocumentCatalog
 from knowledge.base import KnowledgeBase
 from knowledge.embedder import Embedder, SentenceTransformerEmbedder
 
@@ -78,6 +78,7 @@ class Services:
             self.chat_model,
             models=self.registry,
             tools=builtin_tools(self.knowledge),
+            tasks=ConversationTaskStore(self.data_layer),
             limits=TurnLimits(
                 token_budget=self.settings.turn_token_budget,
                 deadline_s=self.settings.turn_deadline_s,
