@@ -46,3 +46,13 @@ def get(url: str, **kwargs: Any) -> httpx.Response:
 def post(url: str, **kwargs: Any) -> httpx.Response:
     """`httpx.post` with a patient timeout and no cookie jar."""
     return httpx.post(url, timeout=TIMEOUT, **kwargs)
+
+
+def put(url: str, **kwargs: Any) -> httpx.Response:
+    """`httpx.put` with a patient timeout and no cookie jar."""
+    return httpx.put(url, timeout=TIMEOUT, **kwargs)
+
+
+def delete(url: str, **kwargs: Any) -> httpx.Response:
+    """An HTTP DELETE (with a JSON body, as Chainlit's routes take) and a patient timeout."""
+    return httpx.request("DELETE", url, timeout=TIMEOUT, **kwargs)
