@@ -16,7 +16,7 @@ from chainlit.types import ThreadDict
 from agents.errors import CadreError
 from agents.models.base import ChatMessage
 from agents.scope import UserScope
-from app import services
+from app import documents_ui, services
 from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callbacks)
 from app.citations import citation_elements
 from app.data_layer import CadreDataLayer
@@ -71,12 +71,23 @@ async def starters(user: cl.User | None = None, language: str | None = None) -> 
 async def on_chat_start() -> None:
     """A new chat starts with an empty history."""
     cl.user_session.set(HISTORY, [])
+    await cl.context.emitter.set_commands(documents_ui.COMMANDS)
 
 
 @cl.on_chat_resume
 async def on_chat_resume(thread: ThreadDict) -> None:
     """Continue an earlier chat: its turns become the model's context again."""
     cl.user_session.set(HISTORY, history_from_thread(thread))
+    await cl.context.emitter.set_commands(documents_ui.COMMANDS)
+
+
+@cl.action_callback(documents_ui.DELETE_ACTION)
+async def on_delete_document(action: cl.Action) -> None:
+    """Delete one of the signed-in person's documents."""
+    kb = await services.current().knowledge()
+    await cl.Message(
+        content=await documents_ui.delete_document(kb, _owner(), action), author="Cadre"
+    ).send()
 
 
 def _owner() -> str:
@@ -93,6 +104,9 @@ async def on_message(message: cl.Message) -> None:
     """Ingest any attached files, then let the Chief of Staff handle the request."""
     shared = services.current()
     owner = _owner()
+    if message.command == documents_ui.COMMAND or message.content.strip() == "/documents":
+        await documents_ui.show_documents(await shared.knowledge(), owner)
+        return
     files = [element for element in message.elements if element.path]
     if files:
         kb = await shared.knowledge()

@@ -157,3 +157,46 @@ async def test_an_empty_upload_is_refused_with_a_reason(
     assert (
         refused.value.response.json()["detail"] == "empty.txt is empty: there is nothing to read."
     )
+
+
+async def test_a_person_lists_and_deletes_a_document(
+    client: ChainlitClient, tmp_path: Path
+) -> None:
+    note = tmp_path / "garden.md"
+    note.write_text("# Garden\n\nThe tomatoes are watered every Tuesday by Ingrid.\n")
+    await _send_with_files(client, "", [await _upload(client, note, "text/markdown")])
+    found = await client.ask("Search my documents: who waters the tomatoes?")
+    assert "garden.md" in _last_answer(client, found)
+
+    listing = await client.ask("/documents")
+    [summary] = [
+        s["output"] for s in client.messages(listing).values() if "Your documents" in s["output"]
+    ]
+    assert "**garden.md** — ✅ ready" in summary
+    [delete] = [
+        e.data for e in listing if e.name == "action" and e.data["label"] == "Delete garden.md"
+    ]
+    start = len(client.events)
+    async with httpx.AsyncClient(
+        base_url=client.base_url, headers={"Cookie": client.cookie or ""}
+    ) as http:
+        response = await http.post(
+            "/project/action", json={"sessionId": client.session_id, "action": delete}
+        )
+    response.raise_for_status()
+    await client.wait_until(
+        lambda events: any("Deleted **garden.md**" in str(e.data) for e in events[start:])
+    )
+
+    again = await client.ask("Search my documents: who waters the tomatoes?")
+    assert "garden.md" not in _last_answer(client, again)
+
+
+def _last_answer(chat: ChainlitClient, events: list[Received]) -> str:
+    answers = [
+        s["output"]
+        for s in chat.messages(events).values()
+        if s.get("type") == "assistant_message" and s.get("name") == "Chief of Staff"
+    ]
+    assert answers, dumps(events)
+    return str(answers[-1])
