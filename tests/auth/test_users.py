@@ -1,0 +1,194 @@
+"""Accounts, passwords, the signing secret, token revocation and origins, without a server."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import jwt
+import pytest
+
+from app.auth import (
+    AuthConfigError,
+    InvalidUserNameError,
+    UnknownUserError,
+    UserExistsError,
+    WeakPasswordError,
+)
+from app.auth.origins import OriginPolicy, normalize_origin
+from app.auth.passwords import hash_password, needs_rehash, verify_password
+from app.auth.secret import CHAINLIT_SECRET_VAR, ensure_auth_secret
+from app.auth.socket_guard import check_handshake, is_canonical_uuid
+from app.auth.tokens import TOKEN_VERSION, login_user, revocation_reason
+from app.auth.users import EngineSessions, UserDirectory
+from app.db import database_url, migrate
+from app.settings import Settings
+
+SECRET = "s" * 48
+
+
+@pytest.fixture
+async def users(tmp_path: Path) -> AsyncIterator[UserDirectory]:
+    url = database_url(tmp_path)
+    await migrate(url)
+    sessions = EngineSessions(url)
+    yield UserDirectory(sessions)
+    await sessions.close()
+
+
+def test_passwords_hash_with_argon2id_and_verify() -> None:
+    stored = hash_password("correct horse")
+    assert stored.startswith("$argon2id$")
+    assert verify_password(stored, "correct horse")
+    assert not verify_password(stored, "correct horsE")
+    assert not verify_password(None, "correct horse")
+    assert not verify_password("not a hash", "correct horse")
+    assert not needs_rehash(stored)
+    weaker = "$argon2id$v=19$m=8,t=1,p=1$c29tZXNhbHQ$H2jG8Sv1jZ4xVKTvK1Zk1A"
+    assert needs_rehash(weaker)
+    for bad in ["short", " " * 12, "x" * 1025]:
+        with pytest.raises(WeakPasswordError):
+            hash_password(bad)
+
+
+async def test_accounts_are_added_once_and_named_safely(users: UserDirectory) -> None:
+    added = await users.add("ana.lyst@example.com", "ana-password", display_name="Ana")
+    assert (added.role, added.disabled, added.has_password) == ("member", False, True)
+    with pytest.raises(UserExistsError):
+        await users.add("ana.lyst@example.com", "other-password")
+    for bad in ["", "../etc", "a b", "-leading", "x" * 256, "名前"]:
+        with pytest.raises(InvalidUserNameError):
+            await users.add(bad, "long-enough")
+    with pytest.raises(InvalidUserNameError):
+        await users.add("bo", "long-enough", role="owner")
+    with pytest.raises(UnknownUserError):
+        await users.disable("nobody")
+    assert [a.identifier for a in await users.list()] == ["ana.lyst@example.com"]
+
+
+async def test_login_checks_password_and_disabled_flag(users: UserDirectory) -> None:
+    await users.add("bo", "bo-password")
+    assert await users.check_password("bo", "wrong-password") is None
+    assert await users.check_password("nobody", "bo-password") is None
+    ok = await users.check_password("bo", "bo-password")
+    assert ok is not None
+    assert ok.last_login_at is not None
+    await users.disable("bo")
+    assert await users.check_password("bo", "bo-password") is None
+    await users.enable("bo")
+    assert await users.check_password("bo", "bo-password") is not None
+
+
+async def test_first_admin_only_when_none_exists(users: UserDirectory) -> None:
+    first = await users.ensure_admin("root", "root-password")
+    assert first is not None
+    assert first.role == "admin"
+    assert await users.ensure_admin("second", "second-password") is None
+    assert [a.identifier for a in await users.list()] == ["root"]
+
+
+async def test_revocation_follows_the_user_row(
+    users: UserDirectory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CHAINLIT_SECRET_VAR, SECRET)
+    account = await users.add("cy", "cy-password")
+
+    def token_for(version: int | None, issued: float | None = None) -> str:
+        claims = login_user(account, "password").to_dict()
+        if version is None:
+            claims["metadata"].pop(TOKEN_VERSION)
+        else:
+            claims["metadata"][TOKEN_VERSION] = version
+        claims["exp"] = int(time.time()) + 60
+        if issued is not None:
+            claims["iat"] = int(issued)
+        return jwt.encode(claims, SECRET, algorithm="HS256")
+
+    fresh = token_for(0, time.time())
+    assert await revocation_reason(users, fresh) is None
+    assert await revocation_reason(users, "not-a-token") is None  # Chainlit refuses it itself
+    await users.revoke_sessions("cy")
+    assert await revocation_reason(users, fresh) == "the user's sessions were revoked"
+    assert await revocation_reason(users, token_for(1, time.time() - 3600)) is not None
+    assert await revocation_reason(users, token_for(1, time.time())) is None
+    assert await revocation_reason(users, token_for(None)) is not None
+    await users.disable("cy")
+    assert await revocation_reason(users, token_for(2, time.time())) == "the user is disabled"
+
+
+async def test_sso_users_never_replace_password_users(users: UserDirectory) -> None:
+    await users.add("dee@example.com", "dee-password")
+    assert await users.upsert_sso("dee@example.com", "Dee", "admin") is None
+    created = await users.upsert_sso("eve@example.com", "Eve", None)
+    assert created is not None
+    assert (created.role, created.auth_provider) == ("member", "oidc")
+    promoted = await users.upsert_sso("eve@example.com", None, "admin")
+    assert promoted is not None
+    assert (promoted.role, promoted.display_name) == ("admin", "Eve")
+    await users.disable("eve@example.com")
+    assert await users.upsert_sso("eve@example.com", "Eve", "admin") is None
+
+
+def test_the_secret_is_made_once_and_kept_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(CHAINLIT_SECRET_VAR, raising=False)
+    settings = Settings(data_dir=tmp_path)
+    first = ensure_auth_secret(settings)
+    secret_file = tmp_path / "auth_secret"
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert os.environ[CHAINLIT_SECRET_VAR] == first
+    monkeypatch.delenv(CHAINLIT_SECRET_VAR)
+    assert ensure_auth_secret(settings) == first
+    secret_file.chmod(0o644)
+    monkeypatch.delenv(CHAINLIT_SECRET_VAR)
+    assert ensure_auth_secret(settings) == first
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    monkeypatch.setenv(CHAINLIT_SECRET_VAR, "c" * 40)
+    assert ensure_auth_secret(settings) == "c" * 40
+    assert ensure_auth_secret(Settings(data_dir=tmp_path, auth_secret="d" * 40)) == "d" * 40
+    with pytest.raises(AuthConfigError):
+        ensure_auth_secret(Settings(data_dir=tmp_path, auth_secret="too-short"))
+
+
+def test_origin_policy() -> None:
+    policy = OriginPolicy.of(["https://Widget.example/", "junk"], "https://cadre.example")
+    assert policy.allowed == frozenset({"https://widget.example", "https://cadre.example"})
+    assert policy.allows(None, ["cadre.local:8000"])
+    assert policy.allows("http://cadre.local:8000", ["cadre.local:8000"])
+    assert policy.allows("https://widget.example", ["cadre.local:8000"])
+    assert not policy.allows("https://evil.example", ["cadre.local:8000"])
+    assert not policy.allows("null", ["cadre.local:8000"])
+    assert not policy.allows("http://cadre.local:8000.evil.example", ["cadre.local:8000"])
+    assert policy.allows_environ(
+        "https://proxy.example", {"HTTP_X_FORWARDED_HOST": "proxy.example"}
+    )
+    assert normalize_origin("ftp://x") is None
+    assert normalize_origin("https://x/path") is None
+
+
+def test_handshake_payloads() -> None:
+    good = {
+        "sessionId": "0b6d2a6e-8c1a-4a53-9c6a-2f0b4f5d6e7a",
+        "clientType": "webapp",
+        "threadId": "",
+        "userEnv": "{}",
+        "chatProfile": "",
+    }
+    assert check_handshake(good) == good
+    assert is_canonical_uuid(good["sessionId"])
+    for change in [
+        {"sessionId": "../x"},
+        {"sessionId": "/tmp/x"},
+        {"threadId": "../x"},
+        {"clientType": "slack"},
+        {"userEnv": "[]"},
+        {"chatProfile": 7},
+    ]:
+        with pytest.raises(ConnectionRefusedError):
+            check_handshake({**good, **change})
+    with pytest.raises(ConnectionRefusedError):
+        check_handshake("not a dict")
