@@ -16,7 +16,8 @@ from chainlit.element import Element
 from app.uploads import find_original
 from knowledge.documents import Passage
 
-MAX_SOURCES = 8
+MAX_SOURCES = 12
+"""Enough for a whole-document read (about ten parts) plus a search or two."""
 
 
 def _label(passage: Passage) -> str:
