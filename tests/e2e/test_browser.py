@@ -1,4 +1,4 @@
-"""A person in a real Chromium: sees Cadre's page, asks, watches the answer stream, stops."""
+"""A person in a real Chromium: logs in, asks, watches the answer stream, stops it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import RunningServer, cadre_server
+from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, RunningServer, cadre_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -55,6 +55,20 @@ def page(server: RunningServer) -> Iterator[Page]:
         browser.close()
 
 
+def log_in(page: Page, server: RunningServer, shot: str | None = None) -> None:
+    """Open Cadre, get sent to the login form, and log in as the test admin."""
+    page.goto(server.url)
+    expect(page).to_have_url(f"{server.url}/login", timeout=30_000)
+    username = page.locator("#email")
+    expect(username).to_be_visible(timeout=30_000)
+    if shot:
+        _shot(page, shot)
+    username.fill(ADMIN_USER)
+    page.locator("#password").fill(ADMIN_PASSWORD)
+    page.locator("button[type=submit]").click()
+    expect(page.locator("#chat-input")).to_be_visible(timeout=30_000)
+
+
 def _ask(page: Page, text: str) -> None:
     composer = page.locator("#chat-input")
     composer.fill(text)
@@ -70,8 +84,18 @@ def _shot(page: Page, name: str) -> None:
         page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
+def test_a_wrong_password_keeps_the_login_form(page: Page, server: RunningServer) -> None:
+    page.goto(f"{server.url}/login")
+    page.locator("#email").fill(ADMIN_USER)
+    page.locator("#password").fill("not-the-password")
+    page.locator("button[type=submit]").click()
+    expect(page.get_by_role("alert")).to_be_visible(timeout=10_000)
+    expect(page).to_have_url(f"{server.url}/login")
+    expect(page.locator("#chat-input")).to_have_count(0)
+
+
 def test_a_person_asks_and_reads_the_streamed_answer(page: Page, server: RunningServer) -> None:
-    page.goto(server.url)
+    log_in(page, server, shot="0-login")
     expect(page).to_have_title("Cadre")
     composer = page.locator("#chat-input")
     expect(composer).to_be_visible(timeout=30_000)
@@ -83,7 +107,7 @@ def test_a_person_asks_and_reads_the_streamed_answer(page: Page, server: Running
 
 
 def test_a_person_stops_a_long_answer(page: Page, server: RunningServer) -> None:
-    page.goto(server.url)
+    log_in(page, server)
     composer = page.locator("#chat-input")
     expect(composer).to_be_visible(timeout=30_000)
     _ask(page, "Write a very long, detailed essay about the history of the Roman Empire.")
