@@ -30,9 +30,16 @@ from app.settings import Settings
 SECRET = "s" * 48
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return database_url(tmp_path)
+    return str(request.getfixturevalue("auth_pg_url"))
+
+
 @pytest.fixture
-async def users(tmp_path: Path) -> AsyncIterator[UserDirectory]:
-    url = database_url(tmp_path)
+async def users(db_url: str) -> AsyncIterator[UserDirectory]:
+    url = db_url
     await migrate(url)
     sessions = EngineSessions(url)
     yield UserDirectory(sessions)
