@@ -72,6 +72,11 @@ class SingleSignOn:
             raise AuthConfigError(
                 "single sign-on needs CADRE_OIDC_DISCOVERY_URL and CADRE_OIDC_CLIENT_ID"
             )
+        name = settings.oidc_name
+        if not name.strip() or len(name) > 64 or any(c in name for c in "/?#%\\"):
+            raise AuthConfigError(
+                "CADRE_OIDC_NAME must be 1-64 characters without / ? # % or backslashes"
+            )
         if "openid" not in settings.oidc_scopes.split():
             raise AuthConfigError("CADRE_OIDC_SCOPES must include `openid`")
         self.settings = settings

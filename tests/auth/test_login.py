@@ -191,6 +191,11 @@ def test_cli_refuses_bad_input(tmp_path: Path) -> None:
     no_tty = cadre(tmp_path, "users", "add", "hank")
     assert no_tty.returncode == 2
     assert "--password-stdin" in no_tty.stderr
+    bad_role = cadre(tmp_path, "users", "set-role", "gina", "owner")
+    assert bad_role.returncode == 1
+    assert "admin, member" in bad_role.stderr
+    assert cadre(tmp_path, "users", "set-role", "gina", "admin").returncode == 0
+    assert "gina                             admin" in cadre(tmp_path, "users", "list").stdout
     upgraded = cadre(tmp_path, "db", "upgrade")
     assert upgraded.returncode == 0
     assert "revision" in upgraded.stdout
