@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
@@ -48,6 +49,8 @@ class Services:
     state: WarmState = "loading"
     error: str | None = None
     _router: SemanticRouter | None = field(default=None, repr=False)
+    _embedder: Embedder | None = field(default=None, repr=False)
+    _embedder_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _warming: asyncio.Task[None] | None = field(default=None, repr=False)
     _knowledge: KnowledgeBase | None = field(default=None, repr=False)
     _knowledge_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
@@ -66,10 +69,13 @@ class Services:
         """The Chief of Staff's model."""
         return self.registry.resolve(self.settings.chat_model)
 
-    @cached_property
+    @property
     def embedder(self) -> Embedder:
-        """The bundled embedder (loads on first use; blocking)."""
-        return SentenceTransformerEmbedder()
+        """The bundled embedder, loaded once on first use (blocking: call it off the loop)."""
+        with self._embedder_lock:  # the router and the knowledge base may ask at once
+            if self._embedder is None:
+                self._embedder = SentenceTransformerEmbedder()
+            return self._embedder
 
     @cached_property
     def runner(self) -> Runner:
@@ -98,8 +104,9 @@ class Services:
     async def chief(self) -> ChiefOfStaff:
         """The Chief of Staff, with a semantic router when its model cannot call tools."""
         if not self.chat_model.capabilities.tools and self._router is None:
+            # Loading the embedder takes seconds: do it off the event loop, like the routing.
             self._router = await asyncio.to_thread(
-                SemanticRouter, self.embedder, OPERATORS, CHIEF_OF_STAFF.examples
+                lambda: SemanticRouter(self.embedder, OPERATORS, CHIEF_OF_STAFF.examples)
             )
         return ChiefOfStaff(self.runner, router=self._router)
 
