@@ -5,10 +5,10 @@ The document is real English prose (HaluEval-QA evidence passages, fetched like
 parse step is the real sandboxed parser. The pipeline run is `KnowledgeBase.ingest_all()` on
 a fresh LanceDB folder: sandboxed parse -> token chunking -> batched embedding -> staged
 writes -> one commit and index build. The raw baseline is `embedder.embed()` on exactly the
-chunk texts the pipeline produced, in the same process, timed before and after the pipeline
-(the mean of the two is the baseline, which evens out a machine shared with other work).
+chunk texts the pipeline produced, in the same process; the two are run interleaved `--reps`
+times and their medians compared, which evens out a machine shared with other work.
 
-    .venv/bin/python bench/ingest.py [--passages 1200] [--cache DIR]
+    .venv/bin/python bench/ingest.py [--passages 600] [--reps 3] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -26,7 +27,7 @@ from retrieval_quality import fetch  # bench/ is on sys.path when run as a scrip
 from knowledge.base import KnowledgeBase
 from knowledge.chunking import chunk_document
 from knowledge.embedder import SentenceTransformerEmbedder
-from knowledge.ingest import IngestDone, IngestProgress
+from knowledge.ingest import IngestDone
 from knowledge.sandbox import parse_in_sandbox
 
 
@@ -53,39 +54,36 @@ def write_documents(passages: list[str], folder: Path) -> list[Path]:
 
 
 async def measure(
-    path: Path, embedder: SentenceTransformerEmbedder
+    path: Path, embedder: SentenceTransformerEmbedder, reps: int
 ) -> tuple[int, float, float, int]:
+    """Median chunks/s of the pipeline and of raw encode(), runs interleaved."""
     # The exact chunk texts the pipeline will embed, for the raw baseline.
     document = parse_in_sandbox(path, name=path.name)
     texts = [c.text for c in chunk_document(document, embedder.count_tokens)]
-
-    def raw() -> float:
+    raw_rates, pipeline_rates = [], []
+    for _ in range(reps):
         started = time.perf_counter()
         embedder.embed(texts)
-        return time.perf_counter() - started
+        raw_rates.append(len(texts) / (time.perf_counter() - started))
 
-    before = raw()
-    store = tempfile.mkdtemp(prefix="cadre-ingest-bench-")
-    base = await KnowledgeBase.open(store, embedder)
-    batches = 0
-
-    def count(event: object) -> None:
-        nonlocal batches
-        if isinstance(event, IngestProgress) and event.stage == "embedding":
-            batches += 1
-
-    started = time.perf_counter()
-    [outcome] = await base.ingest_all([path], "bench", on_event=count)
-    pipeline = time.perf_counter() - started
-    after = raw()
-    assert isinstance(outcome, IngestDone), outcome
-    assert outcome.chunks == len(texts), (outcome.chunks, len(texts))
-    return len(texts), pipeline, (before + after) / 2, document.page_count or 0
+        base = await KnowledgeBase.open(tempfile.mkdtemp(prefix="cadre-ingest-bench-"), embedder)
+        started = time.perf_counter()
+        [outcome] = await base.ingest_all([path], "bench")
+        pipeline_rates.append(len(texts) / (time.perf_counter() - started))
+        assert isinstance(outcome, IngestDone), outcome
+        assert outcome.chunks == len(texts), (outcome.chunks, len(texts))
+    return (
+        len(texts),
+        statistics.median(pipeline_rates),
+        statistics.median(raw_rates),
+        document.page_count or 0,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--passages", type=int, default=1200)
+    parser.add_argument("--passages", type=int, default=600)
+    parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "cadre-bench")
     parser.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"])
     args = parser.parse_args()
@@ -99,8 +97,8 @@ def main() -> None:
     print(f"embedder backend: {embedder.backend}", file=sys.stderr)
     rows = []
     for path in write_documents(passages, folder):
-        chunks, pipeline, raw, pages = asyncio.run(measure(path, embedder))
-        rows.append((path.suffix[1:], pages, chunks, chunks / pipeline, chunks / raw))
+        chunks, pipe_rate, raw_rate, pages = asyncio.run(measure(path, embedder, args.reps))
+        rows.append((path.suffix[1:], pages, chunks, pipe_rate, raw_rate))
     print("| file | pages | chunks | pipeline chunks/s | raw encode() chunks/s | ratio |")
     print("|---|---|---|---|---|---|")
     for kind, pages, chunks, pipe, raw_rate in rows:

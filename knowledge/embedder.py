@@ -146,7 +146,9 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Word-piece tokens, without the [CLS]/[SEP] markers."""
-        return len(self._model.tokenizer.tokenize(text))
+        # The Rust tokenizer directly: same count as `tokenize()`, without transformers'
+        # "longer than the maximum sequence length" warning for text that is about to be split.
+        return len(self._model.tokenizer.backend_tokenizer.encode(text, add_special_tokens=False))
 
     def _embed_torch(self, texts: Sequence[str]) -> Vectors:
         vectors = self._model.encode(

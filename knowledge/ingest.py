@@ -246,7 +246,6 @@ class IngestPipeline:
             chunks = await asyncio.to_thread(self._chunk, document)
             if not chunks:
                 raise EmptyDocument(job.name)
-            job.chunk_pages = _pages_reached(chunks)
             staged = self.store.stage(job.owner, job.document_id, job.name)
             await self._embed(job, document, chunks, staged, queue)
             await queue.put(self._progress(job, "storing", document, len(chunks), len(chunks)))
@@ -316,10 +315,13 @@ class IngestPipeline:
         queue: asyncio.Queue[IngestEvent | None],
     ) -> None:
         size = self.options.batch_size
+        # Batches of similar length waste little compute on padding (the model pads every
+        # text of a batch to the longest); chunk_index keeps the reading order regardless.
+        ordered = sorted(chunks, key=lambda chunk: len(chunk.text))
         async with self._embed_lock:
             await queue.put(self._progress(job, "embedding", document, 0, len(chunks)))
-            for start in range(0, len(chunks), size):
-                batch = chunks[start : start + size]
+            for start in range(0, len(ordered), size):
+                batch = ordered[start : start + size]
                 await _settled(self._embed_and_stage, batch, staged)
                 done = start + len(batch)
                 await queue.put(self._progress(job, "embedding", document, done, len(chunks)))
@@ -331,15 +333,9 @@ class IngestPipeline:
     def _progress(
         job: _Job, stage: Stage, document: ParsedDocument, embedded: int = 0, total: int = 0
     ) -> IngestProgress:
-        # Chunks follow the document's order, so the page of the last embedded chunk is
-        # how far through the document the embedding has got.
+        # Past parsing every page has been read; the embedding's own progress is in chunks.
         pages = document.page_count
-        if stage == "storing":
-            pages_done = pages or 0
-        elif stage == "embedding" and embedded and job.chunk_pages:
-            pages_done = job.chunk_pages[embedded - 1]
-        else:
-            pages_done = 0
+        pages_done = pages or 0
         return IngestProgress(
             job.name, stage, pages_done, embedded, total, document_id=job.document_id, pages=pages
         )
@@ -387,7 +383,6 @@ class _Job:
     size: int = 0
     document_id: str = ""
     error: KnowledgeError | None = None
-    chunk_pages: list[int] = field(default_factory=list)
 
 
 async def _settled(work: Callable[..., _T], *args: object) -> _T:
@@ -402,14 +397,6 @@ async def _settled(work: Callable[..., _T], *args: object) -> _T:
     except asyncio.CancelledError:
         await asyncio.wait([future])
         raise
-
-
-def _pages_reached(chunks: list[Chunk]) -> list[int]:
-    reached, pages = 0, []
-    for chunk in chunks:
-        reached = max(reached, chunk.page or 0)
-        pages.append(reached)
-    return pages
 
 
 def _name_of(source: Source) -> str:
