@@ -11,20 +11,30 @@ import chainlit as cl
 from chainlit.oauth_providers import OAuthProvider, providers
 
 from app import services
+from app.auth.throttle import LoginThrottle
 from app.auth.tokens import login_user
 from app.auth.users import PASSWORD, UserDirectory
 
 log = logging.getLogger(__name__)
 
 
+throttle = LoginThrottle()
+"""Failed password logins per name, in this process."""
+
+
 @cl.password_auth_callback
 async def password_login(username: str, password: str) -> cl.User | None:
     """A user whose password matches and who is not disabled; None refuses the login."""
+    if throttle.blocked(username):
+        log.warning("refused a password login for %r: too many failures", username[:80])
+        return None
     directory = UserDirectory(services.current().data_layer)
     account = await directory.check_password(username, password)
     if account is None:
+        throttle.failed(username)
         log.info("refused a password login for %r", username[:80])
         return None
+    throttle.succeeded(username)
     return login_user(account, PASSWORD)
 
 

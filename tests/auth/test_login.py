@@ -66,6 +66,18 @@ def test_a_user_logs_in_with_the_right_password_only(server: RunningServer, data
     assert me.json()["metadata"]["role"] == "member"
 
 
+def test_repeated_failures_pause_logins_for_that_name(
+    server: RunningServer, data_dir: Path
+) -> None:
+    add_user(data_dir, "ivan", "ivan-password")
+    for _ in range(10):
+        assert post(f"{server.url}/login", data={"username": "ivan", "password": "guess-guess"})
+    right = post(f"{server.url}/login", data={"username": "ivan", "password": "ivan-password"})
+    assert right.status_code == 401  # paused, even with the right password
+    assert "too many failures" in server.log_text()
+    assert _user(server, server.login("carol", "carol-password")).status_code == 200
+
+
 def test_the_first_admin_comes_from_settings_once(server: RunningServer, data_dir: Path) -> None:
     me = _user(server, server.login()).json()
     assert me["identifier"] == ADMIN_USER

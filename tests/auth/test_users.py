@@ -22,6 +22,7 @@ from app.auth.origins import OriginPolicy, normalize_origin
 from app.auth.passwords import hash_password, needs_rehash, verify_password
 from app.auth.secret import CHAINLIT_SECRET_VAR, ensure_auth_secret
 from app.auth.socket_guard import check_handshake, is_canonical_uuid
+from app.auth.throttle import LoginThrottle
 from app.auth.tokens import TOKEN_VERSION, login_user, revocation_reason
 from app.auth.users import EngineSessions, UserDirectory
 from app.db import database_url, migrate
@@ -142,7 +143,9 @@ async def test_sso_users_never_replace_password_users(users: UserDirectory) -> N
 def test_the_secret_is_made_once_and_kept_private(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(CHAINLIT_SECRET_VAR, raising=False)
+    # Recorded first, so the direct writes below are undone after the test.
+    monkeypatch.setenv(CHAINLIT_SECRET_VAR, "placeholder")
+    monkeypatch.delenv(CHAINLIT_SECRET_VAR)
     settings = Settings(data_dir=tmp_path)
     first = ensure_auth_secret(settings)
     secret_file = tmp_path / "auth_secret"
@@ -159,6 +162,20 @@ def test_the_secret_is_made_once_and_kept_private(
     assert ensure_auth_secret(Settings(data_dir=tmp_path, auth_secret="d" * 40)) == "d" * 40
     with pytest.raises(AuthConfigError):
         ensure_auth_secret(Settings(data_dir=tmp_path, auth_secret="too-short"))
+
+
+def test_login_throttle_pauses_a_name_then_forgets() -> None:
+    throttle = LoginThrottle(max_failures=3, window_s=0.2)
+    for _ in range(3):
+        assert not throttle.blocked("Ivan")
+        throttle.failed("ivan")
+    assert throttle.blocked("IVAN")
+    assert not throttle.blocked("other")
+    time.sleep(0.25)
+    assert not throttle.blocked("ivan")
+    throttle.failed("ivan")
+    throttle.succeeded("ivan")
+    assert throttle._recent("ivan") == []
 
 
 def test_origin_policy() -> None:

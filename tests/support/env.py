@@ -10,7 +10,9 @@ NETGUARD = Path(__file__).resolve().parent.parent / "netguard"
 
 def subprocess_env(**extra: str) -> dict[str, str]:
     """Environment for a server under test: the same network guard, offline models."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CADRE_")}
+    # Only what the test passes configures Cadre and Chainlit (a developer's shell may
+    # hold CHAINLIT_AUTH_SECRET: each test server makes its own secret in its data dir).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CADRE_", "CHAINLIT_"))}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NETGUARD), env.get("PYTHONPATH")]))
     env["HF_HUB_OFFLINE"] = "1"
     env.update(extra)
