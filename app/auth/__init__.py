@@ -10,6 +10,7 @@ Chainlit's login callbacks live in `app.auth.hooks` (imported by app/chat.py).
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from app.auth.errors import (
@@ -80,14 +81,37 @@ def install(app: FastAPI, settings: Settings, services: Services) -> None:
     include_auth_routes(app, settings, directory, secret)
 
 
+FIRST_ADMIN = "admin"
+FIRST_PASSWORD_FILE = "first-admin-password.txt"
+
+
+async def _first_start_admin(settings: Settings, users: UserDirectory) -> None:
+    """On a brand-new installation, create `admin` with a random password and say where it is.
+
+    Nobody can sign in to a fresh install otherwise; the password goes to the log and to a
+    file only the server's user can read, and `cadre users set-password admin` changes it.
+    """
+    if await users.has_admin() or await users.list():
+        return
+    password = secrets.token_urlsafe(12)
+    await users.add(FIRST_ADMIN, password, role="admin")
+    note = settings.data_dir / FIRST_PASSWORD_FILE
+    note.write_text(f"{FIRST_ADMIN}\n{password}\n")
+    note.chmod(0o600)
+    log.warning(
+        "first start: sign in as %r with password %r (also in %s); change it with "
+        "`cadre users set-password %s`",
+        FIRST_ADMIN,
+        password,
+        note,
+        FIRST_ADMIN,
+    )
+
+
 async def bootstrap(settings: Settings, services: Services) -> None:
     """Create the first admin from `CADRE_ADMIN_USER` / `CADRE_ADMIN_PASSWORD` if none exists."""
     if not settings.admin_user:
-        if not await UserDirectory(services.data_layer).has_admin():
-            log.warning(
-                "no admin exists yet: run `cadre users add NAME --admin`, or set "
-                "CADRE_ADMIN_USER and CADRE_ADMIN_PASSWORD before starting"
-            )
+        await _first_start_admin(settings, UserDirectory(services.data_layer))
         return
     if settings.admin_password is None:
         raise AuthConfigError("CADRE_ADMIN_USER is set but CADRE_ADMIN_PASSWORD is not")
