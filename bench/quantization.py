@@ -129,7 +129,8 @@ def speed(files: dict[str, Path], args: argparse.Namespace) -> dict[str, list[tu
 
 def _log_softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    result: np.ndarray = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return result
 
 
 def fidelity(files: dict[str, Path], args: argparse.Namespace) -> dict[str, dict[str, float]]:
@@ -184,7 +185,7 @@ def answers(files: dict[str, Path], args: argparse.Namespace) -> dict[str, list[
         )
         replies[q] = []
         for prompt, _ in PROMPTS[: args.prompts]:
-            messages = [
+            messages: Any = [
                 {"role": "system", "content": args.system_prompt},
                 {"role": "user", "content": prompt},
             ]
