@@ -10,6 +10,7 @@ Chainlit's login callbacks live in `app.auth.hooks` (imported by app/chat.py).
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 from typing import TYPE_CHECKING, Any
 
@@ -96,8 +97,11 @@ async def _first_start_admin(settings: Settings, users: UserDirectory) -> None:
     password = secrets.token_urlsafe(12)
     await users.add(FIRST_ADMIN, password, role="admin")
     note = settings.data_dir / FIRST_PASSWORD_FILE
-    note.write_text(f"{FIRST_ADMIN}\n{password}\n")
-    note.chmod(0o600)
+    # Created private (0600) rather than chmod-ed afterwards: never readable by others.
+    fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(f"{FIRST_ADMIN}\n{password}\n")
+    note.chmod(0o600)  # an older file may have been created with wider permissions
     log.warning(
         "first start: sign in as %r with password %r (also in %s); change it with "
         "`cadre users set-password %s`",
