@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     oidc_name: str = "SSO"
     """What the login button says: "Continue with <name>"."""
     oidc_identifier_claim: str = "email"
-    """The id_token claim that names the user (falls back to `sub` when absent)."""
+    """The id_token claim that names the user; a login whose token lacks it is refused."""
     oidc_groups_claim: str = "groups"
     """The claim whose values decide the role."""
     oidc_admin_groups: Annotated[list[str], NoDecode] = []
