@@ -141,7 +141,12 @@ class RevocationMiddleware:
         async def send_clearing(message: Message) -> None:
             if message["type"] == "http.response.start":
                 response_headers = MutableHeaders(scope=message)
-                for name in stale:
+                # A login answered on this request sets a new cookie: never clear that one.
+                being_set = {
+                    value.split("=", 1)[0].strip()
+                    for value in response_headers.getlist("set-cookie")
+                }
+                for name in (name for name in stale if name not in being_set):
                     response_headers.append(
                         "set-cookie", f"{name}=; Max-Age=0; Path=/; HttpOnly; SameSite=lax"
                     )
