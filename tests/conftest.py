@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 
@@ -13,7 +14,8 @@ from tests.support.env import NETGUARD
 
 # Install the socket guard in this process; test servers get it through PYTHONPATH.
 _spec = importlib.util.spec_from_file_location("cadre_netguard", NETGUARD / "sitecustomize.py")
-assert _spec is not None and _spec.loader is not None
+assert _spec is not None
+assert _spec.loader is not None
 _spec.loader.exec_module(importlib.util.module_from_spec(_spec))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -21,5 +23,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def model_cache() -> Iterator[str]:
     """A converted-weights cache shared by the whole run (conversion happens once)."""
-    path = os.environ.get("CADRE_TEST_MODEL_CACHE") or tempfile.mkdtemp(prefix="cadre-models-")
+    if preset := os.environ.get("CADRE_TEST_MODEL_CACHE"):
+        yield preset  # a developer's cache survives between runs
+        return
+    path = tempfile.mkdtemp(prefix="cadre-models-")
     yield path
+    shutil.rmtree(path, ignore_errors=True)  # converted weights are hundreds of MB

@@ -54,7 +54,8 @@ async def test_answer_streams_token_by_token(client: ChainlitClient) -> None:
     assert "".join(tokens) == answer["output"]
     assert "Paris" in str(answer["output"])
     final = [e for e in events if e.name == "new_message" and e.data["id"] == answer["id"]]
-    assert final and final[-1].data["streaming"] is False
+    assert final
+    assert final[-1].data["streaming"] is False
 
 
 async def test_follow_up_sees_earlier_turns(client: ChainlitClient) -> None:
