@@ -132,9 +132,27 @@ class KnowledgeBase:
         return await asyncio.to_thread(self.searcher.search, query, owner, k, mode)
 
     async def list_documents(self, owner: str) -> list[DocumentRecord]:
-        """The owner's documents with their status (ready, failed with why, ...), newest first."""
+        """The owner's documents with their status (ready, failed with why, ...), newest first.
+
+        Documents the store holds but the catalog does not know (an in-memory catalog after a
+        restart, a store filled by another process) are listed as ready, after the others.
+        """
         check_owner(owner)
-        return await self.catalog.list_documents(owner)
+        records = await self.catalog.list_documents(owner)
+        known = {record.document_id for record in records}
+        stored = await asyncio.to_thread(self.store.documents, owner)
+        return records + [
+            DocumentRecord(
+                owner,
+                document.document_id,
+                document.name,
+                DocumentStatus.READY,
+                pages=document.pages,
+                chunks=document.chunks,
+            )
+            for document in stored
+            if document.document_id not in known
+        ]
 
     async def read_document(self, owner: str, document_id: str) -> list[Passage]:
         """All chunks of one document in order (for summaries and lists across all of it)."""

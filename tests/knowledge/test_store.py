@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from knowledge.catalog import DocumentStatus
 from knowledge.documents import Chunk
 from knowledge.embedder import HashEmbedder
 from knowledge.store import (
@@ -60,6 +61,22 @@ async def test_delete_makes_passages_vanish_at_once(tmp_path: Path) -> None:
     assert await base.read_document("alice", done.document_id) == []
     # Another process opening the folder sees the deletion too.
     assert store_of(tmp_path).count("alice") == 1
+
+
+async def test_documents_are_listed_after_a_restart_without_a_catalog(tmp_path: Path) -> None:
+    base = await open_base(tmp_path)
+    [done] = await ingest_ok(base, "alice", upload("lease.pdf", *CONTRACT))
+
+    restarted = await open_base(tmp_path)  # a fresh in-memory catalog
+
+    [record] = await restarted.list_documents("alice")
+    assert (record.document_id, record.name, record.status) == (
+        done.document_id,
+        "lease.pdf",
+        DocumentStatus.READY,
+    )
+    assert (record.chunks, record.pages) == (3, 3)
+    assert await restarted.list_documents("bob") == []
 
 
 async def test_deleting_someone_elses_document_does_nothing(tmp_path: Path) -> None:
