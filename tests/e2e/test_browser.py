@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, RunningServer, cadre_server
+from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, RunningServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -24,12 +24,6 @@ if not Path(CHROMIUM).exists():
     )
 
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with cadre_server(tmp_path_factory.mktemp("data"), CADRE_TEMPERATURE="0") as running:
-        yield running
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,21 +17,7 @@ pytestmark = pytest.mark.slow
 LONG_TASK = "Write a very long, detailed essay about the history of the Roman Empire."
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    # Greedy decoding keeps the small model's answers repeatable.
-    with cadre_server(
-        tmp_path_factory.mktemp("data"), CADRE_TEMPERATURE="0", CADRE_MAX_NEW_TOKENS="1500"
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(server: RunningServer) -> AsyncIterator[ChainlitClient]:
-    chat = ChainlitClient(server.url)
-    await chat.connect()
-    yield chat
-    await chat.close()
+SERVER_ENV = {"CADRE_MAX_NEW_TOKENS": "1500"}  # long enough to stop mid-answer
 
 
 def _answer(chat: ChainlitClient, events: list[Received]) -> dict[str, object]:

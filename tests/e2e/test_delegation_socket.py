@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.chainlit_client import ChainlitClient, Received, dumps, tokens_of
-from tests.support.server import RunningServer, cadre_server
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with cadre_server(tmp_path_factory.mktemp("data"), CADRE_TEMPERATURE="0") as running:
-        yield running
-
-
-@pytest.fixture
-async def client(server: RunningServer) -> AsyncIterator[ChainlitClient]:
-    chat = ChainlitClient(server.url)
-    await chat.connect()
-    yield chat
-    await chat.close()
 
 
 def _steps(chat: ChainlitClient, events: list[Received]) -> list[dict[str, Any]]:

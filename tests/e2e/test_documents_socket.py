@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ import pytest
 from fpdf import FPDF
 
 from tests.support.chainlit_client import ChainlitClient, Received, dumps
-from tests.support.server import RunningServer, cadre_server
 
 pytestmark = pytest.mark.slow
 
@@ -33,20 +31,6 @@ def _pdf(path: Path) -> Path:
         pdf.multi_cell(0, 8, text)
     pdf.output(str(path))
     return path
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    with cadre_server(tmp_path_factory.mktemp("data"), CADRE_TEMPERATURE="0") as running:
-        yield running
-
-
-@pytest.fixture
-async def client(server: RunningServer) -> AsyncIterator[ChainlitClient]:
-    chat = ChainlitClient(server.url)
-    await chat.connect()
-    yield chat
-    await chat.close()
 
 
 async def _upload(chat: ChainlitClient, path: Path, mime: str = "application/pdf") -> str:
