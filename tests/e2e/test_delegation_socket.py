@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.chainlit_client import ChainlitClient, Received, dumps, tokens_of
+from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +39,7 @@ def _task_lists(events: list[Received]) -> list[dict[str, Any]]:
 
 
 async def test_a_delegation_to_an_operator_with_a_tool_nests_every_step(
-    client: ChainlitClient,
+    client: ChainlitClient, server: RunningServer
 ) -> None:
     events = await client.ask("What is 17.5% of 2,340?")
     steps = _steps(client, events)
@@ -63,6 +65,16 @@ async def test_a_delegation_to_an_operator_with_a_tool_nests_every_step(
     assert last["status"] == "Done"
     assert [t["status"] for t in last["tasks"]] == ["done"]
     assert last["tasks"][0]["title"].startswith("Analyst")
+
+    # The task record is kept with the conversation it belongs to.
+    with sqlite3.connect(server.log.parent / "cadre.db") as db:
+        rows = db.execute(
+            "SELECT operator, status, thread_id, output_tokens FROM tasks WHERE title LIKE ?",
+            ("%17.5%",),
+        ).fetchall()
+    assert [(operator, status) for operator, status, _, _ in rows] == [("Analyst", "done")]
+    assert rows[0][2] == answer["threadId"]
+    assert rows[0][3] > 0
 
 
 async def test_a_writing_request_goes_to_the_writer(client: ChainlitClient) -> None:
