@@ -183,6 +183,7 @@ class KnowledgeStore:
         self._lock = threading.RLock()
         self._owner_rows: dict[str, int] = {}
         self._index_thread: threading.Thread | None = None
+        self._vector_indexed: bool | None = None  # cached: listing indexes costs a round trip
         self._finish_interrupted_rebuild()
         self._table = self._open_or_create(TABLE, staging=False)
         self._staging = self._open_or_create(STAGING, staging=True)
@@ -320,6 +321,7 @@ class KnowledgeStore:
             self._table.update_field_metadata(
                 {"path": "vector", "metadata": {_META_IVF_ROWS: str(rows)}}
             )
+            self._vector_indexed = True
             _log.info("built IVF_PQ index over %d chunks (%d partitions)", rows, partitions)
         except Exception:
             # Searches stay correct without the index (exact scan), only slower; the next
@@ -348,7 +350,10 @@ class KnowledgeStore:
             .select([*_COLUMNS, "_distance"])
             .limit(k)
         )
-        if self.has_vector_index() and self._rows_of(owner) >= self.options.vector_index_rows:
+        indexed = self._vector_indexed
+        if indexed is None:
+            indexed = self._vector_indexed = self.has_vector_index()
+        if indexed and self._rows_of(owner) >= self.options.vector_index_rows:
             refine = max(10, min(self.options.refine_factor, self.options.refine_budget // k))
             query = query.nprobes(self.options.nprobes).refine_factor(refine)
         else:
