@@ -208,7 +208,14 @@ class KnowledgeStore:
         return table
 
     def _table_names(self) -> list[str]:
-        return list(self._db.table_names(limit=1000))
+        names: list[str] = []
+        token: str | None = None
+        while True:
+            page = self._db.list_tables(page_token=token, limit=1000)
+            names.extend(page.tables)
+            token = page.page_token
+            if not token:
+                return names
 
     # ---- writing -------------------------------------------------------------------------
 
