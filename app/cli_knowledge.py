@@ -124,15 +124,14 @@ async def open_knowledge(settings: Settings, layer: CadreDataLayer) -> Knowledge
     """
     from transformers.utils import logging as transformers_logging
 
+    from app.services import bundled_embedder
     from app.stores import SqlDocumentCatalog
     from knowledge.base import KnowledgeBase
-    from knowledge.embedder import SentenceTransformerEmbedder
     from knowledge.store import KnowledgeStore
 
     # Progress lines are ours; the model's own loading bar would interleave with them.
     transformers_logging.disable_progress_bar()
-    # The same embedder as `Services.embedder`: the store refuses vectors of any other.
-    embedder = await asyncio.to_thread(SentenceTransformerEmbedder)
+    embedder = await asyncio.to_thread(bundled_embedder, settings)
     store = await asyncio.to_thread(KnowledgeStore.for_embedder, settings.knowledge_uri, embedder)
     return KnowledgeBase(store, embedder, SqlDocumentCatalog(layer))
 

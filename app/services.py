@@ -39,6 +39,14 @@ def build_registry(settings: Settings) -> ModelRegistry:
     return registry
 
 
+def bundled_embedder(settings: Settings) -> Embedder:
+    """The bundled MiniLM, on ONNX Runtime when its export (cached once) matches torch.
+
+    The server and the CLI both build it here: the store refuses vectors of any other embedder.
+    """
+    return SentenceTransformerEmbedder(cache_dir=settings.data_dir / "models" / "embedder")
+
+
 @dataclass
 class Services:
     """What the server, the chat handlers and the CLI share within one process."""
@@ -74,7 +82,7 @@ class Services:
         """The bundled embedder, loaded once on first use (blocking: call it off the loop)."""
         with self._embedder_lock:  # the router and the knowledge base may ask at once
             if self._embedder is None:
-                self._embedder = SentenceTransformerEmbedder()
+                self._embedder = bundled_embedder(self.settings)
             return self._embedder
 
     @cached_property
