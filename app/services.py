@@ -127,6 +127,7 @@ class Services:
         try:
             await self.chat_model.warm()
             await self.chief()
+            await self.knowledge()  # opening it cleans up ingestions a stop interrupted
         except Exception as exc:
             self.state, self.error = "failed", str(exc)
             log.exception("Loading %s failed", self.settings.chat_model)
