@@ -11,19 +11,22 @@ For each runtime (llama.cpp, transformers on the CPU) it measures the same reque
   Chainlit's protocol like the browser does (TTFT from `send` to the first streamed token,
   decode rate from the arrival times of `stream_token` events).
 
-The prompt is the system prompt the chat uses plus ~1,500 tokens of `bench/heldout.txt` with
-an instruction that makes the model write on past the token limit. Decoding is greedy with
-Cadre's repeat penalty and a fixed number of new tokens; the raw llama.cpp run also biases EOS
-away. Every way gets the identical prompt (a per-round nonce at its start defeats llama.cpp's
-prefix cache equally), so every way should produce the identical text: the table says so.
-Ways run interleaved, in a rotating order, and each figure is the median over `--runs` rounds,
-so background load on a shared machine hits every way alike.
+The prompt is the chat's system prompt plus ~1,500 tokens of `bench/heldout.txt` and an
+instruction that makes the model write on past the token limit. Decoding is greedy with
+Cadre's repeat penalty and a fixed number of new tokens (raw llama.cpp also biases EOS away).
+Raw and provider get the identical prompt, so they must write the identical text (checked);
+the served chat goes through the Chief of Staff, whose own instructions make its prompt a
+little longer and its text different. A per-round nonce at the start of the request defeats
+llama.cpp's prefix cache alike for all. Ways run interleaved in a rotating order; figures
+are medians over `--runs` rounds, ratios medians of per-round ratios.
 
 TTFT: request start to the first text piece. Prompt tok/s: prompt tokens / TTFT. Decode
-tok/s: (new tokens - 1) / (last piece - first piece), new tokens counted by re-tokenizing the
-text (the same way for every way). CPU ms/token: CPU time of the processes involved between
-the first and the last piece, per token — robust to a busy machine where wall time is not
-(with one thread; llama.cpp's threads spin while they wait, so with more it tracks wall time).
+tok/s: (new tokens - 1) / (last piece - first piece), tokens counted by re-tokenizing the
+text. CPU ms/token: CPU time of the processes involved (served: server + socket.io client)
+between the first and last piece, per token; unlike wall time it barely moves when other
+work shares the machine (with one thread: llama.cpp's threads spin while they wait).
+Event loop ms/token: the part of it spent on the event loop's thread (provider: hand-off and
+events; served: that plus the Chief of Staff, rendering and Chainlit's socket emits).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import statistics
 import sys
 import time
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +56,9 @@ INSTRUCTION = "Rewrite the text above in your own words, paragraph by paragraph.
 RUNTIMES = ("llama_cpp", "transformers")
 
 
-Stamp = tuple[float, float, str]
-"""When a text piece arrived (wall clock), CPU seconds used by then, and the piece."""
+Stamp = tuple[float, float, float, str]
+"""When a piece arrived (wall clock), CPU seconds used by then (all threads, and the event
+loop's thread alone), and the piece."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,10 @@ class Sample:
     """Known when the way's prompt differs from the raw one (the served Chief of Staff)."""
     author: str = ""
     """Who streamed the text in the served chat (Chief of Staff, or an operator's step)."""
+    loop_s: float = 0.0
+    """CPU time of the event loop's thread while decoding (provider and served)."""
+    cpu_client_s: float = 0.0
+    """The part of `cpu_decode_s` spent in the socket.io client (served only)."""
 
 
 @dataclass
@@ -82,22 +90,27 @@ class Way:
     samples: list[Sample]
 
 
-def _stamp(text: str, cpu: Callable[[], float] = time.process_time) -> Stamp:
-    return time.perf_counter(), cpu(), text
+def _stamp(text: str, loop: Callable[[], float] = time.thread_time) -> Stamp:
+    return time.perf_counter(), time.process_time(), loop(), text
+
+
+def _no_loop() -> float:
+    return 0.0
 
 
 def _sample(start: float, stamps: list[Stamp], **extra: Any) -> Sample:
-    stamps = [s for s in stamps if s[2]]
+    stamps = [s for s in stamps if s[3]]
     if not stamps:
         raise RuntimeError("the model produced no text")
-    (first, cpu_first, _), (last, cpu_last, _) = stamps[0], stamps[-1]
-    text = "".join(s[2] for s in stamps)
-    return Sample(first - start, last - first, cpu_last - cpu_first, text, **extra)
+    (first, cpu0, loop0, _), (last, cpu1, loop1, _) = stamps[0], stamps[-1]
+    text = "".join(s[3] for s in stamps)
+    return Sample(first - start, last - first, cpu1 - cpu0, text, loop_s=loop1 - loop0, **extra)
 
 
-def _process_cpu(pid: int) -> float:
-    """CPU seconds process `pid` has used (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _cpu_of(pid: int, thread: int | None = None) -> float:
+    """CPU seconds process `pid` (or only its thread `thread`) has used, from /proc."""
+    stat = Path(f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -146,7 +159,7 @@ class RawLlama:
             logit_bias={self.llm.token_eos(): -math.inf},
             stream=True,
         )
-        return _sample(start, [_stamp(c["choices"][0]["text"]) for c in chunks])
+        return _sample(start, [_stamp(c["choices"][0]["text"], _no_loop) for c in chunks])
 
 
 class RawTransformers:
@@ -175,7 +188,7 @@ class RawTransformers:
 
         class _Stamps(BaseStreamer):
             def put(self, value: Any) -> None:
-                stamps.append((_stamp(""), value))
+                stamps.append((_stamp("", _no_loop), value))
 
             def end(self) -> None:
                 pass
@@ -201,7 +214,7 @@ class RawTransformers:
                 pad_token_id=tokenizer.eos_token_id,
             )
         # The first `put` is the prompt itself; every later one is one new token.
-        pieces = [(at, cpu, tokenizer.decode(v.reshape(-1))) for (at, cpu, _), v in stamps[1:]]
+        pieces = [(*stamp[:3], tokenizer.decode(v.reshape(-1))) for stamp, v in stamps[1:]]
         return _sample(start, pieces)
 
 
@@ -232,18 +245,16 @@ def served_way(url: str, cookie: str, pid: int) -> Callable[[str], Awaitable[Sam
     """
     from tests.support.chainlit_client import ChainlitClient, tokens_of
 
-    def cpu() -> float:
-        return _process_cpu(pid) + time.process_time()
-
     async def measure(user_text: str) -> Sample:
         client = ChainlitClient(url, cookie=cookie)
-        stamps: dict[int, Stamp] = {}
+        # wall, server CPU, server event loop CPU (its main thread), client CPU
+        stamps: dict[int, tuple[float, float, float, float]] = {}
         record = client.sio.handlers["/"]["*"]
 
         async def stamped(name: str, data: Any = None) -> None:
-            stamp = _stamp("", cpu) if name in ("stream_start", "stream_token") else None
+            stamp = (time.perf_counter(), _cpu_of(pid), _cpu_of(pid, pid), time.process_time())
             await record(name, data)
-            if stamp:
+            if name in ("stream_start", "stream_token"):
                 stamps[len(client.events) - 1] = stamp
 
         client.sio.on("*", stamped)
@@ -260,14 +271,23 @@ def served_way(url: str, cookie: str, pid: int) -> Callable[[str], Awaitable[Sam
         if not begun:
             raise RuntimeError(f"no streamed reply: {[e.name for e in turn]}")
         reply = begun[0].data["id"]
-        pieces = [
-            (*stamps[before + i][:2], "".join(tokens_of([e], reply)))
+        mine = [
+            (stamps[before + i], "".join(tokens_of([e], reply)))
             for i, e in enumerate(turn)
             if before + i in stamps
         ]
+        mine = [(stamp, text) for stamp, text in mine if text]
+        pieces = [(wall, cpu + client, loop, text) for (wall, cpu, loop, client), text in mine]
+        client_cpu = mine[-1][0][3] - mine[0][0][3] if mine else 0.0
         usage = [m["metadata"] for m in client.messages(turn).values() if m.get("metadata")]
         prompt = next((u["input_tokens"] for u in reversed(usage) if "input_tokens" in u), None)
-        return _sample(start, pieces, prompt_tokens=prompt, author=begun[0].data.get("name", ""))
+        return _sample(
+            start,
+            pieces,
+            prompt_tokens=prompt,
+            author=begun[0].data.get("name", ""),
+            cpu_client_s=client_cpu,
+        )
 
     return measure
 
@@ -291,44 +311,52 @@ def user_text(raw: RawLlama, prompt_tokens: int, nonce: str) -> str:
 
 
 def report(ways: list[Way], prompt_tokens: int, count: Callable[[str], int]) -> None:
-    """Print the medians, the ratios to raw and whether every way wrote the same text."""
+    """Print the medians, the ratios to raw and whether every way wrote the same text.
+
+    Ratios are medians of per-round ratios: a way and its raw baseline run back to back in
+    each round, so slow drifts in background load cancel out.
+    """
 
     def decode(s: Sample) -> float:
         return (count(s.text) - 1) / s.decode_s if s.decode_s > 0 else math.nan
 
-    def prompt(s: Sample) -> int:
-        return s.prompt_tokens or prompt_tokens
+    def per_token(seconds: float, s: Sample) -> float:
+        return 1000 * seconds / max(1, count(s.text) - 1)
 
-    def cpu_ms(s: Sample) -> float:
-        return 1000 * s.cpu_decode_s / max(1, count(s.text) - 1)
+    def median(values: Iterable[float]) -> float:
+        return float(statistics.median(list(values)))
 
     print(f"\nmedians over {len(ways[0].samples)} runs\n")
     print(
         "| runtime | way | prompt tokens | prompt tok/s | TTFT s | new tokens | decode tok/s "
-        "| decode / raw | TTFT / raw | CPU ms/token | text matches raw |"
+        "| best decode tok/s | decode / raw | TTFT / raw | CPU ms/token | event loop ms/token "
+        "| text matches raw |"
     )
-    print("|---" * 11 + "|")
+    print("|---" * 13 + "|")
     for way in ways:
         raw = next(w for w in ways if w.runtime == way.runtime and w.name == "raw")
-        ttft = statistics.median(s.ttft for s in way.samples)
-        rate = statistics.median(decode(s) for s in way.samples)
-        raw_ttft = statistics.median(s.ttft for s in raw.samples)
-        raw_rate = statistics.median(decode(s) for s in raw.samples)
+        pairs = list(zip(way.samples, raw.samples, strict=True))
         # Raw runs cannot stop early, so a reply that stopped at EOS matches a prefix of raw's.
-        same = sum(b.text.startswith(a.text) for a, b in zip(way.samples, raw.samples, strict=True))
-        cpu = statistics.median(cpu_ms(s) for s in way.samples)
-        tokens = statistics.median(prompt(s) for s in way.samples)
+        same = sum(r.text.startswith(s.text) for s, r in pairs)
+        prompts = [s.prompt_tokens or prompt_tokens for s in way.samples]
         print(
-            f"| {way.runtime} | {way.name} | {tokens:.0f} "
-            f"| {statistics.median(prompt(s) / s.ttft for s in way.samples):.0f} | {ttft:.2f} "
-            f"| {statistics.median(count(s.text) for s in way.samples):.0f} | {rate:.1f} "
-            f"| {rate / raw_rate:.2f} | {ttft / raw_ttft:.2f} "
-            f"| {cpu:.1f} | {same}/{len(way.samples)} |"
+            f"| {way.runtime} | {way.name} | {median(prompts):.0f} "
+            f"| {median(p / s.ttft for p, s in zip(prompts, way.samples, strict=True)):.0f} "
+            f"| {median(s.ttft for s in way.samples):.2f} "
+            f"| {median(count(s.text) for s in way.samples):.0f} "
+            f"| {median(decode(s) for s in way.samples):.1f} "
+            f"| {max(decode(s) for s in way.samples):.1f} "
+            f"| {median(decode(s) / decode(r) for s, r in pairs):.2f} "
+            f"| {median(s.ttft / r.ttft for s, r in pairs):.2f} "
+            f"| {median(per_token(s.cpu_decode_s, s) for s in way.samples):.1f} "
+            f"| {median(per_token(s.loop_s, s) for s in way.samples):.2f} "
+            f"| {same}/{len(way.samples)} |"
         )
-    print("\nper run (TTFT s / decode tok/s [who streamed]):")
+    print("\nper run (TTFT s / decode tok/s / CPU ms per token [who streamed; client CPU]):")
     for way in ways:
         runs = ", ".join(
-            f"{s.ttft:.2f}/{decode(s):.1f}" + (f" [{s.author}]" if s.author else "")
+            f"{s.ttft:.2f}/{decode(s):.1f}/{per_token(s.cpu_decode_s, s):.1f}"
+            + (f" [{s.author}; {per_token(s.cpu_client_s, s):.1f}]" if s.author else "")
             for s in way.samples
         )
         print(f"  {way.runtime:12} {way.name:8} {runs}")
