@@ -90,12 +90,16 @@ class Way:
     samples: list[Sample]
 
 
-def _stamp(text: str, loop: Callable[[], float] = time.thread_time) -> Stamp:
-    return time.perf_counter(), time.process_time(), loop(), text
+def _stamp(text: str, *, on_loop: bool = True) -> Stamp:
+    # Raw ways run on the main thread without an event loop: no loop share to report.
+    return time.perf_counter(), time.process_time(), time.thread_time() if on_loop else 0.0, text
 
 
-def _no_loop() -> float:
-    return 0.0
+def _chat(args: argparse.Namespace, user_text: str) -> Any:
+    return [
+        {"role": "system", "content": args.system_prompt},
+        {"role": "user", "content": user_text},
+    ]
 
 
 def _sample(start: float, stamps: list[Stamp], **extra: Any) -> Sample:
@@ -137,11 +141,7 @@ class RawLlama:
 
     def prompt(self, user_text: str) -> list[int]:
         """The templated prompt's tokens, as Cadre's runtime builds them."""
-        messages: Any = [
-            {"role": "system", "content": self.args.system_prompt},
-            {"role": "user", "content": user_text},
-        ]
-        text = self.formatter(messages=messages).prompt
+        text = self.formatter(messages=_chat(self.args, user_text)).prompt
         return self.llm.tokenize(text.encode(), add_bos=False, special=True)
 
     def count(self, text: str) -> int:
@@ -159,7 +159,7 @@ class RawLlama:
             logit_bias={self.llm.token_eos(): -math.inf},
             stream=True,
         )
-        return _sample(start, [_stamp(c["choices"][0]["text"], _no_loop) for c in chunks])
+        return _sample(start, [_stamp(c["choices"][0]["text"], on_loop=False) for c in chunks])
 
 
 class RawTransformers:
@@ -188,17 +188,14 @@ class RawTransformers:
 
         class _Stamps(BaseStreamer):
             def put(self, value: Any) -> None:
-                stamps.append((_stamp("", _no_loop), value))
+                stamps.append((_stamp("", on_loop=False), value))
 
             def end(self) -> None:
                 pass
 
         start = time.perf_counter()
         encoded = tokenizer.apply_chat_template(
-            [
-                {"role": "system", "content": self.args.system_prompt},
-                {"role": "user", "content": user_text},
-            ],
+            _chat(self.args, user_text),
             add_generation_prompt=True,
             return_tensors="pt",
             return_dict=True,
@@ -433,7 +430,7 @@ async def bench(args: argparse.Namespace) -> None:
 def main() -> None:
     """Parse the options and run the bench."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="rounds per way (median)")
+    parser.add_argument("--runs", type=int, default=5, help="rounds per way (median)")
     parser.add_argument("--quick", action="store_true", help="1 run, ~400-token prompt, 32 tokens")
     parser.add_argument("--tokens", type=int, default=128, help="new tokens per request")
     parser.add_argument("--prompt-tokens", type=int, default=1500)

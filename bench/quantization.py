@@ -258,7 +258,7 @@ def report(
 def main() -> None:
     """Parse the options and run the bench."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="speed rounds (median)")
+    parser.add_argument("--runs", type=int, default=5, help="speed rounds (median)")
     parser.add_argument("--quick", action="store_true", help="1 run, short prompt, 5 prompts")
     parser.add_argument("--threads", type=int, default=0, help="0: every core, as Cadre does")
     parser.add_argument("--prompt-tokens", type=int, default=1500)
