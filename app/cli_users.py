@@ -11,8 +11,9 @@ from typing import Annotated, TypeVar
 import typer
 
 from app.auth.errors import AuthError
-from app.auth.users import Account, EngineSessions, UserDirectory
+from app.auth.users import Account, UserDirectory
 from app.db.errors import PersistenceError
+from app.db.sessions import EngineSessions
 from app.settings import Settings
 
 T = TypeVar("T")

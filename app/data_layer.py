@@ -10,8 +10,6 @@ missing one: `get_thread_author` returns "" (Chainlit then answers 404) and writ
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,16 +20,17 @@ from chainlit.user import PersistedUser, User
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db import convert, queries
 from app.db.actor import ActingUserMiddleware, acting_user, current_actor
 from app.db.calls import logged, queued
-from app.db.engine import make_engine, write_engine
+from app.db.engine import make_engine
 from app.db.errors import NotFoundError, OwnershipError, PersistenceError, RemoteElementError
 from app.db.models import ROLES, Element, Step, Thread
 from app.db.models import Feedback as FeedbackRow
 from app.db.models import User as UserRow
+from app.db.sessions import Sessions
 from app.db.types import utcnow
 from app.storage import LocalStorageClient, element_bytes, object_key_for
 
@@ -58,32 +57,18 @@ class StoredFile:
     mime: str | None
 
 
-class CadreDataLayer(BaseDataLayer):
+class CadreDataLayer(Sessions, BaseDataLayer):
     """Chainlit's `BaseDataLayer` on Cadre's SQLAlchemy models; owns its engine."""
 
     def __init__(self, engine: AsyncEngine, storage: LocalStorageClient) -> None:
-        self.engine = engine
+        Sessions.__init__(self, engine)
         self.storage = storage
-        self._reads = async_sessionmaker(engine, expire_on_commit=False)
-        self._writes = async_sessionmaker(write_engine(engine), expire_on_commit=False)
         self._user_ids: dict[str, str] = {}
 
     @classmethod
     def from_url(cls, url: str, files_dir: Path) -> CadreDataLayer:
         """A data layer on a new engine for `url`, storing element bytes under `files_dir`."""
         return cls(make_engine(url), LocalStorageClient(files_dir))
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncSession]:
-        """A session for queries; other Cadre modules may use it for their own tables."""
-        async with self._reads() as session:
-            yield session
-
-    @asynccontextmanager
-    async def writing(self) -> AsyncIterator[AsyncSession]:
-        """A session in one transaction that holds the write lock from its start (SQLite)."""
-        async with self._writes() as session, session.begin():
-            yield session
 
     # -- users -------------------------------------------------------------------------------
 
@@ -490,7 +475,7 @@ class CadreDataLayer(BaseDataLayer):
     async def close(self) -> None:
         """Release the connection pool and the storage client."""
         await self.storage.close()
-        await self.engine.dispose()
+        await Sessions.close(self)
 
     # -- helpers -----------------------------------------------------------------------------
 

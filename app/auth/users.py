@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.errors import InvalidUserNameError, UnknownUserError, UserExistsError
 from app.auth.passwords import hash_password, needs_rehash, verify_password_async
-from app.db.engine import make_engine, write_engine
 from app.db.models import ROLES
 from app.db.models import User as UserRow
 from app.db.types import utcnow
@@ -96,31 +94,6 @@ class SessionSource(Protocol):
     def writing(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session in one transaction that holds the write lock from its start."""
         ...
-
-
-class EngineSessions:
-    """Sessions on an engine of its own, for tools that run without the server (the CLI)."""
-
-    def __init__(self, url: str) -> None:
-        self.engine = make_engine(url)
-        self._reads = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._writes = async_sessionmaker(write_engine(self.engine), expire_on_commit=False)
-
-    @asynccontextmanager
-    async def reading(self) -> AsyncIterator[AsyncSession]:
-        """A session for queries."""
-        async with self._reads() as session:
-            yield session
-
-    @asynccontextmanager
-    async def writing(self) -> AsyncIterator[AsyncSession]:
-        """A session in one transaction."""
-        async with self._writes() as session, session.begin():
-            yield session
-
-    async def close(self) -> None:
-        """Release the connection pool."""
-        await self.engine.dispose()
 
 
 class UserDirectory:

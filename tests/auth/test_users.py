@@ -24,8 +24,9 @@ from app.auth.secret import CHAINLIT_SECRET_VAR, ensure_auth_secret
 from app.auth.socket_guard import check_handshake, is_canonical_uuid
 from app.auth.throttle import LoginThrottle
 from app.auth.tokens import TOKEN_VERSION, login_user, revocation_reason
-from app.auth.users import EngineSessions, UserDirectory
+from app.auth.users import UserDirectory
 from app.db import database_url, migrate
+from app.db.sessions import EngineSessions
 from app.settings import Settings
 
 SECRET = "s" * 48

@@ -35,8 +35,9 @@ def cadre(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def add_users(data_dir: Path, *names: str) -> None:
     """Create users in the data directory's database, as `cadre users add` does."""
-    from app.auth.users import EngineSessions, UserDirectory
+    from app.auth.users import UserDirectory
     from app.db import database_url, migrate
+    from app.db.sessions import EngineSessions
 
     async def add() -> None:
         url = database_url(data_dir)

@@ -12,8 +12,9 @@ from chainlit.context import init_http_context
 from fastapi import FastAPI
 
 from app.auth import Forbidden, require_role
-from app.auth.users import EngineSessions, UserDirectory
+from app.auth.users import UserDirectory
 from app.db import database_url, migrate
+from app.db.sessions import EngineSessions
 
 
 @pytest.fixture
