@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from tests.support.server import free_port
+from tests.support.server import RunningServer, cadre_server, free_port
 
 Mode = Literal["normal", "alg_none", "other_key", "replay"]
 CLIENT_ID = "cadre-test"
@@ -176,3 +177,18 @@ def running_provider() -> Iterator[Provider]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def cadre_with_sso(data_dir: Path, provider: Provider, **env: str) -> Iterator[RunningServer]:
+    """A Cadre server whose single sign-on points at `provider` (button: "Example SSO")."""
+    with cadre_server(
+        data_dir,
+        wait_ready=False,
+        CADRE_OIDC_DISCOVERY_URL=provider.discovery_url,
+        CADRE_OIDC_CLIENT_ID=CLIENT_ID,
+        CADRE_OIDC_CLIENT_SECRET=CLIENT_SECRET,
+        CADRE_OIDC_NAME="Example SSO",
+        **env,
+    ) as running:
+        yield running

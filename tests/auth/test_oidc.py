@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.auth.helpers import TIMEOUT, get
-from tests.auth.idp import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
+from tests.auth.idp import Provider, cadre_with_sso, running_provider
 from tests.support.server import ADMIN_USER, RunningServer, cadre_server
 
 pytestmark = pytest.mark.slow  # starts a server
@@ -29,14 +29,8 @@ def idp() -> Iterator[Provider]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, idp: Provider) -> Iterator[RunningServer]:
-    with cadre_server(
-        tmp_path_factory.mktemp("data"),
-        wait_ready=False,
-        CADRE_OIDC_DISCOVERY_URL=idp.discovery_url,
-        CADRE_OIDC_CLIENT_ID=CLIENT_ID,
-        CADRE_OIDC_CLIENT_SECRET=CLIENT_SECRET,
-        CADRE_OIDC_NAME="Example SSO",
-        CADRE_OIDC_ADMIN_GROUPS="cadre-admins",
+    with cadre_with_sso(
+        tmp_path_factory.mktemp("data"), idp, CADRE_OIDC_ADMIN_GROUPS="cadre-admins"
     ) as running:
         yield running
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.auth.idp import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
-from tests.support.server import RunningServer, cadre_server
+from tests.auth.idp import Provider, cadre_with_sso, running_provider
+from tests.support.server import RunningServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -33,14 +33,7 @@ def idp() -> Iterator[Provider]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, idp: Provider) -> Iterator[RunningServer]:
-    with cadre_server(
-        tmp_path_factory.mktemp("data"),
-        wait_ready=False,
-        CADRE_OIDC_DISCOVERY_URL=idp.discovery_url,
-        CADRE_OIDC_CLIENT_ID=CLIENT_ID,
-        CADRE_OIDC_CLIENT_SECRET=CLIENT_SECRET,
-        CADRE_OIDC_NAME="Example SSO",
-    ) as running:
+    with cadre_with_sso(tmp_path_factory.mktemp("data"), idp) as running:
         yield running
 
 
