@@ -331,7 +331,16 @@ def _auto_calculate(request: str) -> list[dict[str, Any]]:
     return [{"expression": e} for e in find_expressions(request)]
 
 
-@tool(auto_calls=_auto_calculate)
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
+
+
+def _needs_calculation(request: str) -> bool:
+    # Two or more numbers in words ("48 vans plus 12 trucks") call for arithmetic that the
+    # expression finder cannot lift out of the sentence; the model writes the expression.
+    return len(_NUMBER.findall(_DATE.sub(" ", request))) >= 2
+
+
+@tool(auto_calls=_auto_calculate, needs_call=_needs_calculation)
 def calculate(expression: str) -> str:
     """Evaluate arithmetic exactly (no rounding errors: 0.1 + 0.2 is exactly 0.3).
 

@@ -1,15 +1,17 @@
-"""The Chief of Staff: one user turn, delegated through tools or through the semantic router.
+"""The Chief of Staff: one user turn, delegated through tools or by code.
 
-A model with tool calling gets the `plan` tool and one `delegate_to_<operator>` tool per
-operator and decides itself. A model without it (the bundled SmolLM2) is routed: the
-router picks an operator (or none), the operator runs, and its answer becomes the final
-message; below the router's confidence the Chief of Staff answers itself. Both paths emit
-the same events, so the UI cannot tell them apart.
+A model with reliable tool calling gets the `plan` tool and one `delegate_to_<operator>` tool
+per operator and decides itself. The bundled local models do not decide: code does.
+Files attached to the message send it to the Researcher; a multi-part request becomes a plan
+(`agents/planner.py`) whose steps run one after another, each seeing the earlier results;
+a single-purpose request goes where the semantic router sends it, or to the Researcher when
+the person's own documents match it strongly (routing by evidence); below the router's
+confidence the Chief of Staff answers itself. Every path emits the same events, so the UI
+cannot tell them apart.
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import AsyncGenerator, Sequence
@@ -20,14 +22,27 @@ from agents.context import RunContext
 from agents.delegation import delegate, delegation_tools, plan_tool
 from agents.errors import ConfigError
 from agents.events import RunEvent, TextDelta, ToolCallFinished, ToolCallStarted
-from agents.models.base import ChatMessage, ChatModel
-from agents.roster import CHIEF_OF_STAFF, OPERATORS, chief_instructions
-from agents.router import Route, SemanticRouter
+from agents.knowledge_tools import DocumentMatch
+from agents.limits import LoopDetector
+from agents.models.base import ChatMessage, ChatModel, ToolCall
+from agents.planner import Plan, Planner, PlanStep, with_results
+from agents.roster import CHIEF_OF_STAFF, OPERATORS, RESEARCHER, chief_instructions
+from agents.router import SemanticRouter
 from agents.runner import Body, Runner, final_output, observe_run
+from agents.scope import UserScope
 from agents.spec import AgentSpec
 from agents.tasks import new_id
+from agents.tool_calls import call_tools
+
+EVIDENCE_THRESHOLD = 0.5
+"""Cosine similarity of the person's best passage above which their documents answer."""
 
 _PIECES = re.compile(r"[^\n]*\n|[^\n]+")
+
+
+def _short(text: str, limit: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 class ChiefOfStaff:
@@ -40,11 +55,16 @@ class ChiefOfStaff:
         operators: Sequence[AgentSpec] = OPERATORS,
         spec: AgentSpec = CHIEF_OF_STAFF,
         router: SemanticRouter | None = None,
+        documents: DocumentMatch | None = None,
+        evidence_threshold: float = EVIDENCE_THRESHOLD,
     ) -> None:
         self.runner = runner
         self.operators = tuple(operators)
         self.spec = spec
         self.router = router
+        self.documents = documents
+        self.evidence_threshold = evidence_threshold
+        self.planner = None if router is None else Planner(self.model, router, self.operators)
 
     @property
     def model(self) -> ChatModel:
@@ -84,22 +104,32 @@ class ChiefOfStaff:
 
     def _routed(self, router: SemanticRouter, request: str) -> Body:
         async def work(ctx: RunContext) -> str:
-            route = await self._route(ctx, router, request)
-            operator = next((op for op in self.operators if op.name == route.operator), None)
+            plan = await self._route(ctx, request)
+            if len(plan.steps) > 1:
+                return await self._run_plan(ctx, plan)
+            operator = self._operator(plan.steps[0].operator) if plan.steps else None
             if operator is None:
                 return await self._answer(ctx, request)
             outcome = await delegate(replace(ctx, call_id=new_id()), operator, request)
             if outcome.ok and outcome.text.strip():
                 # The operator's answer is the reply: a second pass through a small model
                 # costs as long again and tends to lose detail.
-                for piece in _PIECES.findall(outcome.text):
-                    ctx.emit(TextDelta(**ctx.tags, text=piece))
+                self._say(ctx, outcome.text)
                 return outcome.text
             return await self._answer(ctx, request, note=outcome.text)
 
         return work
 
-    async def _route(self, ctx: RunContext, router: SemanticRouter, request: str) -> Route:
+    def _operator(self, name: str) -> AgentSpec | None:
+        return next((op for op in self.operators if op.name == name), None)
+
+    def _say(self, ctx: RunContext, text: str) -> None:
+        for piece in _PIECES.findall(text):
+            ctx.emit(TextDelta(**ctx.tags, text=piece))
+
+    async def _route(self, ctx: RunContext, request: str) -> Plan:
+        """Decide who works on `request`, shown as a `route` step with the reasons."""
+        assert self.planner is not None
         call_id = new_id()
         ctx.emit(
             ToolCallStarted(
@@ -107,19 +137,71 @@ class ChiefOfStaff:
             )
         )
         started = time.perf_counter()
-        route = await asyncio.to_thread(router.route, request)
-        scores = ", ".join(f"{name} {score:.2f}" for name, score in route.scores.items())
+        plan, why = await self._decide(ctx, self.planner, request)
         ctx.emit(
             ToolCallFinished(
                 **ctx.tags,
                 call_id=call_id,
                 tool="route",
-                output=f"{route.reason} Scores: {scores}.",
+                output=why,
                 duration_s=time.perf_counter() - started,
                 is_error=False,
             )
         )
-        return route
+        return plan
+
+    async def _decide(self, ctx: RunContext, planner: Planner, request: str) -> tuple[Plan, str]:
+        scope = ctx.deps if isinstance(ctx.deps, UserScope) else None
+        researcher = next((op for op in self.operators if op.grounded), RESEARCHER)
+        if scope is not None and scope.attached:
+            plan = Plan((PlanStep(researcher.name, request),), "")
+            return plan, "Files are attached to this message: the Researcher reads them."
+        plan = await planner.plan(request)
+        why = plan.reason
+        if plan.route is not None:
+            scores = ", ".join(f"{name} {score:.2f}" for name, score in plan.route.scores.items())
+            why = f"{why} Scores: {scores}."
+        if len(plan.steps) > 1 or plan.operators == [researcher.name]:
+            return plan, why
+        if scope is not None and self.documents is not None:
+            match = await self.documents(request, scope.owner)
+            if match >= self.evidence_threshold:
+                evidence = (
+                    f"Your documents match this request closely ({match:.2f}): "
+                    f"the {researcher.name} answers from them."
+                )
+                return Plan((PlanStep(researcher.name, request),), evidence), f"{evidence} {why}"
+        return plan, why
+
+    async def _run_plan(self, ctx: RunContext, plan: Plan) -> str:
+        """Record the plan as tasks, run its steps in order, and combine what they produced."""
+        planning = plan_tool(self.operators)
+        steps = [{"operator": s.operator, "title": _short(s.task)} for s in plan.steps]
+        call = ToolCall(new_id(), planning.name, {"steps": steps})
+        loops = LoopDetector(self.spec.name, ctx.limits.loop_warnings)
+        await call_tools(ctx, {planning.name: planning}, [call], loops)
+        results: list[tuple[str, str]] = []
+        failed: list[str] = []
+        for step in plan.steps:
+            operator = self._operator(step.operator)
+            if operator is None:
+                continue
+            outcome = await delegate(
+                replace(ctx, call_id=new_id()),
+                operator,
+                with_results(step.task, results),
+                with_request=False,
+            )
+            if outcome.ok and outcome.text.strip():
+                results.append((operator.name, outcome.text.strip()))
+            else:
+                failed.append(f"{operator.name}: {outcome.text}")
+        parts = [f"**{name}:** {text}" for name, text in results]
+        if failed:
+            parts.append("⚠️ Not done — " + "; ".join(failed))
+        answer = "\n\n".join(parts) or "None of the steps produced a result."
+        self._say(ctx, answer)
+        return answer
 
     async def _answer(self, ctx: RunContext, request: str, note: str | None = None) -> str:
         prompt = request if note is None else f"{request}\n\n(Note: {note})"

@@ -78,8 +78,13 @@ async def delegate(
     operator: AgentSpec,
     instructions: str,
     priority: Priority = "normal",
+    *,
+    with_request: bool = True,
 ) -> Outcome:
     """Run `operator` on `instructions` as a child of `ctx`, with its task and events.
+
+    With `with_request` the operator also reads the user's original request, for context;
+    a step of a plan made in code does not need it (its instructions carry what it needs).
 
     Raises `DelegationError` only when the delegation may not start (depth limit);
     operator failures and timeouts come back as an `Outcome` with `ok=False`.
@@ -108,7 +113,8 @@ async def delegate(
             task = await _save(ctx, task.start(child_run_id, instructions))
             # The operator's own time limit starts once it has a slot.
             child = ctx.child(operator.name, operator.limits.timeout_s, run_id=child_run_id)
-            text = await executor.run_agent(child, operator, _operator_input(ctx, instructions))
+            given = _operator_input(ctx, instructions) if with_request else instructions
+            text = await executor.run_agent(child, operator, given)
         ok, status, result = True, "done", text
     except asyncio.CancelledError:
         left = ctx.time_left()

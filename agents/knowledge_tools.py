@@ -63,21 +63,30 @@ class _Document:
     pages: int | None
 
 
-# Citation numbers per user turn: (document id, chunk index) -> [n]. Weak, so a finished
-# turn's numbers go with it.
+# Citation numbers per user turn: (document id, chunk index) -> [n]; and per run of the
+# turn, the passages its tools showed, by number. Weak, so a finished turn's go with it.
 _NUMBERS: WeakKeyDictionary[TurnState, dict[tuple[str, int], int]] = WeakKeyDictionary()
+_SHOWN: WeakKeyDictionary[TurnState, dict[str, dict[int, Passage]]] = WeakKeyDictionary()
 
 
 def citation_numbers(ctx: RunContext, passages: Sequence[Passage]) -> list[int]:
     """Each passage's number in this turn: new ones get the next numbers, seen ones keep theirs."""
     numbers = _NUMBERS.setdefault(ctx.turn, {})
+    shown = _SHOWN.setdefault(ctx.turn, {}).setdefault(ctx.run_id, {})
     result = []
     for passage in passages:
         key = (passage.document_id, passage.chunk_index)
         if key not in numbers:
             numbers[key] = len(numbers) + 1
         result.append(numbers[key])
+        shown.setdefault(numbers[key], passage)
     return result
+
+
+def shown_passages(ctx: RunContext) -> list[tuple[int, Passage]]:
+    """The passages this run's knowledge tools showed, with their numbers, in number order."""
+    shown = _SHOWN.get(ctx.turn, {}).get(ctx.run_id, {})
+    return sorted(shown.items())
 
 
 def _one_line(text: str, limit: int = 120) -> str:
@@ -152,11 +161,16 @@ async def _search(
     ctx: RunContext, library: _Library, query: str, k: int, tool_name: str
 ) -> tuple[list[Passage], list[int]]:
     owner = _owner(ctx, tool_name)
+    attached = ctx.deps.attached if isinstance(ctx.deps, UserScope) else ()
     kb = await library.get()
     try:
-        passages = await kb.search(query, owner, k=k)
+        passages = await kb.search(query, owner, k=k * 4 if attached else k)
     except KnowledgeError as error:
         raise _knowledge_failure(tool_name, error) from error
+    if attached:
+        # The files attached to the message come first: that is what the question is about.
+        first = [p for p in passages if p.document_id in attached]
+        passages = (first + [p for p in passages if p.document_id not in attached])[:k]
     numbers = citation_numbers(ctx, passages)
     if passages:
         ctx.report_retrieval(query, passages)
@@ -174,6 +188,29 @@ async def _nothing_found(library: _Library, owner: str, query: str) -> str:
         f'No passage in the user\'s documents matches "{_one_line(query)}". Say that the '
         "documents do not seem to contain the answer; do not guess."
     )
+
+
+DocumentMatch: TypeAlias = "Callable[[str, str], Awaitable[float]]"
+"""(request, owner) -> how closely the owner's best passage matches (cosine, 0 without any)."""
+
+
+def document_match(source: KnowledgeSource) -> DocumentMatch:
+    """How strongly a request is about the owner's own documents: the best passage's similarity.
+
+    The Chief of Staff uses it to route by evidence: a question the documents answer goes to
+    the Researcher even when the person does not say "search my documents".
+    """
+    library = _Library(source)
+
+    async def match(request: str, owner: str) -> float:
+        try:
+            kb = await library.get()
+            best = await kb.search(request, owner, k=1, mode="vector")
+        except (ToolError, KnowledgeError):
+            return 0.0
+        return best[0].score if best else 0.0
+
+    return match
 
 
 def knowledge_tools(
@@ -249,10 +286,12 @@ def knowledge_tools(
             raise _knowledge_failure("read_document", error) from error
         if not documents:
             return await _nothing_found(library, owner, document)
-        chosen = pick_document(document, documents, only_one=False)
-        only = chosen is None and len(documents) == 1
+        attached = ctx.deps.attached if isinstance(ctx.deps, UserScope) else ()
+        focus = [d for d in documents if d.document_id in attached] or documents
+        chosen = pick_document(document, focus, only_one=False)
+        only = chosen is None and len(focus) == 1
         if only:
-            chosen = documents[0]
+            chosen = focus[0]
         if chosen is None:
             return await _search_instead(ctx, library, document, documents)
         try:

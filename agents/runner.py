@@ -22,6 +22,7 @@ from contextlib import aclosing
 from dataclasses import replace
 from typing import Any
 
+from agents.cited_answer import answer_from_passages
 from agents.context import Price, RunContext, TurnState
 from agents.delegation import close_open_tasks
 from agents.errors import CadreError, ConfigError, DeadlineExceeded, TurnLimitExceeded
@@ -367,17 +368,32 @@ class Runner:
             if t.auto_calls is not None
             for arguments in t.auto_calls(input)
         ]
-        prompt = input
+        if not calls and model.capabilities.constrained_tools:
+            # Code decides that a tool is needed; the model only writes the call, and its
+            # decoding is constrained to the tools' schemas.
+            needed = [t.spec for t in tools if t.needs_call is not None and t.needs_call(input)]
+            if needed:
+                ctx.check_budget()
+                forced = replace(self.options or ModelOptions(), tool_choice="required")
+                reply = await self.generate(
+                    ctx, model, self._opening(ctx, agent, input), needed, options=forced
+                )
+                calls = reply.tool_calls
+        outputs: list[str] = []
         if calls:
             by_name = {t.name: t for t in tools}
             loops = LoopDetector(agent.name, ctx.limits.loop_warnings)
             outputs = await call_tools(ctx, by_name, calls, loops)
+        ctx.check_budget()
+        if agent.grounded:
+            return await answer_from_passages(ctx, model, input, self.generate)
+        prompt = input
+        if calls:
             facts = "\n\n".join(f"{c.name}:\n{out}" for c, out in zip(calls, outputs, strict=True))
             prompt = (
                 f"{input}\n\nTool results computed for you (use these numbers exactly, "
                 f"do not recompute them):\n{facts}"
             )
-        ctx.check_budget()
         reply = await self.generate(ctx, model, self._opening(ctx, agent, prompt), ())
         return reply.text
 
@@ -387,13 +403,15 @@ class Runner:
         model: ChatModel,
         messages: Sequence[ChatMessage],
         tools: Sequence[base.ToolSpec] = (),
+        *,
+        options: ModelOptions | None = None,
     ) -> Completion:
         """One model call: stream its text as `TextDelta`s of `ctx`, count and report usage."""
         result = Completion()
         parts: list[str] = []
         usage: base.Usage | None = None
         seen_ids: set[str] = set()
-        async for event in model.stream(messages, tools, self.options):
+        async for event in model.stream(messages, tools, options or self.options):
             match event:
                 case base.TextDelta(text=text):
                     parts.append(text)

@@ -11,6 +11,8 @@ class UserScope:
 
     owner: str
     """The knowledge owner id (the user's database id), as given to `KnowledgeBase`."""
+    attached: tuple[str, ...] = ()
+    """Ids of documents attached to the message being answered: always consulted first."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.owner, str) or not self.owner.strip():

@@ -35,6 +35,10 @@ class AgentSpec:
     limits: AgentLimits = field(default_factory=AgentLimits)
     examples: tuple[str, ...] = ()
     """Typical requests it should get; the semantic router matches against them."""
+    grounded: bool = False
+    """Answers only from the passages its tools retrieve. On models that cannot be trusted to
+    cite (the bundled ones) the answer is written from those passages and its citations are
+    attached and checked in code (`agents/cited_answer.py`)."""
 
     def __post_init__(self) -> None:
         if not self.slug:

@@ -30,6 +30,10 @@ ToolBody = Callable[[RunContext, dict[str, Any]], Awaitable[object]]
 AutoCalls = Callable[[str], list[dict[str, Any]]]
 """Derives calls from a request, for models that cannot call tools (the fixed policy)."""
 
+NeedsCall = Callable[[str], bool]
+"""Whether a request needs this tool although `AutoCalls` could not derive the call: a model
+that can be constrained to tool schemas is then asked to write the call."""
+
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SECTION = re.compile(r"^(Args|Arguments|Parameters|Returns|Yields|Raises|Examples?|Notes?):\s*$")
 _ARG_LINE = re.compile(r"^(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
@@ -57,6 +61,8 @@ class Tool:
     """How to call this tool from the request alone when the model cannot call tools."""
     delegate_to: str | None = None
     """The operator's name if this tool is a delegation (it reports its own events)."""
+    needs_call: NeedsCall | None = None
+    """See `NeedsCall`."""
 
     def __post_init__(self) -> None:
         if not _TOOL_NAME.match(self.name):
@@ -154,6 +160,7 @@ def _build(
     timeout_s: float | None,
     auto_calls: AutoCalls | None,
     delegate_to: str | None,
+    needs_call: NeedsCall | None = None,
 ) -> Tool:
     tool_name = name or fn.__name__
     try:
@@ -198,7 +205,17 @@ def _build(
     text = description or summary
     if not text:
         raise ConfigError(f"Tool {tool_name!r} needs a docstring or a description.")
-    return Tool(tool_name, text, schema, function, validate, timeout_s, auto_calls, delegate_to)
+    return Tool(
+        tool_name,
+        text,
+        schema,
+        function,
+        validate,
+        timeout_s,
+        auto_calls,
+        delegate_to,
+        needs_call,
+    )
 
 
 @overload
@@ -213,6 +230,7 @@ def tool(
     timeout_s: float | None = None,
     auto_calls: AutoCalls | None = None,
     delegate_to: str | None = None,
+    needs_call: NeedsCall | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -225,6 +243,7 @@ def tool(
     timeout_s: float | None = None,
     auto_calls: AutoCalls | None = None,
     delegate_to: str | None = None,
+    needs_call: NeedsCall | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a `Tool` from a typed function (async or blocking), optionally taking a `RunContext`.
 
@@ -234,6 +253,6 @@ def tool(
     """
 
     def wrap(function: Callable[..., Any]) -> Tool:
-        return _build(function, name, description, timeout_s, auto_calls, delegate_to)
+        return _build(function, name, description, timeout_s, auto_calls, delegate_to, needs_call)
 
     return wrap if fn is None else wrap(fn)

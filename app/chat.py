@@ -108,18 +108,23 @@ async def on_message(message: cl.Message) -> None:
         await documents_ui.show_documents(await shared.knowledge(), owner)
         return
     files = [element for element in message.elements if element.path]
+    attached: tuple[str, ...] = ()
     if files:
         kb = await shared.knowledge()
-        await ingest_uploads(files, owner, kb, shared.settings.originals_dir)
+        outcomes = await ingest_uploads(files, owner, kb, shared.settings.originals_dir)
         if not message.content.strip():
             return  # only files: reading them was the whole request
+        attached = tuple(o.document_id for o in outcomes if o.ok and o.document_id)
     history = _history()
     renderer = TurnRenderer(
-        cite=lambda passages: citation_elements(passages, shared.settings.originals_dir, owner)
+        cite=lambda passages, cited: citation_elements(
+            passages, shared.settings.originals_dir, owner, cited
+        )
     )
     try:
         chief = await shared.chief()
-        turn = chief.stream(message.content, history=list(history), deps=UserScope(owner))
+        scope = UserScope(owner, attached=attached)
+        turn = chief.stream(message.content, history=list(history), deps=scope)
         async with aclosing(turn) as events:
             async for event in events:
                 await renderer.handle(event)

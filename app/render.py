@@ -17,6 +17,7 @@ from chainlit.element import Element
 from agents import events as ev
 from agents.models.base import Usage
 from agents.tasks import Task, TaskStatus
+from app.citations import cited_numbers
 from knowledge.documents import Passage
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,9 @@ _TASK_STATUS: dict[TaskStatus, cl.TaskStatus] = {
 }
 
 
-CitationMaker = Callable[[Sequence[Passage]], tuple[list[Element], str]]
-"""Turns the passages an answer used into source elements and a "Sources:" line."""
+CitationMaker = Callable[[Sequence[Passage], set[int]], tuple[list[Element], str]]
+"""Turns the turn's passages and the numbers the answer cites into source elements and a
+"Sources:" line."""
 
 
 def queue_notice(position: int) -> str:
@@ -118,10 +120,12 @@ class TurnRenderer:
             self.message.content = f"{answer}\n\n⚠️ {self.error}" if answer else f"⚠️ {self.error}"
         elif not answer and not stopped:
             self.message.content = "*(No answer came back. Try rephrasing.)*"
-        if self.citations and self._cite is not None and answer:
-            elements, sources = self._cite(self.citations)
+        cited = cited_numbers(answer)
+        if self.citations and self._cite is not None and cited:
+            elements, sources = self._cite(self.citations, cited)
             self.message.elements = list(elements)  # type: ignore[arg-type]  # Chainlit's narrower alias
-            self.message.content += f"\n\n{sources}"
+            if sources:
+                self.message.content += f"\n\n{sources}"
         if self.message.content:
             self.message.metadata = {"stopped": stopped, **self._usage_metadata()}
             await self.message.send()

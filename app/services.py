@@ -18,6 +18,7 @@ from agents import (
     TurnLimits,
     builtin_tools,
 )
+from agents.knowledge_tools import document_match
 from agents.models.base import ChatModel
 from agents.models.local import LocalModel
 from agents.models.registry import ModelRegistry
@@ -116,7 +117,9 @@ class Services:
             self._router = await asyncio.to_thread(
                 lambda: SemanticRouter(self.embedder, OPERATORS, CHIEF_OF_STAFF.examples)
             )
-        return ChiefOfStaff(self.runner, router=self._router)
+        return ChiefOfStaff(
+            self.runner, router=self._router, documents=document_match(self.knowledge)
+        )
 
     def start_warming(self) -> None:
         """Load models in the background; the server answers requests meanwhile."""

@@ -25,8 +25,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
-    chat_model: str = "local:smollm2"
-    """The Chief of Staff's model id, `provider:name`."""
+    chat_model: str = "local:auto"
+    """The Chief of Staff's model id, `provider:name`; `local:auto` is the strongest bundled
+    model installed that fits in memory (Qwen2.5-Coder-1.5B on a normal laptop)."""
     system_prompt: str = "You are a helpful AI assistant named Cadre."
     """Kept close to the bundled model's training prompt: it answers best with this one."""
 
@@ -36,7 +37,9 @@ class Settings(BaseSettings):
     local_quantization: Literal["q8_0", "q4_0", "q4_1"] = "q8_0"
     """llama.cpp weights: the bundled Q4_1 re-quantized once at first start (see benchmarks)."""
     local_threads: int = Field(0, ge=0)
-    """CPU threads for generation; 0 uses every core."""
+    """CPU threads for decoding; 0 leaves one core free, so a busy server cannot stall it."""
+    local_batch_threads: int = Field(0, ge=0)
+    """CPU threads for reading the prompt; 0 uses every core."""
     local_context_window: int = Field(4096, ge=512, le=8192)
     max_new_tokens: int = Field(512, ge=1, le=8192)
     temperature: float = Field(0.2, ge=0.0, le=2.0)
@@ -109,6 +112,7 @@ class Settings(BaseSettings):
             device=self.local_device,
             quantization=self.local_quantization,
             threads=self.local_threads or None,
+            batch_threads=self.local_batch_threads or None,
             context_window=self.local_context_window,
             max_tokens=self.max_new_tokens,
             temperature=self.temperature,

@@ -12,6 +12,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 Role = Literal["system", "user", "assistant", "tool"]
 FinishReason = Literal["stop", "length", "tool_calls", "cancelled"]
+ToolChoice = Literal["auto", "required", "none"]
+"""`auto`: the model decides; `required`: it must call one of the tools; `none`: it may not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class ModelOptions:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    tool_choice: ToolChoice = "auto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +83,10 @@ class Capabilities:
     """What a model can do; the agent layer adapts to these (e.g. routing without tools)."""
 
     tools: bool = False
+    """Decides by itself, reliably, when to call which tool (the runner gives it a tool loop)."""
+    constrained_tools: bool = False
+    """Emits a valid call when told to (`tool_choice="required"`), but cannot be trusted to
+    decide when: code decides, and decoding is constrained to the tools' JSON schemas."""
     json_schema: bool = False
     vision: bool = False
     context_window: int = 4096

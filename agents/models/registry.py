@@ -55,5 +55,7 @@ class ModelRegistry:
             known = ", ".join(self.providers) or "none"
             raise ModelNotFound(f"Unknown model provider {provider!r} (known: {known}).")
         model = factory(name)
+        # An alias (`local:auto`) and the model's own id share one instance: one copy of weights.
+        model = self._models.setdefault(model.id, model)
         self._models[model_id] = model
         return model

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import threading
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -12,30 +15,69 @@ from agents.errors import ModelError
 from agents.models.base import FinishReason
 from agents.models.local.runtime import Generated, Sampling
 
+log = logging.getLogger(__name__)
+
+PROMPT_CACHE_BYTES = 768 << 20
+"""KV states of recent prompts kept in RAM, so the next prompt that shares their beginning
+(the same agent's instructions, the conversation so far) skips re-reading it."""
+
+
+def thread_counts(cores: int, decode: int | None, batch: int | None) -> tuple[int, int]:
+    """Decode and prompt threads for `cores` CPU cores, unless set explicitly.
+
+    llama.cpp's decode threads spin at a barrier after every layer: with one thread per core,
+    any other busy process (the server embedding, parsing or serving while it generates)
+    makes them wait on each other and decode collapses 10-50x. One core is left free for
+    decoding. Prompt reading works on large batches, so its barriers are rare and it uses
+    every core.
+    """
+    return decode or max(1, cores - 1), batch or cores
+
+
+@lru_cache(maxsize=32)
+def _grammar(schema: str) -> Any:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    return LlamaGrammar.from_json_schema(schema, verbose=False)
+
 
 class LlamaCppRuntime:
     """A GGUF model served by llama.cpp, using the chat template stored in the file."""
 
     name = "llama.cpp"
     device = "cpu"
+    constrained = True
 
-    def __init__(self, gguf: Path, context_window: int, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        gguf: Path,
+        context_window: int,
+        threads: int | None = None,
+        batch_threads: int | None = None,
+        gpu_layers: int = 0,
+    ) -> None:
         try:
             from llama_cpp import Llama
+            from llama_cpp.llama_cache import LlamaRAMCache
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as exc:  # pragma: no cover - depends on the install
             raise ModelError(
                 "llama-cpp-python is not installed: `pip install llama-cpp-python`, "
                 "or set CADRE_LOCAL_RUNTIME=transformers."
             ) from exc
-        threads = threads or os.cpu_count() or 1
+        decode, batch = thread_counts(os.cpu_count() or 1, threads, batch_threads)
         self._llm = Llama(
             model_path=str(gguf),
             n_ctx=context_window,
-            n_threads=threads,
-            n_threads_batch=threads,
+            n_threads=decode,
+            n_threads_batch=batch,
+            n_gpu_layers=gpu_layers,
             verbose=False,
         )
+        if gpu_layers:
+            self.device = "cuda"
+        self._llm.set_cache(LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
+        self.threads = (decode, batch)
         template = self._llm.metadata.get("tokenizer.chat_template")
         if not template:
             raise ModelError(f"{gguf.name} has no chat template in its metadata.")
@@ -75,6 +117,9 @@ class LlamaCppRuntime:
         if room <= 0:
             raise ModelError("The conversation does not fit the model's context window.")
         stop = [*_as_list(formatted.stop), *sampling.stop]
+        grammar = None
+        if sampling.json_schema is not None:
+            grammar = _grammar(json.dumps(sampling.json_schema, sort_keys=True))
         chunks: Any = self._llm.create_completion(
             prompt,
             max_tokens=min(sampling.max_tokens, room),
@@ -84,6 +129,7 @@ class LlamaCppRuntime:
             seed=sampling.seed,
             stop=stop,
             stream=True,
+            grammar=grammar,
         )
         produced = 0
         finish: FinishReason = "stop"

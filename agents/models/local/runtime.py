@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from agents.models.base import FinishReason
 
@@ -20,6 +20,8 @@ class Sampling:
     repeat_penalty: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    json_schema: dict[str, Any] | None = None
+    """Constrain the output to JSON matching this schema (engines that support it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,8 @@ class Runtime(Protocol):
     name: str
     """Short engine name shown by `cadre doctor` and in logs."""
     device: str
+    constrained: bool
+    """Honours `Sampling.json_schema`."""
 
     def count(self, text: str) -> int:
         """Tokens in `text` by this model's tokenizer."""

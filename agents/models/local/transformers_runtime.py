@@ -57,6 +57,7 @@ class TransformersRuntime:
     """A causal LM run by transformers on the CPU or a CUDA GPU."""
 
     name = "transformers"
+    constrained = False
 
     def __init__(self, gguf: Path, cache_dir: Path, device: str, context_window: int) -> None:
         try:
