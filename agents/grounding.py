@@ -1,0 +1,718 @@
+"""Grounding: attach and check an answer's citations in code, and drop what cannot be checked.
+
+A small local model answering from numbered passages ([1], [2], ...) rarely writes the
+markers, sometimes states numbers or names that no passage holds, and sometimes repeats its
+own prompt. `ground` makes such an answer trustworthy without another model call: it drops
+echoed prompt text, splits the rest into statements, and for each statement that states
+facts (numbers, dates, names) cites the passage, or pair of passages, that holds all of
+them. A statement whose facts no shown passage holds is removed and reported. Statements
+without facts are kept, and cited only where they clearly paraphrase one passage.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from itertools import combinations
+from typing import Literal
+
+# --- vocabulary -------------------------------------------------------------------------
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_MONTHS = {
+    "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4,
+    "apr": 4, "may": 5, "june": 6, "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8,
+    "september": 9, "sep": 9, "sept": 9, "october": 10, "oct": 10, "november": 11,
+    "nov": 11, "december": 12, "dec": 12,
+    # German too: documents are often German, and "14. März" must not end a sentence.
+    "januar": 1, "februar": 2, "märz": 3, "mai": 5, "juni": 6, "juli": 7, "oktober": 10,
+    "dezember": 12,
+}  # fmt: skip
+# Abbreviations like "Jan" double as first names, so only full month names are never names.
+_MONTH_NAMES = frozenset(name for name in _MONTHS if len(name) > 3 or name == "mai")
+_WEEKDAYS = _words("monday tuesday wednesday thursday friday saturday sunday")
+_CURRENCIES = "USD|EUR|GBP|CHF|JPY|CAD|AUD|SEK|NOK|DKK|PLN"
+_CURRENCY_CODES = frozenset(_CURRENCIES.lower().split("|"))
+_SCALES = {"k": 10**3, "thousand": 10**3, "m": 10**6, "mn": 10**6, "million": 10**6,
+           "b": 10**9, "bn": 10**9, "billion": 10**9}  # fmt: skip
+
+_STOPWORDS = _words(
+    """a an the this that these those it its it's they them their there here he him his she
+    her we us our you your i me my mine who whom whose which what when where why how and or
+    nor but if then than so as at by for from in into of off on onto out over to under up
+    with within without about above after against along among around before behind below
+    between beyond during except inside near since through throughout till until upon via
+    is are was were be been being am has have had having do does did doing can could will
+    would shall should may might must not no yes all any both each either neither every few
+    more most much many other some such only own same too very also just even still yet
+    however therefore thus hence although though because while whereas whether per"""
+)
+# Words about the answer itself ("Based on the provided passages, ..."), not its content.
+_NOT_CONTENT = _STOPWORDS | _words(
+    "according based provided given passage passages document documents text context source"
+)
+# Words that start sentences, or are capitalised for emphasis, without being names.
+_COMMON = (
+    _STOPWORDS
+    | _words(
+        """according based overall total summary note please answer response question result
+        results first second third fourth fifth last next finally additionally furthermore
+        moreover unfortunately currently today tomorrow yesterday now sure okay ok hello hi
+        dear thanks thank regards one two three four five six seven eight nine ten key main
+        important details detail information document documents passage passages source
+        sources file files page pages section sections paragraph clause article chapter table
+        figure appendix context text excerpt quote reference references citation citations
+        pdf docs doc none nothing something everything someone anyone everyone another
+        example examples step steps part parts item items point points date dates deadline
+        deadlines amount amounts price prices cost costs fee fees rent payment payments invoice
+        invoices contract contracts agreement agreements lease tenant tenants landlord
+        landlords party parties term terms termination notice period periods policy policies
+        report reports revenue revenues budget budgets meeting meetings project projects
+        employee employees customer customers client clients company companies team teams
+        manager managers owner owners user users start end begin beginning subtotal tax taxes
+        vat net gross monthly annual annually yearly weekly daily mr mrs ms dr prof sir madam
+        late early overdue due full partial new old current previous following standard
+        minimum maximum interest rate rates balance account order orders delivery shipping
+        service services product products sales income expenses profit loss salary bonus
+        insurance deposit penalty discount renewal liability warranty signature approval
+        request data access security privacy support training office building property
+        address phone email website name title role position department board staff line
+        number value level size type status version plan goal risk issue problem solution
+        option change time day days week weeks month months year years hour hours quarter
+        percent rule law right condition requirement process procedure review decision
+        overview background purpose scope conclusion recommendation unless once several
+        various certain otherwise instead meanwhile later earlier usually generally"""
+    )
+    | _WEEKDAYS
+    | _MONTH_NAMES
+)
+# Sentence-initial words with these endings are ordinary nouns, adjectives or adverbs far
+# more often than names ("Termination requires...", "Unfortunately, ...").
+_COMMON_ENDING = re.compile(
+    r"(tion|sion|ment|ness|ity|ance|ence|ing|ed|ly|ive|ous|ful|less|able|ible|ship|ies)s?$"
+)
+# A name written short in the answer is supported by its long form in a passage.
+_EXPANSIONS = {"corp": "corporation", "inc": "incorporated", "ltd": "limited",
+               "co": "company", "intl": "international", "dept": "department",
+               "univ": "university", "assoc": "association"}  # fmt: skip
+_CONNECTORS = _words("of de del der den van von du da la le y")
+# "No." and "Dr." are abbreviations, not sentence ends; "etc." and "Inc." usually do end one.
+_ABBREVIATIONS = _words(
+    """e.g i.e eg ie vs cf ca approx appr no nr nos mr mrs ms dr prof st jr sr fig figs
+    art sec para vol ch p pp incl excl est min max dept z.b bzw"""
+)
+
+# --- patterns ---------------------------------------------------------------------------
+
+_MARKER_SRC = (
+    r"(?:\[\s*(?:passage|source)?\s*\d{1,3}(?:\s*(?:[,;]|[-–])\s*\d{1,3})*\s*\]"
+    r"|【\s*\d{1,3}\s*】)"
+)
+_MARKER = re.compile(_MARKER_SRC, re.IGNORECASE)
+# Markers with the space before them, and "(see [1])" wrappers, which would be left empty.
+_MARKER_WITH_SPACE = re.compile(
+    rf"\s*\(\s*(?:see|cf\.?|source:?)?\s*(?:{_MARKER_SRC}[\s,;]*)+\)|\s*{_MARKER_SRC}",
+    re.IGNORECASE,
+)
+# "passage 2" in prose names a passage; its number is not a fact of the statement.
+_REFERENCE = re.compile(r"\b(?:passage|source|excerpt|page|p\.)s?\s*#?\d{1,4}\b", re.IGNORECASE)
+# A Markdown table's rule row; the row above it is a header of column titles, not a claim.
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_ITEM = re.compile(r"^(\s*)(?:[-*•+]|\d{1,3}[.)])\s+")
+_QUOTED = re.compile(r"^\s*>")
+_PASSAGE_LABEL = re.compile(
+    r"^\s*(?:\[\d{1,3}\]|【\d{1,3}】|passage\s+\d{1,3})"
+    r"(?:[\s,]*(?:\"[^\"\n]*\"|“[^”\n]*”|\(?(?:(?:page|p\.|part|chunk)\s*\d+"
+    r"|section\s*(?:\"[^\"\n]*\"|[\w.]+))\)?))*"
+    r"(?:\s*:\s*|\s*$)",
+    re.IGNORECASE,
+)
+_ANSWER_LABEL = re.compile(
+    r"^(\s*)[*_]*(?:final\s+answer|answer|response|reply|assistant)[*_]*\s*:[*_]*\s*",
+    re.IGNORECASE,
+)
+_SOURCES_LINE = re.compile(r"^\W*(?:sources?|references?|citations?)\W*$", re.IGNORECASE)
+_STOP = re.compile(rf"[.!?…]+[\"'”’)*_]*(?:\s*{_MARKER_SRC})*", re.IGNORECASE)
+_FINAL = re.compile(r"[.!?…:;]+[\"'”’*_]*$")
+_ABSTAIN = re.compile(
+    r"\b(?:do|does|did)(?:\s+not|n['’]t)\s+(?:say|mention|state|specify|contain|include"
+    r"|provide|cover|give|list|show)"
+    r"|\bno\s+(?:information|mention|details?|data|reference)\b"
+    r"|\b(?:could|can)(?:\s*not|n['’]t)\s+(?:find|locate|determine|tell)\b"
+    r"|\b(?:not|isn['’]t|aren['’]t)\s+(?:mentioned|stated|specified|given|provided|listed"
+    r"|included|found|available)\b"
+    r"|\bunable to\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[^\W\d_](?:[\w'’-]*[^\W_])?")
+_TOKEN = re.compile(r"\w+")
+_CLITIC = re.compile(r"(?:['’](?:s|m|ll|re|ve|d)|n['’]t)$")
+
+_MONTH_SRC = "|".join(sorted(_MONTHS, key=len, reverse=True))
+_DATE = re.compile(
+    r"(?<!\d)(?P<iy>\d{4})-(?P<im>\d{1,2})-(?P<id>\d{1,2})(?!\d)"
+    r"|(?<![\d.])(?P<na>\d{1,2})(?P<sep>[./])(?P<nb>\d{1,2})(?P=sep)(?P<ny>\d{4}|\d{2})(?!\d)"
+    rf"|(?<!\d)(?P<dd>\d{{1,2}})(?:st|nd|rd|th)?\.?\s+(?:day\s+)?(?:of\s+)?(?P<dm>{_MONTH_SRC})"
+    r"\b\.?(?:,?\s+(?P<dy>\d{4})(?!\d))?"
+    rf"|\b(?P<mm>{_MONTH_SRC})\b\.?\s+(?P<md>\d{{1,2}})(?:st|nd|rd|th)?(?!\d)"
+    r"(?:,?\s+(?P<my>\d{4})(?!\d))?"
+    rf"|\b(?P<ym>{_MONTH_SRC})\b\.?,?\s+(?P<yy>\d{{4}})(?!\d)"
+    r"|\bQ(?P<q>[1-4])\s*[/-]?\s*(?P<qy>\d{4})(?!\d)",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    rf"(?:(?:[$€£¥]|\b(?:{_CURRENCIES})\b)\s?)?"
+    # Not after a letter ("A4", "Q3"), except straight after a currency code ("EUR1,200").
+    rf"(?:(?<![^\W\d_])|(?<={_CURRENCIES}))"
+    r"(?P<num>\d{1,3}(?:[,.'\u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d+(?:[.,]\d+)?)"
+    r"(?:st|nd|rd|th)?"
+    r"(?P<scale>[kKmMbB]n?\b|\s?(?:%|percent\b|per cent\b|million\b|billion\b|thousand\b"
+    rf"|[$€£¥]|(?:{_CURRENCIES})\b))?"
+)
+
+
+# --- public types -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A passage as the model was shown it."""
+
+    number: int
+    """The `[n]` the passage was shown to the model with."""
+    text: str
+    """The passage text."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroundedAnswer:
+    """An answer whose statements were checked against the shown passages and cited."""
+
+    text: str
+    """The cleaned answer with `[n]` markers attached ("" when nothing was left)."""
+    cited: tuple[int, ...] = ()
+    """Passage numbers cited in `text`, in first-cited order."""
+    removed: tuple[str, ...] = ()
+    """Statements dropped because their facts are not in any shown passage."""
+    unsupported: tuple[str, ...] = ()
+    """The facts (numbers, dates, names) that no shown passage holds, as written."""
+    echoed: int = 0
+    """Lines and sentences dropped as echoed prompt scaffolding."""
+    checked: int = 0
+    """Statements checked (kept or removed), not counting echoed ones."""
+    supported: int = 0
+    """Kept statements that carry a citation."""
+
+    @property
+    def verified(self) -> bool:
+        """Whether every checked statement held up (nothing was removed)."""
+        return not self.removed
+
+    @property
+    def note(self) -> str | None:
+        """A sentence for the user about removed statements, or `None` when none were."""
+        count = len(self.removed)
+        if not count:
+            return None
+        verb = "was" if count == 1 else "were"
+        return (
+            f"{_plural(count, 'statement')} could not be verified against the documents "
+            f"and {verb} removed."
+        )
+
+    def report(self) -> str:
+        """One or two sentences for the agent's step: what was checked, cited and dropped."""
+        echo = f"{_plural(self.echoed, 'echoed prompt line')}"
+        if not self.checked:
+            if self.echoed:
+                return f"Nothing left to check after dropping {echo}."
+            return "Nothing to check: the answer was empty."
+        parts = []
+        if self.supported:
+            sources = ", ".join(f"[{n}]" for n in self.cited)
+            parts.append(f"{self.supported} supported by {sources}")
+        uncited = self.checked - self.supported - len(self.removed)
+        if uncited:
+            parts.append(f"{uncited} without a citation")
+        if self.removed:
+            failed = f" (unsupported: {', '.join(self.unsupported)})" if self.unsupported else ""
+            parts.append(f"{len(self.removed)} removed{failed}")
+        summary = f"Checked {_plural(self.checked, 'statement')}: {'; '.join(parts)}."
+        return f"{summary} Dropped {echo}." if self.echoed else summary
+
+
+def facts(sentence: str) -> list[str]:
+    """The checkable facts of a sentence (numbers, dates, names), as written, in order.
+
+    Citation markers, list numbering and references such as "passage 2" or "page 3" are
+    not facts.
+    """
+    return list(dict.fromkeys(fact.text for fact in _facts(sentence)))
+
+
+def ground(
+    answer: str, evidence: Sequence[Evidence], *, scaffolding: Sequence[str] = ()
+) -> GroundedAnswer:
+    """Check `answer` against the passages it was written from, cite them, drop the rest.
+
+    Args:
+        answer: The model's answer, with or without `[n]` markers.
+        evidence: The passages the model was shown, with the numbers it saw.
+        scaffolding: Prompt text the model may echo (instructions, the question); sentences
+            that mostly repeat it, and add no facts of their own, are dropped.
+
+    Returns:
+        The cleaned, cited answer and an account of what was removed and why.
+    """
+    work = _Grounding(
+        passages={item.number: _Index.of(item.text) for item in evidence},
+        scaffolds=[_Scaffold.of(text) for text in scaffolding if text.strip()],
+    )
+    raw = answer.splitlines()
+    grounded = (
+        line if _TABLE_RULE.match(following) else work.line(line)
+        for line, following in zip(raw, [*raw[1:], ""], strict=True)
+    )
+    lines = [line for line in grounded if line is not None]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    return GroundedAnswer(
+        text=text,
+        cited=tuple(work.cited),
+        removed=tuple(work.removed),
+        unsupported=tuple(dict.fromkeys(work.unsupported)),
+        echoed=work.echoed,
+        checked=work.checked,
+        supported=work.supported,
+    )
+
+
+# --- facts ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Date:
+    day: int | None = None
+    month: int | None = None
+    year: int | None = None
+    quarter: int | None = None
+
+    def held_by(self, other: _Date) -> bool:
+        if self.quarter is not None:
+            month = other.month
+            quarter = other.quarter or (None if month is None else (month + 2) // 3)
+            return quarter == self.quarter and self.year == other.year
+        pairs = ((self.day, other.day), (self.month, other.month), (self.year, other.year))
+        return all(mine is None or mine == theirs for mine, theirs in pairs)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fact:
+    text: str
+    kind: Literal["number", "date", "name"]
+    keys: frozenset[str] = frozenset()
+    """Readings of a number, or the words of a name, normalised."""
+    dates: tuple[_Date, ...] = ()
+    """Readings of a date (a numeric date may be day-first or month-first)."""
+
+
+def _facts(sentence: str) -> list[_Fact]:
+    text = _ITEM.sub(lambda m: " " * len(m.group()), sentence, count=1)
+    for pattern in (_MARKER, _REFERENCE):
+        text = pattern.sub(lambda m: " " * len(m.group()), text)
+    found: list[tuple[int, _Fact]] = []
+    # Dates first, then numbers, then names, each on what the earlier ones left, so
+    # "14 March 2027" is one fact and "EUR" in "1.200 EUR" is not a name.
+    for match in _DATE.finditer(text):
+        readings = _date_readings(match)
+        if readings:
+            found.append((match.start(), _Fact(match.group().strip(" ,."), "date", dates=readings)))
+            text = _blank(text, match.start(), match.end())
+    for match in _NUMBER.finditer(text):
+        keys = _number_keys(match["num"], match["scale"] or "")
+        found.append((match.start(), _Fact(match.group().strip(), "number", keys=keys)))
+        text = _blank(text, match.start(), match.end())
+    for start, name in _names(text):
+        # Initials and connectors are not checked: "J." may stand for any J.
+        words = frozenset(
+            _plain(w) for w in _WORD.findall(name) if len(w) > 1 and w.lower() not in _CONNECTORS
+        )
+        if words:
+            found.append((start, _Fact(name, "name", keys=words)))
+    return [fact for _, fact in sorted(found, key=lambda pair: pair[0])]
+
+
+def _blank(text: str, start: int, end: int) -> str:
+    return text[:start] + " " * (end - start) + text[end:]
+
+
+def _date_readings(match: re.Match[str]) -> tuple[_Date, ...]:
+    def num(group: str) -> int | None:
+        value = match[group]
+        return None if value is None else int(value)
+
+    def month(group: str) -> int:
+        return _MONTHS[match[group].lower()]
+
+    if match["iy"]:
+        candidates = [_Date(num("id"), num("im"), num("iy"))]
+    elif match["na"]:
+        year = int(match["ny"]) + (2000 if len(match["ny"]) == 2 else 0)
+        first, second = int(match["na"]), int(match["nb"])
+        candidates = [_Date(first, second, year), _Date(second, first, year)]
+    elif match["dd"]:
+        candidates = [_Date(num("dd"), month("dm"), num("dy"))]
+    elif match["mm"]:
+        candidates = [_Date(num("md"), month("mm"), num("my"))]
+    elif match["ym"]:
+        candidates = [_Date(None, month("ym"), num("yy"))]
+    else:
+        candidates = [_Date(year=num("qy"), quarter=num("q"))]
+    valid = (
+        d
+        for d in candidates
+        if (d.day is None or 1 <= d.day <= 31) and (d.month is None or 1 <= d.month <= 12)
+    )
+    return tuple(dict.fromkeys(valid))
+
+
+def _number_keys(digits: str, scale: str) -> frozenset[str]:
+    """Every plausible value of a written number, as canonical decimal strings."""
+    digits = re.sub(r"['\u00a0\u202f]", "", digits)
+    commas, dots = digits.count(","), digits.count(".")
+    if commas and dots:  # the later separator is the decimal one: 1,200.50 or 1.200,50
+        decimal = "," if digits.rfind(",") > digits.rfind(".") else "."
+        readings = [digits.replace("." if decimal == "," else ",", "").replace(",", ".")]
+    elif commas + dots == 1 and len(re.split(r"[.,]", digits)[1]) == 3:
+        # "1.200" is 1200 in Europe and 1.2 elsewhere: either reading may match.
+        readings = [re.sub(r"[.,]", "", digits), digits.replace(",", ".")]
+    elif commas + dots == 1:
+        readings = [digits.replace(",", ".")]
+    else:
+        readings = [re.sub(r"[.,]", "", digits)]
+    multiplier = _SCALES.get(scale.strip().lower(), 1)
+    values = {Decimal(r) for r in readings} | {Decimal(r) * multiplier for r in readings}
+    return frozenset(format(value.normalize(), "f") for value in values)
+
+
+def _names(text: str) -> Iterator[tuple[int, str]]:
+    """Proper names: runs of capitalised words that are not common words, with positions."""
+    run: list[re.Match[str]] = []
+    for match in _WORD.finditer(text):
+        word = match.group()
+        if not _is_name(word, initial=_starts_statement(text[: match.start()])):
+            if word.lower() in _CONNECTORS and run:
+                run.append(match)  # kept only if another name word follows
+                continue
+            yield from _close(text, run)
+            run = []
+            continue
+        # "J. Smith": an initial's full stop does not break the name.
+        if run:
+            gap = r"\.?\s+" if len(run[-1].group()) == 1 else r"\s+"
+            if not re.fullmatch(gap, text[run[-1].end() : match.start()]):
+                yield from _close(text, run)
+                run = []
+        run.append(match)
+    yield from _close(text, run)
+
+
+def _close(text: str, run: list[re.Match[str]]) -> Iterator[tuple[int, str]]:
+    while run and run[-1].group().lower() in _CONNECTORS:
+        run = run[:-1]
+    if run:
+        name = text[run[0].start() : run[-1].end()]
+        yield run[0].start(), re.sub(r"['’]s$", "", name)
+
+
+def _starts_statement(before: str) -> bool:
+    stripped = before.rstrip(" \t\"'“‘([*_")
+    return not stripped or stripped[-1] in ".!?:;|"  # "|" starts a table cell
+
+
+def _is_name(word: str, *, initial: bool) -> bool:
+    if not word[0].isupper():
+        return False
+    plain = _plain(word)
+    if plain in _COMMON or plain in _CURRENCY_CODES:
+        return False
+    return not (initial and not word.isupper() and len(plain) > 4 and _COMMON_ENDING.search(plain))
+
+
+def _plain(word: str) -> str:
+    return _CLITIC.sub("", word.casefold())
+
+
+def _stem(word: str) -> str:
+    plain = _plain(word)
+    return plain[:-1] if len(plain) > 3 and plain.endswith("s") else plain
+
+
+def _content(text: str) -> frozenset[str]:
+    """Stems of the words that carry meaning, for overlap between a statement and a passage."""
+    words = (_stem(w) for w in _WORD.findall(text) if _plain(w) not in _NOT_CONTENT)
+    return frozenset(w for w in words if len(w) > 2)
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """What a passage holds, normalised for checking facts against it."""
+
+    words: frozenset[str]
+    numbers: frozenset[str]
+    dates: tuple[_Date, ...]
+    content: frozenset[str]
+
+    @classmethod
+    def of(cls, text: str) -> _Index:
+        words: set[str] = set()
+        for word in _WORD.findall(text):
+            plain = _plain(word)
+            words.add(plain)
+            words.update(part for part in plain.split("-") if part)
+        words.update(long for short, long in _EXPANSIONS.items() if short in words)
+        numbers: set[str] = set()
+        for match in _NUMBER.finditer(text):
+            numbers.update(_number_keys(match["num"], match["scale"] or ""))
+        # Whole digit runs inside identifiers and dates ("v2", "2027-03-14") count too; the
+        # digits of "3.5" or "1,200" do not, or "5" would be found in every "3.5".
+        numbers.update(str(int(d)) for d in re.findall(r"(?<![\d.,])\d+(?!\d|[.,]\d)", text))
+        dates = tuple(d for m in _DATE.finditer(text) for d in _date_readings(m))
+        return cls(frozenset(words), frozenset(numbers), dates, _content(text))
+
+
+def _holds(fact: _Fact, passages: Sequence[_Index]) -> bool:
+    if fact.kind == "number":
+        return any(fact.keys & passage.numbers for passage in passages)
+    if fact.kind == "date":
+        return any(
+            mine.held_by(theirs)
+            for passage in passages
+            for theirs in passage.dates
+            for mine in fact.dates
+        )
+    return all(
+        any(word in p.words or _EXPANSIONS.get(word, "\0") in p.words for p in passages)
+        for word in fact.keys
+    )
+
+
+# --- echoes -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Scaffold:
+    """Prompt text the model might echo: its words, their 6-word runs, and what it holds."""
+
+    words: tuple[str, ...]
+    runs: frozenset[tuple[str, ...]]
+    index: _Index
+
+    @classmethod
+    def of(cls, text: str) -> _Scaffold:
+        words = tuple(_TOKEN.findall(text.casefold()))
+        runs = frozenset(words[i : i + 6] for i in range(len(words) - 5))
+        return cls(words, runs, _Index.of(text))
+
+    def echoed_by(self, sentence: str) -> bool:
+        words = _TOKEN.findall(sentence.casefold())
+        if len(words) < 5:
+            return False
+        # A sentence that adds facts or content of its own is an answer, even if it reuses
+        # the question's wording ("The notice period for ... is three months").
+        new_facts = [fact for fact in _facts(sentence) if not _holds(fact, [self.index])]
+        if new_facts or len(_content(sentence) - self.index.content) >= 2:
+            return False
+        if any(tuple(words[i : i + 6]) in self.runs for i in range(len(words) - 5)):
+            return True
+        return _in_order(words, self.words) >= 0.7 * len(words)
+
+
+def _in_order(words: Sequence[str], scaffold: Sequence[str]) -> int:
+    """How many of `words` appear in `scaffold` in the same order (longest common subsequence)."""
+    previous = [0] * (len(scaffold) + 1)
+    for word in words:
+        current = [0]
+        for j, other in enumerate(scaffold):
+            current.append(previous[j] + 1 if word == other else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]
+
+
+# --- statements -------------------------------------------------------------------------
+
+
+def _split(text: str) -> list[tuple[str, str]]:
+    """Sentences of one line, each with the whitespace after it, so they join back exactly."""
+    pieces: list[tuple[str, str]] = []
+    start = 0
+    for stop in _STOP.finditer(text):
+        end = stop.end()
+        following = text[end:]
+        gap = len(following) - len(following.lstrip())
+        if not gap or end + gap == len(text):
+            continue  # "3.5", "e.g.x", or the end of the line
+        if _continues(text[start : stop.start()], stop.group(), following[gap:]):
+            continue
+        pieces.append((text[start:end], text[end : end + gap]))
+        start = end + gap
+    rest = text[start:]
+    pieces.append((rest.rstrip(), rest[len(rest.rstrip()) :]))
+    return pieces
+
+
+def _continues(before: str, stop: str, after: str) -> bool:
+    """Whether the sentence goes on past this stop (an abbreviation, an initial, "14. März")."""
+    if not (after[0].isupper() or after[0].isdigit() or after[0] in "\"'“‘([*【_"):
+        return True
+    if not stop.startswith(".") or stop.startswith(".."):
+        return False
+    last = re.search(r"[\w.]+$", before)
+    word = last.group() if last else ""
+    if word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper()):
+        return True
+    following = re.match(r"\w+", after)
+    return (
+        word.isdigit()
+        and len(word) <= 2
+        and following is not None
+        and following.group().lower() in _MONTHS
+    )
+
+
+def _markers(text: str) -> list[int]:
+    numbers: list[int] = []
+    for marker in _MARKER.findall(text):
+        for first, last in re.findall(r"(\d+)(?:\s*[-–]\s*(\d+))?", marker):
+            low, high = int(first), int(last or first)
+            numbers.extend(range(low, high + 1) if 0 <= high - low <= 20 else (low, high))
+    return list(dict.fromkeys(numbers))
+
+
+def _cite(text: str, numbers: Sequence[int]) -> str:
+    """`text` with `[n]` markers before its final punctuation: "... 2027 [1]."."""
+    if not numbers:
+        return text
+    markers = " " + "".join(f"[{n}]" for n in numbers)
+    final = _FINAL.search(text)
+    cut = final.start() if final else len(text)
+    if text.endswith("|"):  # a table row: cite inside its last cell
+        cut = len(text[:-1].rstrip())
+    return text[:cut].rstrip() + markers + text[cut:]
+
+
+@dataclass(slots=True)
+class _Grounding:
+    """One `ground` call: the passages, the prompt text, and the running account."""
+
+    passages: dict[int, _Index]
+    scaffolds: list[_Scaffold]
+    cited: dict[int, None] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+    echoed: int = 0
+    checked: int = 0
+    supported: int = 0
+
+    def line(self, line: str) -> str | None:
+        """The grounded line, "" for a blank one, or `None` when nothing of it is left."""
+        if not line.strip():
+            return ""
+        if _QUOTED.match(line):
+            self.echoed += 1
+            return None
+        for label, keep in ((_PASSAGE_LABEL, ""), (_ANSWER_LABEL, r"\1")):
+            stripped = label.sub(keep, line, count=1)
+            if stripped != line:
+                self.echoed += 1
+                line = stripped
+                if not line.strip():
+                    return None
+        item = _ITEM.match(line)
+        if item:  # a list item stays one unit, so the list keeps its shape
+            lead, pieces = item.group(), [(line[item.end() :].rstrip(), "")]
+        else:
+            lead = line[: len(line) - len(line.lstrip())]
+            pieces = _split(line.strip())
+        kept = [
+            grounded + tail
+            for sentence, tail in pieces
+            if (grounded := self.statement(sentence)) is not None
+        ]
+        return lead + "".join(kept).rstrip() if kept else None
+
+    def statement(self, sentence: str) -> str | None:
+        """The statement with its citations, or `None` when it is dropped."""
+        claimed = _markers(sentence)
+        bare = _MARKER_WITH_SPACE.sub("", sentence).strip()
+        if _SOURCES_LINE.match(bare) or (claimed and not re.search(r"\w", bare)):
+            self.echoed += 1  # a citation list or bare markers: our own markers replace them
+            return None
+        if not re.search(r"\w", bare):
+            return bare or None  # a rule ("---") or other markup: nothing to check
+        if any(scaffold.echoed_by(bare) for scaffold in self.scaffolds):
+            self.echoed += 1
+            return None
+        self.checked += 1
+        valid = [n for n in claimed if n in self.passages]
+        abstains = bool(_ABSTAIN.search(bare))
+        # An abstention names what is missing (often the question's own names): no citation.
+        found = [f for f in _facts(bare) if not (abstains and f.kind == "name")]
+        if found:
+            numbers, missing = self._cover(found, valid, bare)
+            if missing:
+                self.removed.append(bare)
+                self.unsupported.extend(fact.text for fact in missing)
+                return None
+        elif abstains:
+            numbers = []
+        else:
+            numbers = valid or self._paraphrased(bare)
+        self.cited.update(dict.fromkeys(numbers))
+        self.supported += bool(numbers)
+        return _cite(bare, numbers)
+
+    def _cover(
+        self, found: Sequence[_Fact], valid: Sequence[int], text: str
+    ) -> tuple[list[int], list[_Fact]]:
+        """The passages that together hold every fact, or the facts that none can."""
+        if valid and all(_holds(f, [self.passages[n] for n in valid]) for f in found):
+            return list(valid), []
+        content = _content(text)
+
+        def overlap(group: Iterable[int]) -> int:
+            return sum(len(content & self.passages[n].content) for n in group)
+
+        fewest = list(found)
+        for size in (1, 2):
+            complete: list[Iterable[int]] = []
+            for group in combinations(sorted(self.passages), size):
+                shown = [self.passages[n] for n in group]
+                missing = [fact for fact in found if not _holds(fact, shown)]
+                if not missing:
+                    complete.append(group)
+                elif len(missing) < len(fewest):
+                    fewest = missing
+            if complete:
+                return list(max(complete, key=overlap)), []
+        return [], fewest
+
+    def _paraphrased(self, text: str) -> list[int]:
+        """The passage a fact-free statement clearly paraphrases, if any."""
+        content = _content(text)
+        if len(content) < 3 or not self.passages:
+            return []
+        number, passage = max(
+            self.passages.items(), key=lambda item: (len(content & item[1].content), -item[0])
+        )
+        shared = len(content & passage.content)
+        return [number] if shared >= 3 and shared >= 0.5 * len(content) else []
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

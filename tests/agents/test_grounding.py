@@ -1,0 +1,255 @@
+"""Grounding: citations attached and checked in code, unverifiable statements dropped."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.grounding import Evidence, GroundedAnswer, facts, ground
+
+LEASE = Evidence(
+    1,
+    "The lease between Acme Corporation and Maria Koster starts on 2025-04-01 and ends on "
+    "14 March 2027. The monthly rent is EUR 1,200.50, due on the 3rd of each month.",
+)
+OFFICE = Evidence(
+    2,
+    "The office is in Tallinn, Estonia. Revenue grew 12% to $3.5 million in Q3 2026, "
+    "and the team has 40 people.",
+)
+PASSAGES = [LEASE, OFFICE]
+INSTRUCTIONS = (
+    "Answer the question using only the numbered passages below. Cite each passage you "
+    "use as [n]. If the passages do not contain the answer, say so."
+)
+QUESTION = "Search my documents: when does the lease with Maria Koster end?"
+
+
+def test_a_supported_answer_without_markers_gets_its_passage_cited() -> None:
+    grounded = ground("The lease ends on 14 March 2027.", PASSAGES)
+    assert grounded.text == "The lease ends on 14 March 2027 [1]."
+    assert grounded.cited == (1,)
+    assert grounded.verified
+    assert grounded.note is None
+
+
+def test_an_unsupported_number_is_dropped_and_reported() -> None:
+    grounded = ground("The lease ends on 14 March 2027. The deposit is 2023 EUR.", PASSAGES)
+    assert grounded.text == "The lease ends on 14 March 2027 [1]."
+    assert grounded.removed == ("The deposit is 2023 EUR.",)
+    assert grounded.unsupported == ("2023 EUR",)
+    assert not grounded.verified
+    assert grounded.note == (
+        "1 statement could not be verified against the documents and was removed."
+    )
+    assert grounded.report() == (
+        "Checked 2 statements: 1 supported by [1]; 1 removed (unsupported: 2023 EUR)."
+    )
+
+
+def test_an_unsupported_name_is_dropped() -> None:
+    grounded = ground("The office is in Tallinn. The landlord is Peter Brown.", PASSAGES)
+    assert grounded.text == "The office is in Tallinn [2]."
+    assert grounded.removed == ("The landlord is Peter Brown.",)
+    assert grounded.unsupported == ("Peter Brown",)
+
+
+def test_a_marker_for_a_passage_never_shown_is_replaced_by_the_right_one() -> None:
+    grounded = ground("The team has 40 people [7].", PASSAGES)
+    assert grounded.text == "The team has 40 people [2]."
+    assert grounded.cited == (2,)
+
+
+def test_a_wrong_marker_is_repointed_to_the_passage_that_holds_the_fact() -> None:
+    grounded = ground("Revenue grew 12% [1].", PASSAGES)
+    assert grounded.text == "Revenue grew 12% [2]."
+
+
+def test_a_right_marker_is_kept_where_the_model_put_it_at_the_sentence_end() -> None:
+    grounded = ground("[1] The rent is EUR 1,200.50 per month.", PASSAGES)
+    assert grounded.text == "The rent is EUR 1,200.50 per month [1]."
+
+
+def test_duplicate_and_other_marker_styles_collapse_to_one_style() -> None:
+    grounded = ground("Revenue grew 12% [2][2]. The lease ends in March 2027【1】.", PASSAGES)
+    assert grounded.text == "Revenue grew 12% [2]. The lease ends in March 2027 [1]."
+
+
+def test_a_parenthesised_number_is_not_a_marker_but_a_fact() -> None:
+    grounded = ground("The office is in Tallinn (5).", PASSAGES)
+    assert grounded.text == ""
+    assert grounded.unsupported == ("5",)
+
+
+def test_facts_spread_over_two_passages_cite_both() -> None:
+    grounded = ground("Maria Koster's team of 40 people works in Tallinn.", PASSAGES)
+    assert grounded.text == "Maria Koster's team of 40 people works in Tallinn [1][2]."
+    assert grounded.cited == (1, 2)
+
+
+@pytest.mark.parametrize(
+    "date",
+    ["14 March 2027", "2027-03-14", "March 14, 2027", "14th of March 2027", "14.03.2027",
+     "Mar 2027", "14. März 2027"],
+)  # fmt: skip
+def test_a_date_in_another_format_is_supported(date: str) -> None:
+    grounded = ground(f"The lease ends on {date}.", PASSAGES)
+    assert grounded.text == f"The lease ends on {date} [1]."
+
+
+def test_a_date_with_the_wrong_day_is_not_supported() -> None:
+    grounded = ground("The lease ends on 15 March 2027.", PASSAGES)
+    assert grounded.text == ""
+    assert grounded.unsupported == ("15 March 2027",)
+
+
+@pytest.mark.parametrize(
+    "amount", ["EUR 1,200.50", "€1,200.50", "1.200,50 EUR", "1200.5 euros", "EUR 1.200,50"]
+)
+def test_an_amount_written_another_way_is_supported(amount: str) -> None:
+    grounded = ground(f"The monthly rent is {amount}.", PASSAGES)
+    assert grounded.verified
+    assert grounded.cited == (1,)
+
+
+@pytest.mark.parametrize("amount", ["$3.5M", "3,500,000 USD", "$3.5 million"])
+def test_a_scaled_amount_is_supported(amount: str) -> None:
+    assert ground(f"Revenue reached {amount}.", PASSAGES).cited == (2,)
+
+
+def test_echoed_instructions_and_quoted_passage_lines_are_removed() -> None:
+    answer = (
+        "Answer the question using only the numbered passages below.\n"
+        "> The lease between Acme Corporation and Maria Koster starts on 2025-04-01\n"
+        "The lease ends on 14 March 2027."
+    )
+    grounded = ground(answer, PASSAGES, scaffolding=[INSTRUCTIONS])
+    assert grounded.text == "The lease ends on 14 March 2027 [1]."
+    assert grounded.echoed == 2
+    assert grounded.removed == ()
+
+
+def test_passage_labels_and_answer_labels_are_removed() -> None:
+    answer = '[1] "lease.pdf", page 3:\nPassage 2 (page 1):\nAnswer: The office is in Tallinn.'
+    grounded = ground(answer, PASSAGES)
+    assert grounded.text == "The office is in Tallinn [2]."
+    assert grounded.echoed == 3
+
+
+def test_an_answer_restating_the_question_is_removed() -> None:
+    answer = (
+        "The document is: Search my documents: when does the lease with Maria Koster end? "
+        "It ends on 14 March 2027."
+    )
+    grounded = ground(answer, PASSAGES, scaffolding=[INSTRUCTIONS, QUESTION])
+    assert grounded.text == "It ends on 14 March 2027 [1]."
+    assert grounded.echoed == 1
+
+
+def test_an_answer_reusing_the_question_wording_with_new_facts_is_kept() -> None:
+    answer = "The lease with Maria Koster does end on 14 March 2027."
+    grounded = ground(answer, PASSAGES, scaffolding=[QUESTION])
+    assert grounded.text == "The lease with Maria Koster does end on 14 March 2027 [1]."
+    assert grounded.echoed == 0
+
+
+def test_a_bullet_list_keeps_its_structure() -> None:
+    answer = (
+        "Key facts:\n\n- Lease ends 2027-03-14\n- Office: Berlin\n- Revenue: $3.5M\n\nThat is all."
+    )
+    grounded = ground(answer, PASSAGES)
+    assert grounded.text == (
+        "Key facts:\n\n- Lease ends 2027-03-14 [1]\n- Revenue: $3.5M [2]\n\nThat is all."
+    )
+    assert grounded.removed == ("Office: Berlin",)
+
+
+def test_a_table_keeps_its_header_and_cites_each_row() -> None:
+    header = "| Item | Value |\n|---|---|\n"
+    answer = header + "| Team | 40 people |\n| Revenue growth | 12% |\n| Staff | 75 |"
+    grounded = ground(answer, PASSAGES)
+    assert grounded.text == header + "| Team | 40 people [2] |\n| Revenue growth | 12% [2] |"
+    assert grounded.unsupported == ("75",)
+
+
+def test_list_numbering_is_not_a_fact() -> None:
+    grounded = ground("1. The office is in Tallinn.\n2. The team has 40 people.", PASSAGES)
+    assert grounded.text == "1. The office is in Tallinn [2].\n2. The team has 40 people [2]."
+
+
+def test_the_documents_do_not_say_is_kept_without_a_marker() -> None:
+    grounded = ground("The documents do not say. [1]", PASSAGES)
+    assert grounded.text == "The documents do not say."
+    assert grounded.cited == ()
+    assert grounded.verified
+
+
+def test_an_abstention_naming_the_asked_for_person_is_kept() -> None:
+    grounded = ground("The documents do not mention Peter Brown.", PASSAGES)
+    assert grounded.text == "The documents do not mention Peter Brown."
+
+
+def test_a_fact_free_sentence_cites_the_passage_it_paraphrases() -> None:
+    grounded = ground("The team and the office grew with revenue.", PASSAGES)
+    assert grounded.text == "The team and the office grew with revenue [2]."
+
+
+def test_a_fact_free_sentence_with_weak_overlap_gets_no_marker() -> None:
+    grounded = ground("I hope this helps with your planning.", PASSAGES)
+    assert grounded.text == "I hope this helps with your planning."
+    assert grounded.report() == "Checked 1 statement: 1 without a citation."
+
+
+def test_decimals_abbreviations_and_initials_do_not_split_sentences() -> None:
+    answer = "Dr. M. Koster signed, i.e. approx. 12% growth. The office is in Berlin."
+    grounded = ground(answer, [LEASE, OFFICE])
+    assert grounded.removed == ("The office is in Berlin.",)
+    assert grounded.text == "Dr. M. Koster signed, i.e. approx. 12% growth [1][2]."
+
+
+def test_everything_removed_leaves_no_text() -> None:
+    grounded = ground("> quoted\nThe office is in Berlin.", PASSAGES)
+    assert grounded.text == ""
+    assert grounded.echoed == 1
+    assert grounded.report() == (
+        "Checked 1 statement: 1 removed (unsupported: Berlin). Dropped 1 echoed prompt line."
+    )
+
+
+@pytest.mark.parametrize(
+    ("removed", "note"),
+    [
+        (0, None),
+        (1, "1 statement could not be verified against the documents and was removed."),
+        (3, "3 statements could not be verified against the documents and were removed."),
+    ],
+)
+def test_the_note_counts_removed_statements(removed: int, note: str | None) -> None:
+    answer = GroundedAnswer(text="", removed=tuple(f"s{i}" for i in range(removed)))
+    assert answer.note == note
+
+
+def test_the_report_names_citations_and_failed_facts() -> None:
+    answer = (
+        "The lease ends on 14 March 2027. Revenue grew 12%. The team has 40 people. "
+        "It was signed in 2023."
+    )
+    assert ground(answer, PASSAGES).report() == (
+        "Checked 4 statements: 3 supported by [1], [2]; 1 removed (unsupported: 2023)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("sentence", "found"),
+    [
+        (
+            "Maria Koster signed in Tallinn on 14 March 2027 for €1,200 [1].",
+            ["Maria Koster", "Tallinn", "14 March 2027", "€1,200"],
+        ),
+        ("3. Revenue was $3.5M, up 12% in Q3 2026.", ["$3.5M", "12%", "Q3 2026"]),
+        ("On Monday, the Acme Corp board met (see passage 2).", ["Acme Corp"]),
+        ("The total is 1.200 EUR, due March 14th, 2027.", ["1.200 EUR", "March 14th, 2027"]),
+        ("Unfortunately, the lease says nothing.", []),
+    ],
+)
+def test_facts_are_numbers_dates_and_names_as_written(sentence: str, found: list[str]) -> None:
+    assert facts(sentence) == found
