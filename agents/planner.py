@@ -1,11 +1,17 @@
 """Planning for models that should not choose tools themselves (the bundled local models).
 
-Code decides whether a request needs a plan: it is cut into clauses ("find X, then compute
-Y and draft Z"), and each clause goes through the semantic router. Two or more clauses for
-different operators make a multi-part request; anything else is single-purpose and keeps the
-router's fast path. For a multi-part request a model that can be constrained to a JSON schema
-writes the plan (which operator does what, in order) as a `plan` tool call, so the steps are
-always valid operators; without such a model, or if it fails, the clauses are the plan.
+Code decides whether a request needs several operators, from two signals:
+
+- its clauses ("find X, then compute Y and draft Z"), each sent through the semantic router;
+- cues of the work each built-in kind of operator does, anywhere in the request: a document
+  to read ("the lease says", "in my notes", "I uploaded"), arithmetic to do ("work out",
+  "how much would", "growth rate"), a text to write ("draft", "email", "turn it into").
+
+Two or more operators make a plan; the steps follow the flow of work (read, then compute,
+then write), each with the clauses meant for it, or the whole request when its part cannot
+be cut out. Anything else is single-purpose and keeps the router's fast path. On a 1.5B
+model, plans written by the model itself (a constrained `plan` call) lost steps and
+wrote operator descriptions as tasks; measured in `bench/planning.py`.
 """
 
 from __future__ import annotations
@@ -16,8 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agents.errors import CadreError
-from agents.models.base import ChatMessage, ChatModel, ModelOptions, ToolSpec, complete
+from agents.models.base import ChatModel
 from agents.router import Route, SemanticRouter
 from agents.spec import AgentSpec
 
@@ -29,8 +34,53 @@ _VERBS = (
     r"research|find|look\s+up|look|search|check|read|review|pull|get|see|tell|what|which|who"
     r"|compute|calculate|work\s+out|figure\s+out|add|sum|total|estimate|multiply|divide"
     r"|subtract|convert|average|analy[sz]e|compare|draft|write|compose|prepare|summari[sz]e"
-    r"|email|send|create|make|turn|rewrite|translate|list|extract|put|give|use|then"
+    r"|email|send|create|make|turn|rewrite|translate|list|extract|put|give|use|then|how"
 )
+
+_DOC_NOUN = (
+    r"contracts?|agreements?|lease|polic(?:y|ies)|reports?|deck|minutes|plans?|catalog(?:ue)?"
+    r"|quotes?|quotations?|letters?|receipts?|handbook|manual|notes|files?|documents?|docs|pdfs?"
+    r"|invoices?|statements?|proposals?|brief|spreadsheets?|memo|terms|price\s+list|guide"
+    r"|presentation|slides|transcripts?|records|confirmation|itinerary|budget|roadmap|survey"
+    r"|nda|sow|msa|sla|faq|wiki|readme"
+)
+# Cues of each kind of work, by the operator that does it: phrases that name the work (not
+# topics), so a single-purpose request rarely shows two kinds.
+_CUES = {
+    "documents": re.compile(
+        rf"\b(?:in|from|out\s+of|under)\s+(?:the|my|our|your|this|that|each|both|all)"
+        rf"\s+(?:[\w'-]+\s+){{0,3}}(?:{_DOC_NOUN})\b"
+        rf"|\b(?:{_DOC_NOUN})\s+(?:says?|said|states?|sets?|lists?|mentions?|gives?|shows?)\b"
+        r"|\b(?:check|look\s+up|look\s+in|find|search|read|review|consult|go\s+through"
+        r"|summari[sz]e|extract|pull)\s+(?:[\w'-]+\s+){0,2}(?:the|our|my|this|that|each|both"
+        rf"|all)\s+(?:[\w'-]+\s+){{0,3}}(?:{_DOC_NOUN})\b"
+        r"|\b(?:i|we)\s+(?:uploaded|attached|shared)\b|\baccording\s+to\b"
+        r"|\b(?:my|our)\s+(?:notes|files|documents|docs|uploads)\b",
+        re.IGNORECASE,
+    ),
+    "arithmetic": re.compile(
+        r"\b(?:compute|calculate|calc|work\s+out|figure\s+out|(?:total|add|sum)\s+(?:\w+\s+)?up"
+        r"|sum\s+of"
+        r"|average|growth\s+rate|percentage|break[- ]even|price\s+out)\b",
+        re.IGNORECASE,
+    ),
+    "writing": re.compile(
+        r"\b(?:draft|write|compose|rewrite|announce"
+        r"|(?:an?|short|quick|friendly|formal|polite)\s+(?:e-?mail|memo|note|post|letter|message"
+        r"|update|paragraph|announcement|reply)"
+        r"|put\s+(?:it|them|this|that)\s+in(?:to)?\s+an?|turn\s+(?:it|them|this|that)\s+into"
+        r"|explain\s+it)\b",
+        re.IGNORECASE,
+    ),
+}
+# Asking "how much" or "which is cheaper" is arithmetic only when there are numbers to work
+# with; otherwise it is usually a look-up ("how many vacation days do we get?").
+_WEAK_ARITHMETIC = re.compile(
+    r"\b(?:how\s+much|how\s+many|how\s+far\s+(?:over|under)|cheaper|difference|total|convert"
+    r"|(?:will|would)\s+(?:be|cost|come\s+to)|over\s+(?:the\s+)?(?:cap|budget|limit))\b",
+    re.IGNORECASE,
+)
+_DIGIT = re.compile(r"\d")
 _SPLIT = re.compile(
     r"(?<=[.;!?])\s+"  # sentences
     r"|\s*[,;]?\s*\b(?:and\s+then|then|after\s+that|afterwards|next|finally|once\s+done)\b[,:]?\s*"
@@ -72,53 +122,44 @@ def clauses(request: str) -> list[str]:
     return [p for p in parts if len(p.split()) >= 2]
 
 
-def plan_spec(operators: Sequence[AgentSpec]) -> ToolSpec:
-    """The `plan` call a constrained model writes: 2-4 steps, each a known operator."""
-    return ToolSpec(
-        name="plan",
-        description="Split the request into steps for the team, in the order they must happen.",
-        parameters={
-            "type": "object",
-            "properties": {
-                "steps": {
-                    "type": "array",
-                    "minItems": 2,
-                    "maxItems": MAX_STEPS,
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "operator": {"enum": [op.name for op in operators]},
-                            "task": {"type": "string", "minLength": 3, "maxLength": 300},
-                        },
-                        "required": ["operator", "task"],
-                    },
-                }
-            },
-            "required": ["steps"],
-        },
-    )
+FLOW = ("documents", "arithmetic", "writing")
+"""Kinds of work in the order one feeds the next: read, then compute, then write."""
+
+DEFAULT_KINDS = {"documents": "Researcher", "arithmetic": "Analyst", "writing": "Writer"}
+"""Which built-in operator does each kind of work."""
 
 
-def _instructions(operators: Sequence[AgentSpec]) -> str:
-    team = "\n".join(f"- {op.name}: {op.description}" for op in operators)
-    return (
-        "You are the Chief of Staff of an AI team. Split the user's request into steps, one "
-        f"operator per step, in the order the work must happen. Your team:\n{team}\n"
-        "Use only the operators the request needs. Write each task in the user's own words, "
-        "complete enough to do on its own (keep every number, name and date it mentions)."
-    )
+def kinds_of_work(request: str) -> list[str]:
+    """The kinds of work `request` asks for, in `FLOW` order."""
+    found = {kind for kind, cue in _CUES.items() if cue.search(request)}
+    if _WEAK_ARITHMETIC.search(request) and _DIGIT.search(request):
+        found.add("arithmetic")
+    return [kind for kind in FLOW if kind in found]
+
+
+def _cue_phrase(request: str) -> str:
+    for kind in FLOW:
+        if found := _CUES[kind].search(request):
+            return f'"{found.group(0)}"'
+    found = _WEAK_ARITHMETIC.search(request)
+    return f'"{found.group(0)}" with numbers' if found else "its wording"
 
 
 class Planner:
     """Decides who handles a request: the router for single-purpose ones, a plan otherwise."""
 
     def __init__(
-        self, model: ChatModel | None, router: SemanticRouter, operators: Sequence[AgentSpec]
+        self,
+        model: ChatModel | None,
+        router: SemanticRouter,
+        operators: Sequence[AgentSpec],
+        kinds: dict[str, str] | None = None,
     ) -> None:
-        self.model = model if model is not None and model.capabilities.constrained_tools else None
+        self.model = model
         self.router = router
         self.operators = tuple(operators)
-        self._by_name = {op.name: op for op in self.operators}
+        names = {op.name for op in self.operators}
+        self.kinds = {k: v for k, v in (kinds or DEFAULT_KINDS).items() if v in names}
 
     async def plan(self, request: str) -> Plan:
         """The plan for `request` (routing runs in a thread: it embeds)."""
@@ -131,36 +172,28 @@ class Planner:
                 if part_route.operator is not None:
                     routed.append((part_route.operator, part))
         by_clause = _merge(routed)
-        if len({operator for operator, _ in by_clause}) < 2:
-            steps = (PlanStep(route.operator, request),) if route.operator else ()
-            return Plan(steps, route.reason, route)
-        fallback = tuple(PlanStep(op, task) for op, task in by_clause[:MAX_STEPS])
-        if self.model is None:
-            return Plan(fallback, _reason(fallback, "by its parts"), route)
-        try:
-            written = await self._write(request)
-        except CadreError as exc:
-            log.warning("The model could not write a plan (%s); planning by clauses", exc)
-            return Plan(fallback, _reason(fallback, "by its parts"), route)
-        return Plan(written, _reason(written, "written by the model"), route)
-
-    async def _write(self, request: str) -> tuple[PlanStep, ...]:
-        assert self.model is not None
-        spec = plan_spec(self.operators)
-        messages = [ChatMessage.system(_instructions(self.operators)), ChatMessage.user(request)]
-        options = ModelOptions(temperature=0.0, max_tokens=400, tool_choice="required")
-        reply = await complete(self.model, messages, [spec], options)
-        if not reply.tool_calls:
-            raise CadreError("no plan came back")
+        by_cue = [self.kinds[k] for k in kinds_of_work(request) if k in self.kinds]
+        if len(by_cue) >= 2:
+            order = by_cue
+        elif len(by_cue) == 1:
+            # One unmistakable kind of work ("in my notes", "draft a memo") outweighs a router
+            # that hesitates between look-alike operators.
+            reason = f"This asks for {by_cue[0]} work ({_cue_phrase(request)})."
+            return Plan((PlanStep(by_cue[0], request),), reason, route)
+        elif len({op for op, _ in by_clause}) >= 2:
+            order = list(dict.fromkeys(op for op, _ in by_clause))
+        else:
+            single = (PlanStep(route.operator, request),) if route.operator else ()
+            return Plan(single, route.reason, route)
+        tasks: dict[str, list[str]] = {}
+        for operator, task in by_clause:
+            tasks.setdefault(operator, []).append(task)
         steps = tuple(
-            PlanStep(str(step["operator"]), str(step["task"]).strip())
-            for step in reply.tool_calls[0].arguments.get("steps", [])
-            if step.get("operator") in self._by_name
+            PlanStep(op, "; ".join(tasks[op]) if op in tasks else request)
+            for op in order[:MAX_STEPS]
         )
-        merged = _merge([(s.operator, s.task) for s in steps])
-        if len(merged) < 2:
-            raise CadreError("the plan had fewer than two steps")
-        return tuple(PlanStep(op, task) for op, task in merged)
+        how = "by the kinds of work it asks for" if order is by_cue else "by its parts"
+        return Plan(steps, _reason(steps, how), route)
 
 
 def _merge(steps: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
