@@ -8,7 +8,9 @@ The consumer stops the whole tree by cancelling the task that iterates `stream()
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -35,6 +37,7 @@ from agents.events import (
     TextDelta,
     UsageReported,
 )
+from agents.knowledge_tools import shown_passages
 from agents.limits import LoopDetector, TurnLimits
 from agents.models import base
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions, ToolCallRequest
@@ -51,6 +54,12 @@ Body = Callable[[RunContext], Awaitable[str]]
 """The root of a turn: given the root context, do the work and return the final answer."""
 
 _counter = ApproximateCounter()
+_NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def _numbers(text: str) -> set[str]:
+    """The numbers written in `text`, without thousands separators."""
+    return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
 
 
 def _deadline_message(ctx: RunContext) -> str:
@@ -373,20 +382,15 @@ class Runner:
             # decoding is constrained to the tools' schemas.
             needed = [t.spec for t in tools if t.needs_call is not None and t.needs_call(input)]
             if needed:
-                ctx.check_budget()
-                forced = replace(self.options or ModelOptions(), tool_choice="required")
-                reply = await self.generate(
-                    ctx, model, self._opening(ctx, agent, input), needed, options=forced
-                )
-                calls = reply.tool_calls
+                calls = await self._written_calls(ctx, agent, model, input, needed)
         outputs: list[str] = []
         if calls:
             by_name = {t.name: t for t in tools}
             loops = LoopDetector(agent.name, ctx.limits.loop_warnings)
             outputs = await call_tools(ctx, by_name, calls, loops)
         ctx.check_budget()
-        if agent.grounded:
-            return await answer_from_passages(ctx, model, input, self.generate)
+        if agent.grounded and shown_passages(ctx):
+            return await answer_from_passages(ctx, model, input, self.generate, outputs)
         prompt = input
         if calls:
             facts = "\n\n".join(f"{c.name}:\n{out}" for c, out in zip(calls, outputs, strict=True))
@@ -396,6 +400,37 @@ class Runner:
             )
         reply = await self.generate(ctx, model, self._opening(ctx, agent, prompt), ())
         return reply.text
+
+    async def _written_calls(
+        self,
+        ctx: RunContext,
+        agent: AgentSpec,
+        model: ChatModel,
+        input: str,
+        needed: list[base.ToolSpec],
+    ) -> list[base.ToolCall]:
+        """Calls a constrained model writes for `input`, refused if they make up numbers."""
+        forced = replace(self.options or ModelOptions(), tool_choice="required", temperature=0.0)
+        messages = self._opening(ctx, agent, input)
+        for _ in range(2):
+            ctx.check_budget()
+            reply = await self.generate(ctx, model, messages, needed, options=forced)
+            invented = sorted(
+                {n for c in reply.tool_calls for n in _numbers(json.dumps(c.arguments))}
+                - _numbers(input)
+            )
+            if not invented:
+                return reply.tool_calls
+            # A small model fills gaps with plausible numbers; a call must use the request's.
+            log.info("%s invented %s in a tool call; asking again", agent.name, invented)
+            messages = [
+                *messages,
+                ChatMessage.user(
+                    f"Your call used numbers that are not in the request ({', '.join(invented)}). "
+                    "Call the tool again using only numbers written in the request."
+                ),
+            ]
+        return []
 
     async def generate(
         self,

@@ -208,7 +208,7 @@ async def test_a_whole_document_summary_reads_every_part_in_order(library: Libra
         library.runner(model).stream(RESEARCHER, "Summarise the whole document", deps=ALICE)
     )
 
-    assert [e.tool for e in of(events, ToolCallStarted)] == ["read_document"]
+    assert [e.tool for e in of(events, ToolCallStarted)] == ["read_document", "check_citations"]
     prompt = last_prompt(model)
     assert "the whole document, in order, in 3 parts" in prompt
     parties, notice, rent = (
@@ -217,8 +217,8 @@ async def test_a_whole_document_summary_reads_every_part_in_order(library: Libra
         prompt.index("1,450 euros"),
     )
     assert parties < notice < rent
-    assert "[1] page 1" in prompt
-    assert "[3] page 3" in prompt
+    assert '[1] "lease.pdf", page 1' in prompt
+    assert '[3] "lease.pdf", page 3' in prompt
     assert "This is the complete document." in prompt
     [retrieval] = of(events, RetrievalDone)
     assert [p.page for p in retrieval.citations] == [1, 2, 3]
@@ -239,8 +239,7 @@ async def test_an_exhaustive_list_reads_the_named_document(library: Library) -> 
         )
     )
 
-    [started] = of(events, ToolCallStarted)
-    assert started.tool == "read_document"
+    assert [e.tool for e in of(events, ToolCallStarted)] == ["read_document", "check_citations"]
     prompt = last_prompt(model)
     assert 'Document "Supplier_Contract.pdf", 2 pages: the whole document' in prompt
     assert "Deliver by 1 May." in prompt
@@ -275,7 +274,10 @@ async def test_a_question_on_the_fixed_policy_path_is_a_search(library: Library)
         )
     )
 
-    assert [e.tool for e in of(events, ToolCallStarted)] == ["search_documents"]
+    assert [e.tool for e in of(events, ToolCallStarted)] == [
+        "search_documents",
+        "check_citations",
+    ]
     assert of(events, RetrievalDone)[0].citations[0].page == 2
 
 

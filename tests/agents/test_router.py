@@ -87,7 +87,7 @@ async def test_a_routed_delegation_to_the_writer_streams_the_same_events() -> No
     route = of(events, ToolCallFinished)[0]
     assert route.tool == "route"
     assert route.run_id == root.run_id
-    assert route.output.startswith("This is work for the Writer")
+    assert route.output.startswith('This asks for Writer work ("Draft")')
     [started] = of(events, DelegationStarted)
     assert started.operator == "Writer"
     assert started.instructions == root.input
