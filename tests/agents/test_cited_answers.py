@@ -1,0 +1,125 @@
+"""The Researcher on a model that cannot be trusted to cite: answers checked and cited in code."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from agents import RESEARCHER, Runner, UserScope, knowledge_tools
+from agents.events import RunFinished, ToolCallFinished
+from agents.knowledge_tools import document_match
+from agents.models.base import Capabilities
+from agents.models.scripted import ScriptedModel
+from knowledge.base import KnowledgeBase
+from tests.agents.agent_helpers import collect, of
+from tests.knowledge.retrieval_helpers import ingest_ok, open_base, upload
+
+ALICE = UserScope("alice-id")
+PLAN = upload(
+    "operations-plan.pdf",
+    "# Overview\nNorthwind Logistics plans its Baltic expansion for the board.",
+    "# Fleet\nThe plan replaces 31 diesel trucks with 48 electric vans and keeps 12 trucks.",
+    "# Tallinn\nThe new Tallinn warehouse opens on 14 March 2027 with 65 staff.",
+)
+
+
+@pytest.fixture
+async def kb(tmp_path: Path) -> KnowledgeBase:
+    base = await open_base(tmp_path / "knowledge")
+    await ingest_ok(base, ALICE.owner, PLAN)
+    return base
+
+
+def local_like(*turns: str) -> ScriptedModel:
+    """A scripted model that cannot call tools, like the bundled local models."""
+    return ScriptedModel(list(turns), capabilities=Capabilities(tools=False))
+
+
+async def answer(kb: KnowledgeBase, model: ScriptedModel, question: str) -> tuple[str, str]:
+    """The Researcher's final answer and what its citation check reported."""
+    events = await collect(
+        Runner(model, tools=knowledge_tools(kb)).stream(RESEARCHER, question, deps=ALICE)
+    )
+    [finished] = [e for e in of(events, RunFinished) if e.parent_run_id is None]
+    [check] = [e for e in of(events, ToolCallFinished) if e.tool == "check_citations"]
+    return finished.output, check.output
+
+
+async def test_a_supported_answer_gets_the_citation_the_model_did_not_write(
+    kb: KnowledgeBase,
+) -> None:
+    model = local_like("The new Tallinn warehouse opens on 14 March 2027.")
+
+    text, check = await answer(kb, model, "When does the new Tallinn warehouse open?")
+
+    assert text == "The new Tallinn warehouse opens on 14 March 2027 [1]."
+    assert check == "Checked 1 statement: 1 supported by [1]."
+
+
+async def test_a_made_up_date_is_removed_and_the_answer_says_so(kb: KnowledgeBase) -> None:
+    model = local_like("The warehouse opened on January 1st, 2023.")
+
+    text, check = await answer(kb, model, "When does the new Tallinn warehouse open?")
+
+    assert "2023" not in text
+    assert text.startswith("The documents do not say. The closest passages are")
+    assert '"operations-plan.pdf", page 3, section "Tallinn" [1]' in text
+    assert "1 statement could not be verified" in text
+    assert "removed" in check
+
+
+async def test_only_the_unsupported_sentence_goes(kb: KnowledgeBase) -> None:
+    model = local_like(
+        "The warehouse opens on 14 March 2027. It will have 80 staff and cost 9 million."
+    )
+
+    text, _ = await answer(kb, model, "Tell me about the Tallinn warehouse")
+
+    assert text.startswith("The warehouse opens on 14 March 2027 [1].")
+    assert "80 staff" not in text
+    assert "1 statement could not be verified" in text
+
+
+async def test_echoed_instructions_never_reach_the_user(kb: KnowledgeBase) -> None:
+    model = local_like(
+        "Answer the question from the passages above in one to four sentences.\n"
+        "> The new Tallinn warehouse opens on 14 March 2027 with 65 staff.\n"
+        "It opens on 14 March 2027 [7]."
+    )
+
+    text, _ = await answer(kb, model, "When does the new Tallinn warehouse open?")
+
+    assert text == "It opens on 14 March 2027 [1]."
+
+
+async def test_the_prompt_puts_the_instruction_after_the_numbered_passages(
+    kb: KnowledgeBase,
+) -> None:
+    model = local_like("The documents do not say.")
+
+    await answer(kb, model, "Who owns the charging depots?")
+
+    prompt = model.calls[-1].messages[-1].content
+    passages, question = prompt.index('[1] "operations-plan.pdf", page'), prompt.index("Question:")
+    assert passages < question < prompt.index("in square brackets after each fact")
+
+
+async def test_document_match_is_higher_for_a_question_the_documents_answer(
+    kb: KnowledgeBase,
+) -> None:
+    match = document_match(kb)
+
+    on_topic = await match("When does the new Tallinn warehouse open?", ALICE.owner)
+    off_topic = await match("What is the capital of France?", ALICE.owner)
+    nobody = await match("When does the new Tallinn warehouse open?", "someone-else")
+
+    assert on_topic > off_topic
+    assert nobody == 0.0
+    assert await document_match(None)("anything", ALICE.owner) == 0.0
+
+
+def test_the_researcher_is_grounded() -> None:
+    assert RESEARCHER.grounded
+    assert not replace(RESEARCHER, grounded=False).grounded
