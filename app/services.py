@@ -45,7 +45,7 @@ def bundled_embedder(settings: Settings) -> Embedder:
 
     The server and the CLI both build it here: the store refuses vectors of any other embedder.
     """
-    return SentenceTransformerEmbedder(cache_dir=settings.data_dir / "models" / "embedder")
+    return SentenceTransformerEmbedder(cache_dir=settings.models_dir / "embedder")
 
 
 @dataclass

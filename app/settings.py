@@ -19,6 +19,9 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     """Where Cadre keeps its database, converted models and uploaded files."""
+    model_dir: Path | None = None
+    """Where bundled model files are assembled, verified and converted; default
+    `<data_dir>/models`. Several data dirs (test servers, staging) can share one."""
     database_url: str | None = None
     """SQLAlchemy async URL; default SQLite in the data directory. PostgreSQL:
     `postgresql+asyncpg://user:password@host/db`."""
@@ -89,6 +92,11 @@ class Settings(BaseSettings):
         return self.database_url or database_url(self.data_dir)
 
     @property
+    def models_dir(self) -> Path:
+        """Where model files live: `model_dir`, or `models` in the data directory."""
+        return self.model_dir or self.data_dir / "models"
+
+    @property
     def files_dir(self) -> Path:
         """Where uploaded and generated files are kept."""
         return self.data_dir / "files"
@@ -107,7 +115,7 @@ class Settings(BaseSettings):
     def local_model(self) -> LocalModelConfig:
         """The part of the settings the local model provider needs."""
         return LocalModelConfig(
-            cache_dir=self.data_dir / "models",
+            cache_dir=self.models_dir,
             runtime=self.local_runtime,
             device=self.local_device,
             quantization=self.local_quantization,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.env import NETGUARD
+from tests.support.env import NETGUARD, SHARED_MODELS
 
 # Install the socket guard in this process; test servers get it through PYTHONPATH.
 _spec = importlib.util.spec_from_file_location("cadre_netguard", NETGUARD / "sitecustomize.py")
@@ -27,5 +27,13 @@ def model_cache() -> Iterator[str]:
         yield preset  # a developer's cache survives between runs
         return
     path = tempfile.mkdtemp(prefix="cadre-models-")
+    os.environ[SHARED_MODELS] = path  # test servers started from now on share it
     yield path
+    del os.environ[SHARED_MODELS]
     shutil.rmtree(path, ignore_errors=True)  # converted weights are hundreds of MB
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_models(model_cache: str) -> str:
+    """Create the shared model cache before any test server starts."""
+    return model_cache

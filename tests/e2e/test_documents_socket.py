@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,41 +31,6 @@ def _pdf(path: Path) -> Path:
     return path
 
 
-async def _upload(chat: ChainlitClient, path: Path, mime: str = "application/pdf") -> str:
-    """`POST /project/file` as the browser does before sending the message."""
-    async with httpx.AsyncClient(
-        base_url=chat.base_url, headers={"Cookie": chat.cookie or ""}
-    ) as http:
-        response = await http.post(
-            "/project/file",
-            params={"session_id": chat.session_id},
-            files={"file": (path.name, path.read_bytes(), mime)},  # noqa: ASYNC240
-        )
-    response.raise_for_status()
-    return str(response.json()["id"])
-
-
-async def _send_with_files(chat: ChainlitClient, text: str, file_ids: list[str]) -> list[Received]:
-    start = len(chat.events)
-    await chat.sio.emit(
-        "client_message",
-        {
-            "message": {
-                "id": str(uuid.uuid4()),
-                "output": text,
-                "type": "user_message",
-                "name": "User",
-                "createdAt": datetime.now(UTC).isoformat(),
-                "threadId": "",
-            },
-            "fileReferences": [{"id": file_id} for file_id in file_ids],
-        },
-    )
-    began = await chat.wait_for("task_start", after=start, timeout=120)
-    end = await chat.wait_for("task_end", after=chat.events.index(began), timeout=300)
-    return chat.events[start : chat.events.index(end) + 1]
-
-
 def _step(chat: ChainlitClient, events: list[Received], prefix: str) -> dict[str, Any]:
     found = [s for s in chat.messages(events).values() if str(s.get("name", "")).startswith(prefix)]
     assert found, dumps(events)
@@ -77,8 +40,8 @@ def _step(chat: ChainlitClient, events: list[Received], prefix: str) -> dict[str
 async def test_an_uploaded_pdf_is_cited_at_the_right_page(
     client: ChainlitClient, tmp_path: Path
 ) -> None:
-    file_id = await _upload(client, _pdf(tmp_path / "zephyr-plan.pdf"))
-    events = await _send_with_files(client, "", [file_id])
+    file_id = await client.upload(_pdf(tmp_path / "zephyr-plan.pdf"), "application/pdf")
+    events = await client.ask_with_files("", [file_id])
     reading = _step(client, events, "Read ")
     assert reading["name"] == "Read 1 of 1 file"
     assert "zephyr-plan.pdf" in reading["output"]
@@ -112,12 +75,12 @@ async def test_broken_files_fail_alone_with_a_clear_reason(
     blank = tmp_path / "blank.txt"
     blank.write_text("   \n\n  ")
     ids = [
-        await _upload(client, good, "text/markdown"),
-        await _upload(client, fake, "application/pdf"),
-        await _upload(client, blank, "text/plain"),
+        await client.upload(good, "text/markdown"),
+        await client.upload(fake, "application/pdf"),
+        await client.upload(blank, "text/plain"),
     ]
 
-    events = await _send_with_files(client, "", ids)
+    events = await client.ask_with_files("", ids)
 
     reading = _step(client, events, "Read ")
     assert reading["name"] == "Read 1 of 3 files"
@@ -135,7 +98,7 @@ async def test_an_empty_upload_is_refused_with_a_reason(
     empty.write_bytes(b"")
 
     with pytest.raises(httpx.HTTPStatusError) as refused:
-        await _upload(client, empty, "text/plain")
+        await client.upload(empty, "text/plain")
 
     assert refused.value.response.status_code == 400
     assert (
@@ -148,7 +111,7 @@ async def test_a_person_lists_and_deletes_a_document(
 ) -> None:
     note = tmp_path / "garden.md"
     note.write_text("# Garden\n\nThe tomatoes are watered every Tuesday by Ingrid.\n")
-    await _send_with_files(client, "", [await _upload(client, note, "text/markdown")])
+    await client.ask_with_files("", [await client.upload(note, "text/markdown")])
     found = await client.ask("Search my documents: who waters the tomatoes?")
     assert "garden.md" in _last_answer(client, found)
 

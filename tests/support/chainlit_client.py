@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -180,6 +181,54 @@ class ChainlitClient:
         began = await self.wait_for("task_start", after=start, timeout=timeout)
         end = await self.wait_for("task_end", after=self.events.index(began), timeout=timeout)
         return self.events[start : self.events.index(end) + 1]
+
+    async def upload(self, path: Path, mime: str) -> str:
+        """`POST /project/file` as the browser does before sending the message; the file id."""
+        async with httpx.AsyncClient(
+            base_url=self.base_url, headers={"Cookie": self.cookie or ""}
+        ) as http:
+            response = await http.post(
+                "/project/file",
+                params={"session_id": self.session_id},
+                files={"file": (path.name, path.read_bytes(), mime)},  # noqa: ASYNC240
+            )
+        response.raise_for_status()
+        return str(response.json()["id"])
+
+    async def ask_with_files(
+        self,
+        text: str,
+        file_ids: list[str],
+        *,
+        timeout: float = 300,  # noqa: ASYNC109
+    ) -> list[Received]:
+        """Send `text` with uploaded files attached, as the paperclip does; the turn's events."""
+        start = len(self.events)
+        await self.sio.emit(
+            "client_message",
+            {
+                "message": {
+                    "id": str(uuid.uuid4()),
+                    "output": text,
+                    "type": "user_message",
+                    "name": "User",
+                    "createdAt": datetime.now(UTC).isoformat(),
+                    "threadId": "",
+                },
+                "fileReferences": [{"id": file_id} for file_id in file_ids],
+            },
+        )
+        began = await self.wait_for("task_start", after=start, timeout=120)
+        end = await self.wait_for("task_end", after=self.events.index(began), timeout=timeout)
+        return self.events[start : self.events.index(end) + 1]
+
+    def answers(self, events: list[Received]) -> list[str]:
+        """The Chief of Staff's messages among `events`, in order."""
+        return [
+            str(step["output"])
+            for step in self.messages(events).values()
+            if step.get("type") == "assistant_message" and step.get("name") == "Chief of Staff"
+        ]
 
     def messages(self, events: list[Received] | None = None) -> dict[str, dict[str, Any]]:
         """Fold new/stream/update/delete events into the final steps, by id."""

