@@ -153,10 +153,12 @@ class ChiefOfStaff:
     async def _decide(self, ctx: RunContext, planner: Planner, request: str) -> tuple[Plan, str]:
         scope = ctx.deps if isinstance(ctx.deps, UserScope) else None
         researcher = next((op for op in self.operators if op.grounded), RESEARCHER)
-        if scope is not None and scope.attached:
-            plan = Plan((PlanStep(researcher.name, request),), "")
-            return plan, "Files are attached to this message: the Researcher reads them."
         plan = await planner.plan(request)
+        if scope is not None and scope.attached:
+            if len(plan.steps) > 1 and researcher.name in plan.operators:
+                return plan, f"{plan.reason} The {researcher.name} reads the attached files first."
+            attached = Plan((PlanStep(researcher.name, request),), "")
+            return attached, "Files are attached to this message: the Researcher reads them."
         why = plan.reason
         if plan.route is not None:
             scores = ", ".join(f"{name} {score:.2f}" for name, score in plan.route.scores.items())

@@ -57,7 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
         """Ready once the chat model is loaded; 503 while loading or after a failure."""
-        body = {"status": services.state, "model": settings.chat_model}
+        # Once loaded, the model's own id: `local:auto` names the one it chose.
+        model = services.chat_model.id if services.state == "ready" else settings.chat_model
+        body = {"status": services.state, "model": model}
         if services.error:
             body["error"] = services.error
         return JSONResponse(body, status_code=200 if services.state == "ready" else 503)

@@ -61,7 +61,11 @@ async def test_a_first_upload_is_still_found_by_keywords_after_a_second(tmp_path
     base = await open_base(tmp_path)
     [lease] = await ingest_ok(base, "alice", upload("lease.pdf", *LEASE))
     handbook = [f"# {topic.title()}\nHouse rules on {topic} for all residents." for topic in TOPICS]
-    handbook += ["# Gym\nThe gym membership renews every thirty days.", "# Bins\nBins go out."]
+    handbook += [
+        "# Gym\nThe gym membership renews every thirty days.",
+        "# Keys\nA key deposit is returned when the keys are handed back.",
+        "# Notice board\nWritten notes go on the notice board.",
+    ]
     handbook += [f"# Floor {n}\nResidents of floor {n} share one storage room." for n in range(6)]
     await ingest_ok(base, "alice", upload("handbook.pdf", *handbook))
 

@@ -145,6 +145,7 @@ class LocalModel:
         if name == AUTO:
             chosen, self.reason = choose_default(config.cache_dir, total_memory())
             name = chosen.name
+            log.info("local:auto is local:%s (%s)", name, self.reason)
         self.bundled = bundled(name)
         self._name = name
         self.config = config
