@@ -7,6 +7,7 @@ by default decoding is greedy, which keeps the small model's answers repeatable.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,15 @@ def server(
     env = {**DEFAULT_ENV, **getattr(request.module, "SERVER_ENV", {})}
     with cadre_server(tmp_path_factory.mktemp("data"), **env) as running:
         yield running
+
+
+@pytest.fixture
+def page(server: RunningServer) -> Iterator[Any]:
+    """A Playwright page in a fresh headless Chromium that may reach only the test server."""
+    from tests.support.browser import browser_page
+
+    with browser_page(server) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fpdf import FPDF
 
+from tests.knowledge.doc_files import make_pdf
 from tests.support.chainlit_client import ChainlitClient, Received, dumps
 
 pytestmark = pytest.mark.slow
@@ -39,13 +39,7 @@ FLEET_REQUEST = (
 
 
 def _pdf(path: Path, pages: list[str]) -> Path:
-    pdf = FPDF()
-    pdf.set_font("helvetica", size=12)
-    for text in pages:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    pdf.output(str(path))
-    return path
+    return make_pdf(path, [(None, text) for text in pages])
 
 
 def _one(steps: list[dict[str, Any]], **fields: str) -> dict[str, Any]:

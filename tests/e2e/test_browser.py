@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.support.browser import HAS_CHROMIUM, NO_CHROMIUM, browser_page, log_in, shot
+from tests.support.browser import HAS_CHROMIUM, NO_CHROMIUM, log_in, shot
 from tests.support.browser import ask as _ask
 from tests.support.server import ADMIN_USER, RunningServer
 
@@ -16,12 +14,6 @@ if not HAS_CHROMIUM:
     pytest.skip(NO_CHROMIUM, allow_module_level=True)
 
 from playwright.sync_api import Page, expect  # noqa: E402
-
-
-@pytest.fixture
-def page(server: RunningServer) -> Iterator[Page]:
-    with browser_page(server) as opened:
-        yield opened
 
 
 def test_a_wrong_password_keeps_the_login_form(page: Page, server: RunningServer) -> None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_answers_socket import FLEET_PLAN, FLEET_REQUEST, WAREHOUSE_PAGES, _pdf
-from tests.support.browser import HAS_CHROMIUM, NO_CHROMIUM, browser_page, log_in, shot
+from tests.e2e.test_answers_socket import FLEET_PLAN, FLEET_REQUEST, WAREHOUSE_PAGES
+from tests.knowledge.doc_files import make_pdf
+from tests.support.browser import HAS_CHROMIUM, NO_CHROMIUM, log_in, shot
 from tests.support.server import RunningServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -17,13 +17,6 @@ if not HAS_CHROMIUM:
     pytest.skip(NO_CHROMIUM, allow_module_level=True)
 
 from playwright.sync_api import Page, expect  # noqa: E402
-
-
-@pytest.fixture
-def page(server: RunningServer) -> Iterator[Page]:
-    with browser_page(server) as opened:
-        log_in(opened, server)
-        yield opened
 
 
 def _ask_with_file(page: Page, text: str, path: Path) -> None:
@@ -37,8 +30,11 @@ def _ask_with_file(page: Page, text: str, path: Path) -> None:
     submit.click()
 
 
-def test_an_attached_pdf_answer_opens_its_page(page: Page, tmp_path: Path) -> None:
-    report = _pdf(tmp_path / "baltic-review.pdf", WAREHOUSE_PAGES)
+def test_an_attached_pdf_answer_opens_its_page(
+    page: Page, server: RunningServer, tmp_path: Path
+) -> None:
+    log_in(page, server)
+    report = make_pdf(tmp_path / "baltic-review.pdf", [(None, t) for t in WAREHOUSE_PAGES])
 
     _ask_with_file(page, "When does the new Tallinn warehouse open?", report)
 
@@ -52,7 +48,10 @@ def test_an_attached_pdf_answer_opens_its_page(page: Page, tmp_path: Path) -> No
     shot(page, "walk-2-pdf-page-3")
 
 
-def test_a_plan_shows_each_operator_as_a_step(page: Page, tmp_path: Path) -> None:
+def test_a_plan_shows_each_operator_as_a_step(
+    page: Page, server: RunningServer, tmp_path: Path
+) -> None:
+    log_in(page, server)
     plan = tmp_path / "fleet-plan.md"
     plan.write_text(FLEET_PLAN)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fpdf import FPDF
 
+from tests.knowledge.doc_files import make_pdf
 from tests.support.chainlit_client import ChainlitClient, Received, dumps
 
 pytestmark = pytest.mark.slow
@@ -22,13 +22,7 @@ PAGES = [
 
 
 def _pdf(path: Path) -> Path:
-    pdf = FPDF()
-    pdf.set_font("helvetica", size=12)
-    for text in PAGES:
-        pdf.add_page()
-        pdf.multi_cell(0, 8, text)
-    pdf.output(str(path))
-    return path
+    return make_pdf(path, [(None, text) for text in PAGES])
 
 
 def _step(chat: ChainlitClient, events: list[Received], prefix: str) -> dict[str, Any]:
