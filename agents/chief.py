@@ -168,11 +168,20 @@ class ChiefOfStaff:
         if scope is not None and self.documents is not None:
             match = await self.documents(request, scope.owner)
             if match >= self.evidence_threshold:
+                found = PlanStep(researcher.name, request)
+                if not plan.steps:
+                    evidence = (
+                        f"Your documents match this request closely ({match:.2f}): "
+                        f"the {researcher.name} answers from them."
+                    )
+                    return Plan((found,), evidence), f"{evidence} {why}"
+                # "Draft an email about the Tallinn opening": the facts are in the documents,
+                # so the Researcher finds them before the operator the request named.
                 evidence = (
-                    f"Your documents match this request closely ({match:.2f}): "
-                    f"the {researcher.name} answers from them."
+                    f"Your documents match this request closely ({match:.2f}): the "
+                    f"{researcher.name} looks up what they say first."
                 )
-                return Plan((PlanStep(researcher.name, request),), evidence), f"{evidence} {why}"
+                return Plan((found, *plan.steps), evidence), f"{evidence} {why}"
         return plan, why
 
     async def _run_plan(self, ctx: RunContext, plan: Plan) -> str:

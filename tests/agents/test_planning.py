@@ -16,6 +16,7 @@ from agents import (
     SemanticRouter,
     TextDelta,
     ToolCallFinished,
+    UserScope,
 )
 from agents.models.base import Capabilities
 from agents.models.scripted import ScriptedModel
@@ -196,3 +197,45 @@ async def test_the_chief_runs_a_plan_in_order_and_combines_the_results() -> None
         final.output
     )
     assert chief_model.calls == []
+
+
+async def _close_match(request: str, owner: str) -> float:
+    """The person's documents match every request closely (a stand-in for a real search)."""
+    return 0.9
+
+
+async def test_a_request_the_documents_answer_goes_to_the_researcher_first() -> None:
+    researcher = small("researcher", ["The Tallinn warehouse opens on 14 March 2027 [1]."])
+    writer = small("writer", ["Dear all, Tallinn opens on 14 March 2027."])
+    chief_model = small("chief", [])
+    t = team(
+        chief_model,
+        [(RESEARCHER, researcher), (ANALYST, small("analyst", [])), (WRITER, writer)],
+        router=hash_router(),
+    )
+    t.chief.documents = _close_match
+
+    events = await collect(
+        t.chief.stream("Draft an email about the Tallinn opening", deps=UserScope("alice"))
+    )
+
+    [route] = [e for e in of(events, ToolCallFinished) if e.tool == "route"]
+    assert route.output.startswith("Your documents match this request closely (0.90)")
+    assert [d.operator for d in of(events, DelegationStarted)] == ["Researcher", "Writer"]
+    assert "14 March 2027" in writer.calls[0].messages[-1].content
+
+
+async def test_without_a_close_match_the_named_operator_works_alone() -> None:
+    writer = small("writer", ["Dear team, thank you!"])
+    t = team(small("chief", []), [(WRITER, writer)], router=hash_router())
+
+    async def far(request: str, owner: str) -> float:
+        return 0.1
+
+    t.chief.documents = far
+
+    events = await collect(
+        t.chief.stream("Draft a short thank-you note to my team", deps=UserScope("alice"))
+    )
+
+    assert [d.operator for d in of(events, DelegationStarted)] == ["Writer"]
