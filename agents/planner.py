@@ -55,6 +55,7 @@ _CUES = {
         r"|summari[sz]e|extract|pull)\s+(?:[\w'-]+\s+){0,2}(?:the|our|my|this|that|each|both"
         rf"|all)\s+(?:[\w'-]+\s+){{0,3}}(?:{_DOC_NOUN})\b"
         r"|\b(?:i|we)\s+(?:uploaded|attached|shared)\b|\baccording\s+to\b"
+        r"|^\W*research\s+(?:what|how|whether|when|who|which|our|my|the)\b"
         r"|\b(?:my|our)\s+(?:notes|files|documents|docs|uploads)\b",
         re.IGNORECASE,
     ),
