@@ -505,6 +505,10 @@ def _holds(fact: _Fact, passages: Sequence[_Index]) -> bool:
 # --- echoes -----------------------------------------------------------------------------
 
 
+_VERDICTS = frozenset({"yes", "no", "correct", "incorrect", "true", "false", "neither", "both"})
+"""First words of a sentence that answers a yes/no question, however much it then restates."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Scaffold:
     """Prompt text the model might echo: its words, their 6-word runs, and what it holds."""
@@ -521,7 +525,8 @@ class _Scaffold:
 
     def echoed_by(self, sentence: str) -> bool:
         words = _TOKEN.findall(sentence.casefold())
-        if len(words) < 5:
+        if len(words) < 5 or words[0] in _VERDICTS:
+            # "Yes, Verdi and Thomas were both opera composers" answers by restating.
             return False
         # A sentence that adds facts or content of its own is an answer, even if it reuses
         # the question's wording ("The notice period for ... is three months").

@@ -253,3 +253,20 @@ def test_the_report_names_citations_and_failed_facts() -> None:
 )
 def test_facts_are_numbers_dates_and_names_as_written(sentence: str, found: list[str]) -> None:
     assert facts(sentence) == found
+
+
+def test_a_yes_answer_that_restates_the_question_is_kept() -> None:
+    question = "Are Giuseppe Verdi and Ambroise Thomas both opera composers?"
+    evidence = [
+        Evidence(1, "Giuseppe Verdi was an Italian opera composer."),
+        Evidence(2, "Ambroise Thomas was a French composer, best known for his operas."),
+    ]
+
+    grounded = ground(
+        "Yes, Giuseppe Verdi and Ambroise Thomas are both opera composers.",
+        evidence,
+        scaffolding=(question,),
+    )
+
+    assert grounded.text.startswith("Yes, Giuseppe Verdi and Ambroise Thomas")
+    assert grounded.echoed == 0
