@@ -1,11 +1,15 @@
-"""Generation speed of the bundled model: raw runtimes vs Cadre's provider vs the served chat.
+"""Generation speed of a bundled model: raw runtimes vs Cadre's provider vs the served chat.
 
-Usage:  .venv/bin/python bench/generation.py [--runs N] [--quick] [--runtimes llama_cpp,...]
+Usage:  .venv/bin/python bench/generation.py [--model NAME] [--runs N] [--quick]
+        [--runtimes llama_cpp,...]
 
-For each runtime (llama.cpp, transformers on the CPU) it measures the same request three ways:
+`--model` is a bundled model's name: `qwen2.5-1.5b` (the default model), `qwen2.5-0.5b` or
+`smollm2`. For each runtime (llama.cpp, and for SmolLM2 also transformers on the CPU; the
+Qwen files are Q4_K_M GGUFs that transformers would dequantize to float32) it measures the
+same request three ways:
 
 - raw: the runtime called directly (`llama_cpp.Llama.create_completion`, or
-  `model.generate` in transformers) on the same weights file and thread count Cadre uses;
+  `model.generate` in transformers) on the same weights file and thread counts Cadre uses;
 - provider: Cadre's `LocalModel.stream` (queue, worker thread, context fitting, events);
 - served: a real `cadre serve` subprocess, asked through a socket.io client that speaks
   Chainlit's protocol like the browser does (TTFT from `send` to the first streamed token,
@@ -15,10 +19,12 @@ The prompt is the chat's system prompt plus ~1,500 tokens of `bench/heldout.txt`
 instruction that makes the model write on past the token limit. Decoding is greedy with
 Cadre's repeat penalty and a fixed number of new tokens (raw llama.cpp also biases EOS away).
 Raw and provider get the identical prompt, so they must write the identical text (checked);
-the served chat goes through the Chief of Staff, whose own instructions make its prompt a
-little longer and its text different. A per-round nonce at the start of the request defeats
-llama.cpp's prefix cache alike for all. Ways run interleaved in a rotating order; figures
-are medians over `--runs` rounds, ratios medians of per-round ratios.
+the served chat goes through the Chief of Staff, which answers with its own instructions or
+hands the request to an operator (Qwen: the Researcher), so its prompt and text differ, and
+the server's prompt cache may already hold part of its prompt. A per-round nonce at the
+start of the request defeats llama.cpp's prefix cache for raw and provider. Ways run
+interleaved in a rotating order; figures are medians over `--runs` rounds, ratios medians of
+per-round ratios.
 
 TTFT: request start to the first text piece. Prompt tok/s: prompt tokens / TTFT. Decode
 tok/s: (new tokens - 1) / (last piece - first piece), tokens counted by re-tokenizing the
@@ -46,14 +52,29 @@ from pathlib import Path
 from typing import Any
 
 from agents.models.base import ChatMessage, ModelOptions, TextDelta
-from agents.models.local import LocalModel, LocalModelConfig, bundled_gguf, quantized_gguf
+from agents.models.local import (
+    BUNDLED_MODELS,
+    LocalModel,
+    LocalModelConfig,
+    model_file,
+    quantized_gguf,
+)
+from agents.models.local.llama_cpp_runtime import thread_counts
 from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 HELDOUT = Path(__file__).resolve().parent / "heldout.txt"
-# Unlike "summarise", this makes the small model write on past the token limit.
-INSTRUCTION = "Rewrite the text above in your own words, paragraph by paragraph."
+INSTRUCTIONS = {
+    # Unlike "summarise", this makes SmolLM2 write on past the token limit.
+    "smollm2": "Rewrite the text above in your own words, paragraph by paragraph.",
+}
+"""The request's last line, per model: one that makes it write past the token limit."""
+# Asked to rewrite 1,000 tokens of the held-out text, Qwen2.5-Coder answers "I'm sorry, but
+# I can't assist with that request."; asked to summarise, it writes on.
+DEFAULT_INSTRUCTION = "Summarise the text above paragraph by paragraph, in full sentences."
 RUNTIMES = ("llama_cpp", "transformers")
+TRANSFORMERS_MODELS = ("smollm2",)
+"""Models the transformers way runs by default (small enough to convert to float32)."""
 
 
 Stamp = tuple[float, float, float, str]
@@ -119,30 +140,35 @@ def _cpu_of(pid: int, thread: int | None = None) -> float:
 
 
 class RawLlama:
-    """llama-cpp-python called directly, on the GGUF file and thread count Cadre uses."""
+    """llama-cpp-python called directly, on the GGUF file and thread counts Cadre uses."""
 
-    def __init__(self, gguf: Path, threads: int, context: int, args: argparse.Namespace) -> None:
+    def __init__(
+        self, gguf: Path, threads: tuple[int, int], context: int, args: argparse.Namespace
+    ) -> None:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.llm = Llama(
             model_path=str(gguf),
             n_ctx=context,
-            n_threads=threads,
-            n_threads_batch=threads,
+            n_threads=threads[0],
+            n_threads_batch=threads[1],
             verbose=False,
         )
+        eos, bos = self.llm.token_eos(), self.llm.token_bos()
         self.formatter = Jinja2ChatFormatter(
             template=self.llm.metadata["tokenizer.chat_template"],
-            eos_token="<|im_end|>",
-            bos_token="<|im_start|>",
+            eos_token=self.llm._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=self.llm._model.token_get_text(bos) if bos != -1 else "",
         )
         self.args = args
 
     def prompt(self, user_text: str) -> list[int]:
         """The templated prompt's tokens, as Cadre's runtime builds them."""
-        text = self.formatter(messages=_chat(self.args, user_text)).prompt
-        return self.llm.tokenize(text.encode(), add_bos=False, special=True)
+        formatted = self.formatter(messages=_chat(self.args, user_text))
+        return self.llm.tokenize(
+            formatted.prompt.encode(), add_bos=not formatted.added_special, special=True
+        )
 
     def count(self, text: str) -> int:
         """Tokens in `text`."""
@@ -165,7 +191,9 @@ class RawLlama:
 class RawTransformers:
     """transformers called directly on the CPU, on the checkpoint Cadre converts once."""
 
-    def __init__(self, cache_dir: Path, threads: int | None, args: argparse.Namespace) -> None:
+    def __init__(
+        self, source: Path, cache_dir: Path, threads: int | None, args: argparse.Namespace
+    ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -173,7 +201,7 @@ class RawTransformers:
 
         if threads:
             torch.set_num_threads(threads)
-        weights = converted_weights(bundled_gguf(), cache_dir)
+        weights = converted_weights(source, cache_dir)
         self.tokenizer: Any = AutoTokenizer.from_pretrained(str(weights))
         model: Any = AutoModelForCausalLM.from_pretrained(str(weights), dtype=torch.float32)
         self.model = model.eval()
@@ -296,15 +324,15 @@ def _import_repo_tests() -> None:
     sys.modules["tests"] = package
 
 
-def user_text(raw: RawLlama, prompt_tokens: int, nonce: str) -> str:
+def user_text(raw: RawLlama, prompt_tokens: int, nonce: str, instruction: str) -> str:
     """A nonce, as many words of the held-out text as fit `prompt_tokens`, the instruction."""
     words = HELDOUT.read_text(encoding="utf-8").split(" ")
     low, high = 1, len(words)
     while low < high:  # the longest prefix of words whose templated prompt fits
         mid = (low + high + 1) // 2
-        text = f"{nonce}\n\n{' '.join(words[:mid])}\n\n{INSTRUCTION}"
+        text = f"{nonce}\n\n{' '.join(words[:mid])}\n\n{instruction}"
         low, high = (mid, high) if len(raw.prompt(text)) <= prompt_tokens else (low, mid - 1)
-    return f"{nonce}\n\n{' '.join(words[:low])}\n\n{INSTRUCTION}"
+    return f"{nonce}\n\n{' '.join(words[:low])}\n\n{instruction}"
 
 
 def report(ways: list[Way], prompt_tokens: int, count: Callable[[str], int]) -> None:
@@ -364,11 +392,17 @@ async def bench(args: argparse.Namespace) -> None:
     _import_repo_tests()
     from tests.support.server import cadre_server
 
-    cache = args.data_dir / "models"
+    cache = args.model_dir or args.data_dir / "models"
     cache.mkdir(parents=True, exist_ok=True)
-    gguf = quantized_gguf(bundled_gguf(), args.quantization, cache)
-    threads = args.threads or os.cpu_count() or 1
-    print(f"weights {gguf.name}, {threads} threads, {args.tokens} new tokens, cpu")
+    source = model_file(args.model, cache)
+    gguf = source
+    if BUNDLED_MODELS[args.model].requantize:
+        gguf = quantized_gguf(source, args.quantization, cache)
+    threads = thread_counts(os.cpu_count() or 1, args.threads or None, None)
+    print(
+        f"weights {gguf.name}, {threads[0]} decode / {threads[1]} prompt threads, "
+        f"{args.tokens} new tokens, cpu"
+    )
     raw_llama = RawLlama(gguf, threads, args.context, args)
     ways: list[Way] = []
     with ExitStack() as stack:
@@ -383,20 +417,20 @@ async def bench(args: argparse.Namespace) -> None:
                 max_tokens=args.tokens,
                 temperature=0.0,
             )
-            model = LocalModel("smollm2", config)
+            model = LocalModel(args.model, config)
             await model.warm()  # converts the transformers checkpoint once, into `cache`
             raw: Callable[[str], Awaitable[Sample]] = (
                 raw_llama.measure
                 if runtime == "llama_cpp"
-                else RawTransformers(cache, args.threads or None, args).measure
+                else RawTransformers(source, cache, args.threads or None, args).measure
             )
-            served_dir = args.data_dir / f"served-{runtime}"
-            served_dir.mkdir(exist_ok=True)
-            if not (served_dir / "models").exists():
-                (served_dir / "models").symlink_to(cache.resolve())
+            served_dir = args.data_dir / f"served-{args.model}-{runtime}"
+            served_dir.mkdir(parents=True, exist_ok=True)
             server = stack.enter_context(
                 cadre_server(
                     served_dir,
+                    CADRE_MODEL_DIR=str(cache.resolve()),
+                    CADRE_CHAT_MODEL=f"local:{args.model}",
                     CADRE_LOCAL_RUNTIME=runtime,
                     CADRE_LOCAL_DEVICE="cpu",
                     CADRE_LOCAL_QUANTIZATION=args.quantization,
@@ -412,11 +446,12 @@ async def bench(args: argparse.Namespace) -> None:
                 ("served", served_way(server.url, server.login(), server.process.pid)),
             ]:
                 ways.append(Way(runtime, name, measure, []))
-        print("warming up every way once (not counted)")
+        instruction = INSTRUCTIONS.get(args.model, DEFAULT_INSTRUCTION)
+        print(f"warming up every way once (not counted); instruction: {instruction!r}")
         for way in ways:
             await way.measure("Warm-up: say hello in one short sentence.")
         rounds = [
-            user_text(raw_llama, args.prompt_tokens, f"Request {i + 1:02d}.")
+            user_text(raw_llama, args.prompt_tokens, f"Request {i + 1:02d}.", instruction)
             for i in range(args.runs)
         ]
         for i, text in enumerate(rounds):
@@ -430,21 +465,40 @@ async def bench(args: argparse.Namespace) -> None:
 def main() -> None:
     """Parse the options and run the bench."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--model", default="qwen2.5-1.5b", choices=list(BUNDLED_MODELS), help="bundled model"
+    )
     parser.add_argument("--runs", type=int, default=5, help="rounds per way (median)")
     parser.add_argument("--quick", action="store_true", help="1 run, ~400-token prompt, 32 tokens")
     parser.add_argument("--tokens", type=int, default=128, help="new tokens per request")
     parser.add_argument("--prompt-tokens", type=int, default=1500)
-    parser.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated")
+    parser.add_argument(
+        "--runtimes",
+        default="",
+        help=f"comma-separated; default llama_cpp, plus transformers for {TRANSFORMERS_MODELS}",
+    )
     parser.add_argument(
         "--quantization", default=Settings.model_fields["local_quantization"].default
     )
-    parser.add_argument("--threads", type=int, default=0, help="0: every core, as Cadre does")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="decode threads; 0: Cadre's default (cores - 1)"
+    )
     parser.add_argument("--context", type=int, default=4096)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/cadre-bench-generation"))
+    parser.add_argument(
+        "--model-dir",
+        type=Path,
+        default=None,
+        help="model files and converted weights (CADRE_MODEL_DIR); default DATA_DIR/models; "
+        "data/models reuses the Qwen file Cadre assembled",
+    )
     args = parser.parse_args()
     if args.quick:
         args.runs, args.prompt_tokens, args.tokens = 1, 400, 32
-    args.runtimes = [r for r in args.runtimes.split(",") if r]
+    runtimes = args.runtimes or (
+        ",".join(RUNTIMES) if args.model in TRANSFORMERS_MODELS else "llama_cpp"
+    )
+    args.runtimes = [r for r in runtimes.split(",") if r]
     args.system_prompt = Settings.model_fields["system_prompt"].default
     args.repeat_penalty = LocalModelConfig.__dataclass_fields__["repeat_penalty"].default
     asyncio.run(bench(args))
