@@ -52,9 +52,10 @@ SYSTEM = (
 INSTRUCTION = (
     "Answer the question from the passages above in one to four sentences. Include every "
     "specific figure, amount, date, name, count and owner that answers it, copied exactly "
-    "from the passages, with the passage number in square brackets after each fact, like "
-    "[1]. If no passage answers the question, reply only: The documents do not say."
+    "from the passages, with the passage number in square brackets after each fact, like [1]."
 )
+"""No "say so if the passages do not answer": the 1.5B then abstained on 11 of 16 answerable
+questions (1 without it), and what it invents instead is removed by the check below."""
 GREEDY = ModelOptions(temperature=0.0)
 """Extraction, not creative writing: the most likely reading of the passages."""
 NOT_SAID = "The documents do not say"
@@ -126,7 +127,8 @@ async def answer_from_passages(
     checked = ground(
         reply.text,
         [Evidence(n, p.text) for n, p in passages],
-        scaffolding=(SYSTEM, INSTRUCTION, question),
+        scaffolding=(SYSTEM, INSTRUCTION),
+        question=question,
     )
     ctx.emit(
         ToolCallFinished(

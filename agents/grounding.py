@@ -257,22 +257,32 @@ def facts(sentence: str) -> list[str]:
 
 
 def ground(
-    answer: str, evidence: Sequence[Evidence], *, scaffolding: Sequence[str] = ()
+    answer: str,
+    evidence: Sequence[Evidence],
+    *,
+    scaffolding: Sequence[str] = (),
+    question: str = "",
 ) -> GroundedAnswer:
     """Check `answer` against the passages it was written from, cite them, drop the rest.
 
     Args:
         answer: The model's answer, with or without `[n]` markers.
         evidence: The passages the model was shown, with the numbers it saw.
-        scaffolding: Prompt text the model may echo (instructions, the question); sentences
-            that mostly repeat it, and add no facts of their own, are dropped.
+        scaffolding: Prompt text the model may echo (its instructions); sentences that
+            mostly repeat it, and add no facts of their own, are dropped.
+        question: The question asked. Answers restate questions all the time ("The Shiloh
+            Shepherd is a dog breed…"), so only a sentence that repeats it nearly word for
+            word, or asks it back, counts as an echo of it.
 
     Returns:
         The cleaned, cited answer and an account of what was removed and why.
     """
     work = _Grounding(
         passages={item.number: _Index.of(item.text) for item in evidence},
-        scaffolds=[_Scaffold.of(text) for text in scaffolding if text.strip()],
+        scaffolds=[
+            *(_Scaffold.of(text) for text in scaffolding if text.strip()),
+            *([_Scaffold.of(question, strict=True)] if question.strip() else []),
+        ],
     )
     raw = answer.splitlines()
     grounded = (
@@ -516,18 +526,25 @@ class _Scaffold:
     words: tuple[str, ...]
     runs: frozenset[tuple[str, ...]]
     index: _Index
+    strict: bool = False
+    """The question: echoed only when asked back or repeated nearly word for word."""
 
     @classmethod
-    def of(cls, text: str) -> _Scaffold:
+    def of(cls, text: str, *, strict: bool = False) -> _Scaffold:
         words = tuple(_TOKEN.findall(text.casefold()))
         runs = frozenset(words[i : i + 6] for i in range(len(words) - 5))
-        return cls(words, runs, _Index.of(text))
+        return cls(words, runs, _Index.of(text), strict)
 
     def echoed_by(self, sentence: str) -> bool:
         words = _TOKEN.findall(sentence.casefold())
         if len(words) < 5 or words[0] in _VERDICTS:
             # "Yes, Verdi and Thomas were both opera composers" answers by restating.
             return False
+        if self.strict:
+            repeated = _in_order(words, self.words)
+            asked_back = sentence.rstrip().endswith("?") and repeated >= 0.7 * len(self.words)
+            verbatim = repeated >= 0.9 * len(words) and len(words) <= len(self.words) + 2
+            return asked_back or verbatim
         # A sentence that adds facts or content of its own is an answer, even if it reuses
         # the question's wording ("The notice period for ... is three months").
         new_facts = [fact for fact in _facts(sentence) if not _holds(fact, [self.index])]
