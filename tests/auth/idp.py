@@ -182,9 +182,10 @@ def running_provider() -> Iterator[Provider]:
 @contextmanager
 def cadre_with_sso(data_dir: Path, provider: Provider, **env: str) -> Iterator[RunningServer]:
     """A Cadre server whose single sign-on points at `provider` (button: "Example SSO")."""
+    # Ready first: the model loading in the background would compete with the login flow
+    # for both cores, and the sign-in tests are about the flow.
     with cadre_server(
         data_dir,
-        wait_ready=False,
         CADRE_OIDC_DISCOVERY_URL=provider.discovery_url,
         CADRE_OIDC_CLIENT_ID=CLIENT_ID,
         CADRE_OIDC_CLIENT_SECRET=CLIENT_SECRET,

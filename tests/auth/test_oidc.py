@@ -7,6 +7,7 @@ names an existing password account.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -66,7 +67,13 @@ def _refused(
     assert response.headers["location"] == "/login?error=oauthSignin"
     assert "access_token" not in response.cookies
     assert browser.get(f"{server.url}/user").status_code == 401
-    refusals = [line for line in server.log_text().splitlines() if "refused a single" in line]
+    # The refusal is logged as the callback is answered; give the log a moment to show it.
+    deadline = time.monotonic() + 10
+    while True:
+        refusals = [line for line in server.log_text().splitlines() if "refused a single" in line]
+        if (refusals and because in refusals[-1]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert refusals
     assert because in refusals[-1]
 

@@ -21,5 +21,6 @@ def subprocess_env(**extra: str) -> dict[str, str]:
         env["CADRE_MODEL_DIR"] = shared_models
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NETGUARD), env.get("PYTHONPATH")]))
     env["HF_HUB_OFFLINE"] = "1"
+    env["PYTHONUNBUFFERED"] = "1"  # tests read the server's log while it runs
     env.update(extra)
     return env
