@@ -64,7 +64,7 @@ class ChiefOfStaff:
         self.router = router
         self.documents = documents
         self.evidence_threshold = evidence_threshold
-        self.planner = None if router is None else Planner(self.model, router, self.operators)
+        self.planner = None if router is None else Planner(router, self.operators)
 
     @property
     def model(self) -> ChatModel:

@@ -11,7 +11,7 @@ Two or more operators make a plan; the steps follow the flow of work (read, then
 then write), each with the clauses meant for it, or the whole request when its part cannot
 be cut out. Anything else is single-purpose and keeps the router's fast path. On a 1.5B
 model, plans written by the model itself (a constrained `plan` call) lost steps and
-wrote operator descriptions as tasks; measured in `bench/planning.py`.
+wrote operator descriptions as tasks (tried on the fleet example; see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from agents.models.base import ChatModel
 from agents.router import Route, SemanticRouter
 from agents.spec import AgentSpec
 
@@ -151,12 +150,10 @@ class Planner:
 
     def __init__(
         self,
-        model: ChatModel | None,
         router: SemanticRouter,
         operators: Sequence[AgentSpec],
         kinds: dict[str, str] | None = None,
     ) -> None:
-        self.model = model
         self.router = router
         self.operators = tuple(operators)
         names = {op.name for op in self.operators}

@@ -335,7 +335,7 @@ async def _run(args: argparse.Namespace) -> None:
         f"Model: {model.id} ({where}, schema-constrained tool calls: {constrained}), loaded in "
         f"{time.perf_counter() - started:.1f} s. Router (MiniLM) built in {router_s:.1f} s."
     )
-    planner = Planner(model, router, OPERATORS)
+    planner = Planner(router, OPERATORS)
 
     started = time.perf_counter()
     planned = await run_planner(planner, model, requests)

@@ -45,7 +45,7 @@ def hash_router() -> SemanticRouter:
 
 
 def hash_planner() -> Planner:
-    return Planner(None, hash_router(), OPERATORS)
+    return Planner(hash_router(), OPERATORS)
 
 
 # --- clauses and kinds of work ------------------------------------------------------------
@@ -133,7 +133,7 @@ def real_router() -> SemanticRouter:
 async def test_with_the_bundled_embedder_each_step_gets_its_own_clause(
     real_router: SemanticRouter,
 ) -> None:
-    plan = await Planner(None, real_router, OPERATORS).plan(FLEET)
+    plan = await Planner(real_router, OPERATORS).plan(FLEET)
 
     assert [(s.operator, s.task) for s in plan.steps] == list(
         zip(["Researcher", "Analyst", "Writer"], FLEET_CLAUSES, strict=True)
