@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
+from agents.citations import CitationBook
 from agents.limits import TurnLimits, check_budget
 from agents.models.base import ChatMessage, Usage
 from agents.tasks import TaskStore, new_id
@@ -15,7 +16,6 @@ from agents.tasks import TaskStore, new_id
 if TYPE_CHECKING:
     from agents.events import RunEvent
     from agents.spec import AgentSpec
-    from agents.tools import Tool
     from knowledge.documents import Passage
 
 Emit = Callable[["RunEvent"], None]
@@ -39,9 +39,7 @@ class Price:
 class AgentExecutor(Protocol):
     """What delegation needs from the runner: run an agent, and its concurrency slot."""
 
-    async def run_agent(
-        self, ctx: RunContext, agent: AgentSpec, input: str, *, tools: Sequence[Tool] = ()
-    ) -> str:
+    async def run_agent(self, ctx: RunContext, agent: AgentSpec, input: str) -> str:
         """Run `agent` on `input` as the run described by `ctx`; return its answer."""
         ...
 
@@ -72,6 +70,8 @@ class TurnState:
     """Set when the turn is cancelled; tools running in threads can poll it."""
     claimed: set[str] = field(default_factory=set)
     """Planned task ids already taken by a delegation."""
+    citations: CitationBook = field(default_factory=CitationBook)
+    """The `[n]` numbers of the passages the turn's tools showed."""
 
 
 class EventTags(TypedDict):

@@ -1,10 +1,25 @@
-"""One family of errors, each with a message that says how to fix the problem."""
+"""The agents' errors: one family under `CadreError`, each message saying how to fix it."""
 
 from __future__ import annotations
 
+from knowledge.errors import CadreError
 
-class CadreError(Exception):
-    """Base class for every error Cadre raises on purpose."""
+__all__ = [
+    "BudgetExceeded",
+    "CadreError",
+    "CalculatorError",
+    "ConfigError",
+    "DeadlineExceeded",
+    "DelegationError",
+    "GuardError",
+    "LoopDetected",
+    "ModelError",
+    "ModelNotFound",
+    "ScriptExhausted",
+    "ToolArgumentsError",
+    "ToolError",
+    "TurnLimitExceeded",
+]
 
 
 class ConfigError(CadreError):

@@ -17,11 +17,10 @@ import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
-from weakref import WeakKeyDictionary
 
 from pydantic import Field
 
-from agents.context import RunContext, TurnState
+from agents.context import RunContext
 from agents.errors import ToolError
 from agents.reading import choose_tool, pick_document
 from agents.scope import UserScope
@@ -63,30 +62,14 @@ class _Document:
     pages: int | None
 
 
-# Citation numbers per user turn: (document id, chunk index) -> [n]; and per run of the
-# turn, the passages its tools showed, by number. Weak, so a finished turn's go with it.
-_NUMBERS: WeakKeyDictionary[TurnState, dict[tuple[str, int], int]] = WeakKeyDictionary()
-_SHOWN: WeakKeyDictionary[TurnState, dict[str, dict[int, Passage]]] = WeakKeyDictionary()
-
-
 def citation_numbers(ctx: RunContext, passages: Sequence[Passage]) -> list[int]:
     """Each passage's number in this turn: new ones get the next numbers, seen ones keep theirs."""
-    numbers = _NUMBERS.setdefault(ctx.turn, {})
-    shown = _SHOWN.setdefault(ctx.turn, {}).setdefault(ctx.run_id, {})
-    result = []
-    for passage in passages:
-        key = (passage.document_id, passage.chunk_index)
-        if key not in numbers:
-            numbers[key] = len(numbers) + 1
-        result.append(numbers[key])
-        shown.setdefault(numbers[key], passage)
-    return result
+    return ctx.turn.citations.number(ctx.run_id, passages)
 
 
 def shown_passages(ctx: RunContext) -> list[tuple[int, Passage]]:
     """The passages this run's knowledge tools showed, with their numbers, in number order."""
-    shown = _SHOWN.get(ctx.turn, {}).get(ctx.run_id, {})
-    return sorted(shown.items())
+    return ctx.turn.citations.shown_to(ctx.run_id)
 
 
 def _one_line(text: str, limit: int = 120) -> str:

@@ -40,7 +40,7 @@ from agents.events import (
 from agents.knowledge_tools import shown_passages
 from agents.limits import LoopDetector, TurnLimits
 from agents.models import base
-from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions, ToolCallRequest
+from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
 from agents.models.context import ApproximateCounter
 from agents.models.registry import ModelRegistry
 from agents.spec import AgentSpec
@@ -160,7 +160,9 @@ class Runner:
         self.models = models
         self.tools: dict[str, Tool] = {t.name: t for t in tools}
         """The tool registry that `AgentSpec.tools` names resolve against."""
-        self.tasks: TaskStore = tasks if tasks is not None else InMemoryTaskStore()
+        self.tasks = tasks
+        """Where every turn keeps its tasks; `None` gives each turn its own in memory (the app
+        files them from the `TaskUpdated` events, under the user and thread of the turn)."""
         self.limits = limits or TurnLimits()
         self.prices = dict(prices or {})
         """Price per model id, for the cost in `UsageReported`."""
@@ -261,7 +263,7 @@ class Runner:
             turn_id=run_id,
             limits=self.limits,
             emit=emit,
-            tasks=self.tasks,
+            tasks=self.tasks if self.tasks is not None else InMemoryTaskStore(),
             executor=self,
             request=request,
             history=tuple(history),
@@ -356,8 +358,7 @@ class Runner:
             reply = await self.generate(ctx, model, messages, specs)
             if not reply.tool_calls:
                 return reply.text
-            requests = [ToolCallRequest(c.id, c.name, c.arguments) for c in reply.tool_calls]
-            messages.append(ChatMessage.assistant(reply.text, requests))
+            messages.append(ChatMessage.assistant(reply.text, reply.tool_calls))
             outputs = await call_tools(ctx, by_name, reply.tool_calls, loops)
             messages.extend(
                 ChatMessage.tool(c.id, out)
@@ -448,7 +449,7 @@ class Runner:
         seen_ids: set[str] = set()
         async for event in model.stream(messages, tools, options or self.options):
             match event:
-                case base.TextDelta(text=text):
+                case base.TextChunk(text=text):
                     parts.append(text)
                     ctx.emit(TextDelta(**ctx.tags, text=text))
                 case base.ToolCall():
@@ -459,7 +460,7 @@ class Runner:
                     result.tool_calls.append(event)
                 case base.Usage():
                     usage = event if usage is None else usage + event
-                case base.Queued(position=position):
+                case base.QueuePosition(position=position):
                     ctx.emit(Queued(**ctx.tags, position=position))
                 case base.Finish(reason=reason):
                     result.finish_reason = reason

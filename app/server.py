@@ -8,21 +8,21 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 
 from app import auth
 from app import services as services_module
+from app.api.acting_user import ActingUserMiddleware
+from app.api.files import storage_router
+from app.api.health import health_router
+from app.api.offline import OfflinePageMiddleware
+from app.api.upload_guard import upload_router
 from app.db import migrate
-from app.db.actor import ActingUserMiddleware
-from app.offline import OfflinePageMiddleware
 from app.services import Services
 from app.settings import Settings
-from app.storage import storage_router
-from app.upload_guard import upload_router
 
 log = logging.getLogger(__name__)
 
-CHAT_HANDLERS = Path(__file__).resolve().with_name("chat.py")
+CHAT_HANDLERS = Path(__file__).resolve().with_name("chat") / "handlers.py"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -48,22 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Before Chainlit's mount: its catch-all route would shadow these.
     app.include_router(storage_router(services.data_layer, services.data_layer.storage))
     app.include_router(upload_router(settings.max_upload_mb * 2**20))
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        """The process is up and serving."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        """Ready once the chat model is loaded; 503 while loading or after a failure."""
-        # Once loaded, the model's own id: `local:auto` names the one it chose.
-        model = services.chat_model.id if services.state == "ready" else settings.chat_model
-        body = {"status": services.state, "model": model}
-        if services.error:
-            body["error"] = services.error
-        return JSONResponse(body, status_code=200 if services.state == "ready" else 503)
-
+    app.include_router(health_router(services))
     _mount_chainlit(app)
     return app
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
@@ -12,6 +13,7 @@ from typing import Literal
 from agents import (
     CHIEF_OF_STAFF,
     OPERATORS,
+    AgentSpec,
     ChiefOfStaff,
     Runner,
     SemanticRouter,
@@ -22,15 +24,17 @@ from agents.knowledge_tools import document_match
 from agents.models.base import ChatModel
 from agents.models.local import LocalModel
 from agents.models.registry import ModelRegistry
-from app.data_layer import CadreDataLayer
+from app.db.chainlit_data.layer import CadreDataLayer
+from app.db.stores import SqlDocumentCatalog
 from app.settings import Settings
-from app.stores import ConversationTaskStore, SqlDocumentCatalog
 from knowledge.base import KnowledgeBase
 from knowledge.embedder import Embedder, SentenceTransformerEmbedder
 
 log = logging.getLogger(__name__)
 
 WarmState = Literal["loading", "ready", "failed"]
+_ROUTER_CACHE = 8
+"""Rosters whose routers are kept (widget sites may each allow different operators)."""
 
 
 def build_registry(settings: Settings) -> ModelRegistry:
@@ -57,7 +61,7 @@ class Services:
     data_layer: CadreDataLayer
     state: WarmState = "loading"
     error: str | None = None
-    _router: SemanticRouter | None = field(default=None, repr=False)
+    _routers: dict[tuple[AgentSpec, ...], SemanticRouter] = field(default_factory=dict, repr=False)
     _embedder: Embedder | None = field(default=None, repr=False)
     _embedder_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _warming: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -93,7 +97,6 @@ class Services:
             self.chat_model,
             models=self.registry,
             tools=builtin_tools(self.knowledge),
-            tasks=ConversationTaskStore(self.data_layer),
             limits=TurnLimits(
                 token_budget=self.settings.turn_token_budget,
                 deadline_s=self.settings.turn_deadline_s,
@@ -110,15 +113,27 @@ class Services:
                 )
             return self._knowledge
 
-    async def chief(self) -> ChiefOfStaff:
-        """The Chief of Staff, with a semantic router when its model cannot call tools."""
-        if not self.chat_model.capabilities.tools and self._router is None:
-            # Loading the embedder takes seconds: do it off the event loop, like the routing.
-            self._router = await asyncio.to_thread(
-                lambda: SemanticRouter(self.embedder, OPERATORS, CHIEF_OF_STAFF.examples)
-            )
+    async def chief(self, operators: Sequence[AgentSpec] = OPERATORS) -> ChiefOfStaff:
+        """The Chief of Staff for `operators`, with a semantic router when its model cannot
+        call tools (one router per roster, built once: embedding the examples takes seconds).
+        """
+        roster = tuple(operators)
+        router = None
+        if not self.chat_model.capabilities.tools:
+            router = self._routers.get(roster)
+            if router is None:
+                # Loading the embedder takes seconds: do it off the event loop, like routing.
+                router = await asyncio.to_thread(
+                    lambda: SemanticRouter(self.embedder, roster, CHIEF_OF_STAFF.examples)
+                )
+                if len(self._routers) >= _ROUTER_CACHE:
+                    self._routers.pop(next(iter(self._routers)))  # the oldest roster
+                self._routers[roster] = router
         return ChiefOfStaff(
-            self.runner, router=self._router, documents=document_match(self.knowledge)
+            self.runner,
+            operators=roster,
+            router=router,
+            documents=document_match(self.knowledge),
         )
 
     def start_warming(self) -> None:

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agents.models.base import ChatMessage, ModelOptions, TextDelta
+from agents.models.base import ChatMessage, ModelOptions, TextChunk
 from agents.models.local import (
     BUNDLED_MODELS,
     LocalModel,
@@ -253,7 +253,7 @@ def provider_way(model: LocalModel, args: argparse.Namespace) -> Callable[[str],
         stamps = [
             _stamp(event.text)
             async for event in model.stream(messages, options=options)
-            if isinstance(event, TextDelta)
+            if isinstance(event, TextChunk)
         ]
         return _sample(start, stamps)
 

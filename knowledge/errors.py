@@ -1,4 +1,9 @@
-"""Why a file could not be turned into a document, each said as a sentence a user can act on."""
+"""Cadre's root error, and why a file could not be turned into a document.
+
+`CadreError` lives here because `knowledge` is the lowest layer: `agents` and `app` import
+it, never the reverse, so every error Cadre raises on purpose shares this one root and a
+channel can show any of them as the sentence it carries.
+"""
 
 # ruff: noqa: N818  (these names are the vocabulary the issue and the UI use)
 
@@ -18,7 +23,11 @@ def _rebuild(cls: type[KnowledgeError], args: tuple[Any, ...], state: dict[str, 
     return error
 
 
-class KnowledgeError(Exception):
+class CadreError(Exception):
+    """Base class for every error Cadre raises on purpose; `str(error)` is a sentence to show."""
+
+
+class KnowledgeError(CadreError):
     """A problem with a user's document; `str(error)` is the sentence to show them."""
 
     code: ClassVar[str] = "error"

@@ -17,21 +17,12 @@ ToolChoice = Literal["auto", "required", "none"]
 
 
 @dataclass(frozen=True, slots=True)
-class ToolCallRequest:
-    """A tool call the model asked for, as it appears in the conversation history."""
-
-    id: str
-    name: str
-    arguments: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
 class ChatMessage:
     """One turn of a conversation in provider-neutral form."""
 
     role: Role
     content: str
-    tool_calls: tuple[ToolCallRequest, ...] = ()
+    tool_calls: tuple[ToolCall, ...] = ()
     """Tool calls made by an assistant turn."""
     tool_call_id: str | None = None
     """For a `tool` turn: the id of the call this is the result of."""
@@ -47,7 +38,7 @@ class ChatMessage:
         return cls("user", content)
 
     @classmethod
-    def assistant(cls, content: str, tool_calls: Sequence[ToolCallRequest] = ()) -> ChatMessage:
+    def assistant(cls, content: str, tool_calls: Sequence[ToolCall] = ()) -> ChatMessage:
         """An assistant turn, optionally with tool calls."""
         return cls("assistant", content, tuple(tool_calls))
 
@@ -96,7 +87,7 @@ class Capabilities:
 
 
 @dataclass(frozen=True, slots=True)
-class Queued:
+class QueuePosition:
     """The request waits for a busy model; `position` 1 means next in line."""
 
     position: int
@@ -104,7 +95,7 @@ class Queued:
 
 
 @dataclass(frozen=True, slots=True)
-class TextDelta:
+class TextChunk:
     """A piece of generated text, in order."""
 
     text: str
@@ -113,7 +104,8 @@ class TextDelta:
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
-    """A complete tool call requested by the model."""
+    """A complete tool call the model asked for: an event of its stream, and part of the
+    assistant message that made it in the conversation history."""
 
     id: str
     name: str
@@ -148,7 +140,7 @@ class Finish:
     kind: Literal["finish"] = "finish"
 
 
-ModelEvent = Queued | TextDelta | ToolCall | Usage | Finish
+ModelEvent = QueuePosition | TextChunk | ToolCall | Usage | Finish
 
 
 @runtime_checkable
@@ -200,7 +192,7 @@ async def complete(
     parts: list[str] = []
     async for event in model.stream(messages, tools, options):
         match event:
-            case TextDelta(text=text):
+            case TextChunk(text=text):
                 parts.append(text)
             case ToolCall():
                 result.tool_calls.append(event)
@@ -208,7 +200,7 @@ async def complete(
                 result.usage = result.usage + event
             case Finish(reason=reason):
                 result.finish_reason = reason
-            case Queued():
+            case QueuePosition():
                 pass
     result.text = "".join(parts)
     return result

@@ -16,7 +16,7 @@ from agents.models.base import (
     Finish,
     ModelEvent,
     ModelOptions,
-    TextDelta,
+    TextChunk,
     ToolCall,
     ToolSpec,
     Usage,
@@ -40,7 +40,7 @@ def _events_for(turn: str | Sequence[ModelEvent]) -> list[ModelEvent]:
         # Split after spaces so a test sees several deltas, like a real stream.
         words = turn.split(" ")
         deltas: list[ModelEvent] = [
-            TextDelta(w if i == len(words) - 1 else w + " ") for i, w in enumerate(words) if w
+            TextChunk(w if i == len(words) - 1 else w + " ") for i, w in enumerate(words) if w
         ]
         return [*deltas, Usage(output_tokens=len(deltas)), Finish("stop")]
     events = list(turn)

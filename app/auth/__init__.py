@@ -4,7 +4,7 @@
 mounted: the signing secret, revocation of tokens, the origin policy (CORS, socket.io
 handshake, state-changing requests), the socket handshake checks and the single sign-on
 routes. `bootstrap(settings, services)` creates the first admin from settings at start.
-Chainlit's login callbacks live in `app.auth.hooks` (imported by app/chat.py).
+Chainlit's login callbacks live in `app.auth.hooks` (imported by app/chat/handlers.py).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from app.auth.users import Account, UserDirectory
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from app.auth.roles import Forbidden, has_role, require_role
+    from app.auth.roles import Forbidden, has_role
     from app.services import Services
     from app.settings import Settings
 
@@ -46,15 +46,14 @@ __all__ = [
     "bootstrap",
     "has_role",
     "install",
-    "require_role",
 ]
 
 log = logging.getLogger(__name__)
 
 
 def __getattr__(name: str) -> Any:
-    # The role helpers import Chainlit; `cadre users` commands must not pay for (or run) that.
-    if name in ("Forbidden", "has_role", "require_role"):
+    # The role helpers import Starlette; `cadre users` commands need not pay for that.
+    if name in ("Forbidden", "has_role"):
         from app.auth import roles
 
         return getattr(roles, name)

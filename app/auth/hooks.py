@@ -1,6 +1,6 @@
 """Chainlit's login callbacks: passwords checked against the users table; the SSO button.
 
-Imported once by app/chat.py (the module Chainlit loads), which registers the callbacks.
+Imported once by app/chat/handlers.py (the module Chainlit loads), which registers the callbacks.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from app.auth.oidc import SingleSignOn
 from app.auth.users import UserDirectory
-from app.data_layer import CadreDataLayer
+from app.db.chainlit_data.layer import CadreDataLayer
 from app.db.errors import NotFoundError
 from app.settings import Settings
 

@@ -8,7 +8,7 @@ from app.db.domain import (
     TASK_STATUSES,
     AgentRecord,
     ApiKey,
-    DocumentRecord,
+    DocumentRow,
     TaskRecord,
     UsageRecord,
 )
@@ -34,7 +34,7 @@ __all__ = [
     "AgentRecord",
     "ApiKey",
     "Base",
-    "DocumentRecord",
+    "DocumentRow",
     "Element",
     "Feedback",
     "MigrationError",

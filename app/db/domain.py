@@ -51,6 +51,8 @@ class AgentRecord(Base):
     model: Mapped[str | None] = mapped_column(String(255))
     """A `provider:name` model id; None uses the default chat model."""
     tools: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default=text("'[]'"))
+    examples: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default=text("'[]'"))
+    """Sample requests; the semantic router matches new requests against them."""
     knowledge_scope: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     limits: Mapped[dict[str, Any]] = mapped_column(
         JSONType, default=dict, server_default=text("'{}'")
@@ -63,7 +65,7 @@ class AgentRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class DocumentRecord(Base):
+class DocumentRow(Base):
     """An uploaded file and where its ingestion stands."""
 
     __tablename__ = "documents"

@@ -15,7 +15,7 @@ from agents.models.base import (
     Finish,
     ModelEvent,
     ModelOptions,
-    TextDelta,
+    TextChunk,
     ToolCall,
 )
 from agents.models.local import LocalModel, LocalModelConfig
@@ -163,7 +163,7 @@ async def test_the_bundled_qwen_answers_a_required_call_with_one_valid_call(
 
     events: list[ModelEvent] = [e async for e in qwen.stream(messages, [calculate.spec], options)]
 
-    assert not [e for e in events if isinstance(e, TextDelta)]  # the JSON is not for the user
+    assert not [e for e in events if isinstance(e, TextChunk)]  # the JSON is not for the user
     [written] = [e for e in events if isinstance(e, ToolCall)]
     assert written.name == "calculate"
     assert set(written.arguments) == {"expression"}

@@ -26,7 +26,7 @@ from agents import (
 )
 from agents.errors import BudgetExceeded, ModelError
 from agents.models.base import ChatMessage, ToolSpec, Usage
-from agents.models.base import TextDelta as ModelText
+from agents.models.base import TextChunk as ModelText
 from agents.models.scripted import FunctionModel, ScriptedModel
 from tests.agents.agent_helpers import call, collect, kinds, of, team
 

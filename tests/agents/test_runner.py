@@ -141,7 +141,7 @@ async def test_the_turn_deadline_stops_everything_with_a_sentence() -> None:
 
 async def test_usage_and_cost_are_reported_per_model_call() -> None:
     model = ScriptedModel(
-        [[base.Queued(2), base.Queued(1), base.TextDelta("ok"), Usage(1000, 500)]]
+        [[base.QueuePosition(2), base.QueuePosition(1), base.TextChunk("ok"), Usage(1000, 500)]]
     )
     runner = Runner(model, prices={model.id: Price(input_per_million=2.0, output_per_million=8.0)})
     agent = AgentSpec(name="Helper", description="Helps.", instructions="")
@@ -156,7 +156,7 @@ async def test_usage_and_cost_are_reported_per_model_call() -> None:
 
 
 async def test_a_model_that_reports_no_usage_is_estimated() -> None:
-    model = ScriptedModel([[base.TextDelta("twelve chars")]])
+    model = ScriptedModel([[base.TextChunk("twelve chars")]])
     agent = AgentSpec(name="Helper", description="Helps.", instructions="x" * 400)
 
     events = await collect(Runner(model).stream(agent, "Hi"))

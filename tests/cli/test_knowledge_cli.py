@@ -55,9 +55,9 @@ def add_users(data_dir: Path, *names: str) -> None:
 def documents_of(data_dir: Path, name: str) -> list[DocumentRecord]:
     """The user's document records in the database."""
     from app.auth.users import UserDirectory
-    from app.data_layer import CadreDataLayer
     from app.db import database_url
-    from app.stores import SqlDocumentCatalog
+    from app.db.chainlit_data.layer import CadreDataLayer
+    from app.db.stores import SqlDocumentCatalog
 
     async def read() -> list[DocumentRecord]:
         layer = CadreDataLayer.from_url(database_url(data_dir), data_dir / "files")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from app.data_layer import CadreDataLayer
 from app.db import make_engine, metadata, migrate
-from app.storage import LocalStorageClient
+from app.db.chainlit_data.layer import CadreDataLayer
+from app.db.chainlit_data.storage import LocalStorageClient
 from tests.db.pg import create_database, drop_database, postgres_server
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

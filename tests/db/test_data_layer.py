@@ -20,11 +20,11 @@ from chainlit.types import Feedback, Pagination, ThreadFilter
 from fastapi import FastAPI
 from sqlalchemy import delete, func, select, update
 
-from app.data_layer import ActingUserMiddleware, CadreDataLayer, acting_user
+from app.api.acting_user import ActingUserMiddleware
 from app.db import (
     AgentRecord,
     ApiKey,
-    DocumentRecord,
+    DocumentRow,
     Element,
     NotFoundError,
     OwnershipError,
@@ -35,6 +35,7 @@ from app.db import (
     User,
 )
 from app.db import Feedback as FeedbackRow
+from app.db.chainlit_data.layer import CadreDataLayer, acting_user
 
 
 @contextmanager
@@ -596,7 +597,7 @@ async def test_domain_tables_take_rows_and_follow_their_owners(data_layer: Cadre
                     limits={"max_turns": 4},
                     created_by=alice.id,
                 ),
-                DocumentRecord(
+                DocumentRow(
                     id=str(uuid.uuid4()),
                     owner_id=alice.id,
                     thread_id=thread_id,
@@ -635,7 +636,7 @@ async def test_domain_tables_take_rows_and_follow_their_owners(data_layer: Cadre
     # Usage outlives the thread; delegation records go with it; documents stay the user's.
     async with data_layer.reading() as session:
         usage = await session.scalar(select(UsageRecord))
-        document = await session.scalar(select(DocumentRecord))
+        document = await session.scalar(select(DocumentRow))
         assert usage is not None
         assert usage.thread_id is None
         assert document is not None
@@ -644,7 +645,7 @@ async def test_domain_tables_take_rows_and_follow_their_owners(data_layer: Cadre
 
     async with data_layer.writing() as session:
         await session.execute(delete(User).where(User.id == alice.id))
-    assert await count(data_layer, DocumentRecord) == 0
+    assert await count(data_layer, DocumentRow) == 0
     assert await count(data_layer, ApiKey) == 0
     assert await count(data_layer, UsageRecord) == 1
     assert await count(data_layer, AgentRecord) == 1

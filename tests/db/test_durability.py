@@ -17,8 +17,8 @@ import chainlit as cl
 import pytest
 from sqlalchemy import func, select
 
-from app.data_layer import CadreDataLayer
 from app.db import Step, Thread, migrate
+from app.db.chainlit_data.layer import CadreDataLayer
 from tests.db.writer import write
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from app.db import current_revision, downgrade, make_engine, metadata, migrate, upgrade
+from app.db.operators import OperatorStore
+from app.db.sessions import Sessions
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-HEAD = "0003"
+HEAD = "0004"
 
 
 @pytest.fixture(params=BACKENDS)
@@ -71,3 +73,26 @@ async def test_concurrent_starts_migrate_once(empty_url: str) -> None:
     _, diff = await schema_of(empty_url)
     assert diff == []
     assert await current_revision(empty_url) == HEAD
+
+
+async def test_operators_made_before_0004_keep_working_with_no_examples(empty_url: str) -> None:
+    await upgrade(empty_url, "0003")
+    engine = make_engine(empty_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO agents (id, name, description, instructions, created_at, "
+                    "updated_at) VALUES ('a1', 'Clerk', 'Files invoices.', 'File them.', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
+    finally:
+        await engine.dispose()
+    await upgrade(empty_url)
+    layer = Sessions(make_engine(empty_url))
+    try:
+        [clerk] = await OperatorStore(layer).enabled()
+    finally:
+        await layer.close()
+    assert (clerk.name, clerk.examples, clerk.tools) == ("Clerk", (), ())

@@ -14,9 +14,10 @@ from chainlit.context import init_http_context
 from fastapi import FastAPI
 from sqlalchemy import update
 
-from app.data_layer import CadreDataLayer
+from app.api.files import storage_router
 from app.db import Element, StorageKeyError, User
-from app.storage import LocalStorageClient, storage_router
+from app.db.chainlit_data.layer import CadreDataLayer
+from app.db.chainlit_data.storage import LocalStorageClient
 
 
 @pytest.fixture

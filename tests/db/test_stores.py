@@ -14,9 +14,9 @@ import pytest
 
 from agents.models.base import Usage
 from agents.tasks import Task
-from app.data_layer import CadreDataLayer
 from app.db import PersistenceError
-from app.stores import SqlDocumentCatalog, SqlTaskStore
+from app.db.chainlit_data.layer import CadreDataLayer
+from app.db.stores import SqlDocumentCatalog, SqlTaskStore
 from knowledge.catalog import DocumentRecord, DocumentStatus
 
 T0 = datetime(2026, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import chainlit as cl
 
-from app.data_layer import CadreDataLayer
+from app.db.chainlit_data.layer import CadreDataLayer
 
 
 def step(thread_id: str, n: int, size: int = 2000) -> dict[str, object]:

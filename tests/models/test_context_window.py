@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.models.base import ChatMessage, ToolCallRequest
+from agents.models.base import ChatMessage, ToolCall
 from agents.models.context import TRIM_MARKER, ApproximateCounter, fit_to_context
 
 COUNTER = ApproximateCounter()
@@ -47,7 +47,7 @@ def test_a_huge_last_message_keeps_its_end() -> None:
 
 
 def test_a_tool_result_never_outlives_its_call() -> None:
-    call = ToolCallRequest("c1", "lookup", {})
+    call = ToolCall("c1", "lookup", {})
     chat = [
         ChatMessage.user("a" * 400),
         ChatMessage.assistant("", [call]),

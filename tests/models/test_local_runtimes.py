@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.models.base import ChatMessage, Finish, ModelOptions, Queued, TextDelta, Usage
+from agents.models.base import ChatMessage, Finish, ModelOptions, QueuePosition, TextChunk, Usage
 from agents.models.local import LocalModel, LocalModelConfig, bundled_gguf, quantized_gguf
 
 pytestmark = pytest.mark.slow
@@ -47,8 +47,8 @@ async def test_it_answers_with_real_tokens(model: LocalModel) -> None:
 
     events = [e async for e in model.stream(messages, options=GREEDY)]
 
-    text = "".join(e.text for e in events if isinstance(e, TextDelta))
-    assert sum(isinstance(e, TextDelta) for e in events) > 3
+    text = "".join(e.text for e in events if isinstance(e, TextChunk))
+    assert sum(isinstance(e, TextChunk) for e in events) > 3
     assert "red" in text.lower()
     usage = next(e for e in events if isinstance(e, Usage))
     assert usage.input_tokens > 10
@@ -62,7 +62,7 @@ async def test_a_cancelled_generation_frees_the_model_at_once(model: LocalModel)
 
     async def consume() -> None:
         async for event in model.stream(long_task, options=ModelOptions(max_tokens=2000)):
-            if isinstance(event, TextDelta):
+            if isinstance(event, TextChunk):
                 seen.append(event.text)
                 if len(seen) == 3:
                     consumer.cancel()
@@ -74,8 +74,8 @@ async def test_a_cancelled_generation_frees_the_model_at_once(model: LocalModel)
 
     # The worker stops between two tokens, so the next request gets the model right away.
     answer = [e async for e in model.stream([ChatMessage.user("Say hi.")], options=GREEDY)]
-    assert any(isinstance(e, TextDelta) for e in answer)
-    assert not any(isinstance(e, Queued) for e in answer)
+    assert any(isinstance(e, TextChunk) for e in answer)
+    assert not any(isinstance(e, QueuePosition) for e in answer)
 
 
 async def test_a_chat_far_longer_than_the_context_window_still_answers(model: LocalModel) -> None:
@@ -91,7 +91,7 @@ async def test_a_chat_far_longer_than_the_context_window_still_answers(model: Lo
 
     usage = next(e for e in events if isinstance(e, Usage))
     assert usage.input_tokens + usage.output_tokens <= model.config.context_window
-    assert any(isinstance(e, TextDelta) for e in events)
+    assert any(isinstance(e, TextChunk) for e in events)
 
 
 async def test_concurrent_requests_wait_their_turn(model: LocalModel) -> None:
@@ -102,9 +102,9 @@ async def test_concurrent_requests_wait_their_turn(model: LocalModel) -> None:
 
     first, second = await asyncio.gather(run(), run())
 
-    assert not any(isinstance(e, Queued) for e in first)
-    assert second[0] == Queued(1)
-    assert any(isinstance(e, TextDelta) for e in second)
+    assert not any(isinstance(e, QueuePosition) for e in first)
+    assert second[0] == QueuePosition(1)
+    assert any(isinstance(e, TextChunk) for e in second)
 
 
 def test_the_bundled_model_is_found_without_importing_its_package() -> None:

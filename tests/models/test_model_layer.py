@@ -9,7 +9,7 @@ from agents.models.base import (
     ChatMessage,
     Finish,
     ModelOptions,
-    TextDelta,
+    TextChunk,
     ToolCall,
     Usage,
     complete,
@@ -22,8 +22,8 @@ async def test_complete_collects_text_tool_calls_usage_and_reason() -> None:
     model = ScriptedModel(
         [
             [
-                TextDelta("Let me "),
-                TextDelta("check."),
+                TextChunk("Let me "),
+                TextChunk("check."),
                 ToolCall("c1", "lookup", {"q": "x"}),
                 Usage(10, 3),
             ]
@@ -43,7 +43,7 @@ async def test_scripted_text_streams_in_several_deltas() -> None:
 
     events = [e async for e in model.stream([ChatMessage.user("count")])]
 
-    deltas = [e.text for e in events if isinstance(e, TextDelta)]
+    deltas = [e.text for e in events if isinstance(e, TextChunk)]
     assert deltas == ["one ", "two ", "three"]
     assert events[-1] == Finish("stop")
 

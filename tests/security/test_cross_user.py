@@ -24,8 +24,8 @@ import socketio
 from chainlit.context import init_http_context
 
 from app.auth.users import UserDirectory
-from app.data_layer import CadreDataLayer
 from app.db import database_url
+from app.db.chainlit_data.layer import CadreDataLayer
 from tests.auth.helpers import TIMEOUT, get
 from tests.support.chainlit_client import ChainlitClient
 from tests.support.server import RunningServer, cadre_server, login_cookie

@@ -11,8 +11,9 @@ import pytest
 from chainlit.context import init_http_context
 from fastapi import FastAPI
 
-from app.auth import Forbidden, require_role
+from app.auth import Forbidden
 from app.auth.users import UserDirectory
+from app.chat.roles import require_role
 from app.db import database_url, migrate
 from app.db.sessions import EngineSessions
 

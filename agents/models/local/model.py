@@ -27,8 +27,8 @@ from agents.models.base import (
     Finish,
     ModelEvent,
     ModelOptions,
-    Queued,
-    TextDelta,
+    QueuePosition,
+    TextChunk,
     ToolCall,
     ToolSpec,
     Usage,
@@ -204,7 +204,7 @@ class LocalModel:
         options = options or ModelOptions()
         async with self._queue.turn() as positions:
             async for position in positions:
-                yield Queued(position)
+                yield QueuePosition(position)
             await self.warm()
             runtime = self._runtime
             assert runtime is not None
@@ -234,7 +234,7 @@ class LocalModel:
                 return
             parts: list[str] = []
             async for event in self._generate(runtime, fitted, sampling):
-                if isinstance(event, TextDelta):
+                if isinstance(event, TextChunk):
                     parts.append(event.text)  # the call's JSON is not text for the user
                 elif isinstance(event, Finish):
                     yield _parse_call("".join(parts), tools)
@@ -265,7 +265,7 @@ class LocalModel:
             while True:
                 item = await pieces.get()
                 if isinstance(item, str):
-                    yield TextDelta(item)
+                    yield TextChunk(item)
                 elif isinstance(item, Generated):
                     yield Usage(item.input_tokens, item.output_tokens)
                     yield Finish(item.finish_reason)

@@ -14,7 +14,7 @@ from pathlib import Path
 import chainlit as cl
 from chainlit.element import Element
 
-from app.uploads import find_original
+from app.chat.uploads import find_original
 from knowledge.documents import Passage
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")

@@ -1,7 +1,7 @@
 """Cadre's Chainlit data layer: chat history on our own models, owners checked on every write.
 
 Who is asking ("the actor") comes, in order, from an explicit `as_user` argument, the
-`acting_user` context variable (set per HTTP request by `ActingUserMiddleware`), or the
+`acting_user` context variable (set per HTTP request by app/api/acting_user.py), or the
 Chainlit session's user. With an actor known, another user's thread answers exactly like a
 missing one: `get_thread_author` returns "" (Chainlit then answers 404) and writes raise
 `NotFoundError` (an HTTP 404).
@@ -22,9 +22,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.db import convert, queries
-from app.db.actor import ActingUserMiddleware, acting_user, current_actor
-from app.db.calls import logged, queued
+from app.db.chainlit_data import convert, queries
+from app.db.chainlit_data.actor import acting_user, current_actor
+from app.db.chainlit_data.calls import logged, queued
+from app.db.chainlit_data.storage import LocalStorageClient, element_bytes, object_key_for
 from app.db.engine import make_engine
 from app.db.errors import NotFoundError, OwnershipError, PersistenceError, RemoteElementError
 from app.db.models import ROLES, Element, Step, Thread
@@ -32,7 +33,6 @@ from app.db.models import Feedback as FeedbackRow
 from app.db.models import User as UserRow
 from app.db.sessions import Sessions
 from app.db.types import utcnow
-from app.storage import LocalStorageClient, element_bytes, object_key_for
 
 if TYPE_CHECKING:
     from chainlit.element import Element as ChainlitElement
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from chainlit.step import StepDict
     from chainlit.types import ThreadDict
 
-__all__ = ["ActingUserMiddleware", "CadreDataLayer", "StoredFile", "acting_user"]
+__all__ = ["CadreDataLayer", "StoredFile", "acting_user"]
 
 MAX_PAGE = 100
 # Kept as columns, never copied from a login callback's metadata (see create_user).

@@ -7,6 +7,7 @@ others, and the originals are kept so a citation can open the page it points at.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 import time
@@ -80,7 +81,11 @@ async def ingest_uploads(
                 step.output = "\n\n".join(lines.values())
                 await step.update()
 
-        sources = [Upload(name=name, data=path.read_bytes()) for name, path in paths.items()]
+        # Off the event loop: a large upload would stall every other chat while it is read.
+        sources = [
+            Upload(name=name, data=await asyncio.to_thread(path.read_bytes))
+            for name, path in paths.items()
+        ]
         await show(force=True)
         async for event in kb.ingest(sources, owner):
             match event:
@@ -93,7 +98,9 @@ async def ingest_uploads(
                     lines[event.document] = (
                         f"✅ **{event.document}**: ready — {event.chunks} passages{pages}{again}"
                     )
-                    _keep_original(paths[event.document], originals_dir, owner, event)
+                    await asyncio.to_thread(
+                        _keep_original, paths[event.document], originals_dir, owner, event
+                    )
                     outcomes.append(UploadOutcome(event.document, True, event.document_id))
                     await show(force=True)
                 case IngestFailed():

@@ -12,9 +12,9 @@ import typer
 
 from app.auth.errors import AuthError
 from app.auth.users import Account, UserDirectory
+from app.cli.options import DataDir, load_settings
 from app.db.errors import PersistenceError
 from app.db.sessions import EngineSessions
-from app.settings import Settings
 
 T = TypeVar("T")
 
@@ -23,22 +23,14 @@ users_cli = typer.Typer(
 )
 db_cli = typer.Typer(name="db", help="The database: apply migrations.", no_args_is_help=True)
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Where Cadre keeps its data [env: CADRE_DATA_DIR]."),
-]
 Name = Annotated[str, typer.Argument(help="The user's login name.")]
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    return Settings() if data_dir is None else Settings(data_dir=data_dir)
 
 
 def _with_directory(data_dir: Path | None, action: Callable[[UserDirectory], Awaitable[T]]) -> T:
     """Run `action` on the users table (migrated first), turning our errors into messages."""
     from app.db import migrate
 
-    settings = _settings(data_dir)
+    settings = load_settings(data_dir)
 
     async def run() -> T:
         await migrate(settings.db_url)
@@ -152,7 +144,7 @@ def upgrade(data_dir: DataDir = None) -> None:
     """Apply pending database migrations (the server also does this at start)."""
     from app.db import current_revision, migrate
 
-    settings = _settings(data_dir)
+    settings = load_settings(data_dir)
 
     async def run() -> str | None:
         await migrate(settings.db_url)

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from agents.errors import CadreError
+from app.cli.options import DataDir, load_settings
 from app.settings import Settings
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from app.data_layer import CadreDataLayer
+    from app.db.chainlit_data.layer import CadreDataLayer
     from knowledge.base import KnowledgeBase
     from knowledge.documents import Passage
     from knowledge.ingest import IngestEvent
@@ -34,10 +36,6 @@ T = TypeVar("T")
 knowledge_cli = typer.Typer()
 """Top-level commands (`add_typer` without a name merges them into `cadre`)."""
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Where Cadre keeps its data (env CADRE_DATA_DIR)."),
-]
 UserOption = Annotated[
     str | None,
     typer.Option(
@@ -63,20 +61,15 @@ _RANKING: dict[Mode, SearchMode] = {
 }
 
 
-class CliError(Exception):
+class CliError(CadreError):
     """A problem the person at the terminal can fix; the message says how."""
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    settings = Settings()
-    return settings if data_dir is None else settings.model_copy(update={"data_dir": data_dir})
 
 
 @asynccontextmanager
 async def data_layer(settings: Settings) -> AsyncIterator[CadreDataLayer]:
     """The server's database (migrated first), for users and document records."""
-    from app.data_layer import CadreDataLayer
     from app.db import migrate
+    from app.db.chainlit_data.layer import CadreDataLayer
 
     await migrate(settings.db_url)
     layer = CadreDataLayer.from_url(settings.db_url, settings.files_dir)
@@ -124,8 +117,8 @@ async def open_knowledge(settings: Settings, layer: CadreDataLayer) -> Knowledge
     """
     from transformers.utils import logging as transformers_logging
 
+    from app.db.stores import SqlDocumentCatalog
     from app.services import bundled_embedder
-    from app.stores import SqlDocumentCatalog
     from knowledge.base import KnowledgeBase
     from knowledge.store import KnowledgeStore
 
@@ -138,13 +131,9 @@ async def open_knowledge(settings: Settings, layer: CadreDataLayer) -> Knowledge
 
 def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run `work`, turning problems the person can fix into a message and exit code 1."""
-    from app.auth.errors import AuthError
-    from app.db.errors import PersistenceError
-    from knowledge.errors import KnowledgeError
-
     try:
         return asyncio.run(work())
-    except (CliError, AuthError, PersistenceError, KnowledgeError) as error:
+    except CadreError as error:
         typer.echo(f"Error: {error}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
@@ -279,7 +268,7 @@ def ingest(
     data_dir: DataDir = None,
 ) -> None:
     """Add files to a user's documents, with progress; exits 1 if any file failed."""
-    settings = _settings(data_dir)
+    settings = load_settings(data_dir)
     done, failed = _run(lambda: _ingest(settings, paths, user))
     total = done + failed
     typer.echo(f"{total} file(s): {done} ready or already there, {failed} failed.", err=True)
@@ -338,7 +327,7 @@ def search(
     if not query.strip():
         typer.echo("Error: give something to search for.", err=True)
         raise typer.Exit(2)
-    settings = _settings(data_dir)
+    settings = load_settings(data_dir)
     passages = _run(lambda: _search(settings, query, user, k, mode))
     if as_json:
         hits = [passage_json(rank, p) for rank, p in enumerate(passages, start=1)]

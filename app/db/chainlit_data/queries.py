@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Select, and_, exists, or_, select
 
-from app.db.convert import decode_cursor
+from app.db.chainlit_data.convert import decode_cursor
 from app.db.models import Feedback, Step, Thread, User
 
 

@@ -1,31 +1,14 @@
-"""Who is asking: the user an HTTP request or a Chainlit session is authenticated as."""
+"""Tells the data layer who each HTTP request is authenticated as (Chainlit's token)."""
 
 from __future__ import annotations
-
-from contextvars import ContextVar
 
 import jwt
 from chainlit.auth.cookie import get_token_from_cookies
 from chainlit.auth.jwt import decode_jwt, get_jwt_secret
-from chainlit.context import ChainlitContextException, context
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-acting_user: ContextVar[str | None] = ContextVar("cadre_acting_user", default=None)
-"""The identifier of the user the current HTTP request is authenticated as."""
-
-
-def current_actor(explicit: str | None = None) -> str | None:
-    """The actor's identifier: `explicit`, else the HTTP request's user, else the session's."""
-    if explicit:
-        return explicit
-    if (requester := acting_user.get()) is not None:
-        return requester
-    try:
-        user = context.session.user
-    except ChainlitContextException:
-        return None  # background work outside any request or session
-    return user.identifier if user is not None else None
+from app.db.chainlit_data.actor import acting_user
 
 
 class ActingUserMiddleware:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from app.cli_knowledge import knowledge_cli
-from app.cli_users import db_cli, users_cli
-from app.settings import Settings
+from app.cli.knowledge import knowledge_cli
+from app.cli.options import DataDir, load_settings
+from app.cli.users import db_cli, users_cli
 
 cli = typer.Typer(
     name="cadre",
@@ -20,17 +19,6 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    settings = Settings()
-    return settings if data_dir is None else settings.model_copy(update={"data_dir": data_dir})
-
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Where Cadre keeps its data [env: CADRE_DATA_DIR]."),
-]
 
 
 @cli.command()
@@ -45,7 +33,7 @@ def serve(
 
     from app.server import create_app
 
-    settings = _settings(data_dir)
+    settings = load_settings(data_dir)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     bind_host, bind_port = host or settings.host, port or settings.port
     typer.echo(f"Cadre is starting on http://{bind_host}:{bind_port} (data in {settings.data_dir})")
@@ -59,10 +47,10 @@ def chat(
 ) -> None:
     """Ask one question and stream the answer to the terminal."""
     from agents.errors import CadreError
-    from agents.models.base import ChatMessage, Queued, TextDelta
+    from agents.models.base import ChatMessage, QueuePosition, TextChunk
     from app.services import Services
 
-    settings = _settings(data_dir)
+    settings = load_settings(data_dir)
     model = Services.from_settings(settings).chat_model
 
     async def run() -> None:
@@ -70,10 +58,10 @@ def chat(
         await model.warm()
         messages = [ChatMessage.system(settings.system_prompt), ChatMessage.user(question)]
         async for event in model.stream(messages):
-            if isinstance(event, TextDelta):
+            if isinstance(event, TextChunk):
                 sys.stdout.write(event.text)
                 sys.stdout.flush()
-            elif isinstance(event, Queued):
+            elif isinstance(event, QueuePosition):
                 typer.echo(f"(waiting: position {event.position})", err=True)
         sys.stdout.write("\n")
 
@@ -90,9 +78,9 @@ def chat(
 @cli.command()
 def doctor(data_dir: DataDir = None) -> None:
     """Check device, runtimes, bundled models and versions; say how to fix what is missing."""
-    from app.doctor import diagnose
+    from app.cli.doctor import diagnose
 
-    report = diagnose(_settings(data_dir))
+    report = diagnose(load_settings(data_dir))
     for check in report:
         mark = {"ok": "✔", "warn": "!", "fail": "✘"}[check.status]
         typer.echo(f"{mark} {check.name:<22} {check.detail}")

@@ -16,13 +16,13 @@ from chainlit.element import Element
 
 from agents import events as ev
 from agents.models.base import Usage
+from agents.roster import CHIEF_OF_STAFF
 from agents.tasks import Task, TaskStatus
-from app.citations import cited_numbers
+from app.chat.citations import cited_numbers
+from app.chat.history import ANSWER
 from knowledge.documents import Passage
 
 log = logging.getLogger(__name__)
-
-CHIEF_OF_STAFF = "Chief of Staff"
 
 _TASK_STATUS: dict[TaskStatus, cl.TaskStatus] = {
     "pending": cl.TaskStatus.READY,
@@ -74,7 +74,7 @@ class TurnRenderer:
     def message(self) -> cl.Message:
         """The answer; made on first use so it is listed after the steps that led to it."""
         if self._message is None:
-            self._message = cl.Message(content="", author=CHIEF_OF_STAFF)
+            self._message = cl.Message(content="", author=CHIEF_OF_STAFF.name)
         return self._message
 
     async def handle(self, event: ev.RunEvent) -> None:
@@ -127,7 +127,7 @@ class TurnRenderer:
             if sources:
                 self.message.content += f"\n\n{sources}"
         if self.message.content:
-            self.message.metadata = {"stopped": stopped, **self._usage_metadata()}
+            self.message.metadata = {"cadre": ANSWER, "stopped": stopped, **self._usage_metadata()}
             await self.message.send()
         return answer
 
@@ -260,7 +260,7 @@ class TurnRenderer:
 
     async def _show_notice(self, text: str) -> None:
         if self._notice is None:
-            self._notice = cl.Message(content=text, author=CHIEF_OF_STAFF)
+            self._notice = cl.Message(content=text, author=CHIEF_OF_STAFF.name)
             await self._notice.send()
         else:
             self._notice.content = text

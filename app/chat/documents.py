@@ -37,6 +37,11 @@ _STATUS = {
 }
 
 
+def is_command(message: cl.Message) -> bool:
+    """Whether the message asks for the document list (the command, or `/documents` typed)."""
+    return message.command == COMMAND or message.content.strip() == f"/{COMMAND}"
+
+
 def describe(record: DocumentRecord) -> str:
     """One line of the document list."""
     details = [_STATUS.get(record.status, record.status)]

@@ -1,7 +1,7 @@
 """The database-backed `TaskStore` (agents) and `DocumentCatalog` (knowledge).
 
-Both share the Chainlit data layer's engine through `CadreDataLayer.reading()`/`writing()`,
-so their writes follow its SQLite discipline (the write lock taken at BEGIN) and need no
+Both take their sessions from a `Sessions` (in the server, the Chainlit data layer's), so
+their writes follow its SQLite discipline (the write lock taken at BEGIN) and need no
 locks of their own. Saves are single upserts, safe to run concurrently on either backend.
 """
 
@@ -14,17 +14,19 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agents.models.base import Usage
 from agents.tasks import Task
-from app.data_layer import CadreDataLayer
-from app.db import DOCUMENT_STATUSES, TASK_STATUSES, Base, PersistenceError, TaskRecord, Thread
-from app.db import DocumentRecord as DocumentRow
-from app.db.domain import TASK_PRIORITIES
+from app.db.base import Base
+from app.db.domain import DOCUMENT_STATUSES, TASK_PRIORITIES, TASK_STATUSES, DocumentRow, TaskRecord
+from app.db.errors import PersistenceError
+from app.db.models import Thread
+from app.db.sessions import Sessions
 from app.db.types import utcnow
 from knowledge.catalog import DocumentRecord, DocumentStatus
 
-__all__ = ["ConversationTaskStore", "SqlDocumentCatalog", "SqlTaskStore"]
+__all__ = ["SqlDocumentCatalog", "SqlTaskStore", "ensure_thread", "upsert"]
 
 # Every other Task field has a column of the same name; usage is split in two.
 _TASK_FIELDS = tuple(f.name for f in fields(Task) if f.name not in ("id", "usage"))
@@ -41,12 +43,12 @@ class SqlTaskStore:
 
     def __init__(
         self,
-        data_layer: CadreDataLayer,
+        sessions: Sessions,
         *,
         thread_id: str | None = None,
         user_id: str | None = None,
     ) -> None:
-        self._layer = data_layer
+        self._layer = sessions
         self.thread_id = thread_id
         self.user_id = user_id
 
@@ -59,18 +61,13 @@ class SqlTaskStore:
             )
         values = {name: _clean(getattr(task, name)) for name in _TASK_FIELDS}
         values.update(input_tokens=task.usage.input_tokens, output_tokens=task.usage.output_tokens)
-        insert = _insert(self._layer, TaskRecord).values(
+        insert = upsert(self._layer, TaskRecord).values(
             id=task.id, thread_id=self.thread_id, user_id=self.user_id, **values
         )
         try:
             async with self._layer.writing() as session:
                 if self.thread_id is not None:
-                    # Chainlit writes the thread row lazily; the task may come first.
-                    await session.execute(
-                        _insert(self._layer, Thread)
-                        .values(id=self.thread_id, user_id=self.user_id, metadata={})
-                        .on_conflict_do_nothing(index_elements=["id"])
-                    )
+                    await ensure_thread(session, self._layer, self.thread_id, self.user_id)
                 await session.execute(
                     insert.on_conflict_do_update(index_elements=["id"], set_=values)
                 )
@@ -113,8 +110,8 @@ class SqlDocumentCatalog:
     `document_id` the content hash; the pair is unique, so `put` updates in place.
     """
 
-    def __init__(self, data_layer: CadreDataLayer) -> None:
-        self._layer = data_layer
+    def __init__(self, sessions: Sessions) -> None:
+        self._layer = sessions
 
     async def put(self, record: DocumentRecord) -> None:
         """Insert or replace the record keyed by (owner, document_id)."""
@@ -140,7 +137,7 @@ class SqlDocumentCatalog:
             "updated_at": updated,
             "finished_at": updated if status in _FINISHED else None,
         }
-        insert = _insert(self._layer, DocumentRow).values(
+        insert = upsert(self._layer, DocumentRow).values(
             id=str(uuid.uuid4()),
             owner_id=record.owner,
             content_hash=record.document_id,
@@ -231,8 +228,23 @@ def _document(row: DocumentRow) -> DocumentRecord:
     )
 
 
-def _insert(layer: CadreDataLayer, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
-    # Each dialect's own INSERT, for its ON CONFLICT clause (the same SQL on both).
+async def ensure_thread(
+    session: AsyncSession, layer: Sessions, thread_id: str, user_id: str | None
+) -> None:
+    """Create the thread row if it is not there yet (inside `session`'s transaction).
+
+    Chainlit writes a thread's row lazily, after the first steps; records that refer to
+    the thread (tasks, usage) may come first.
+    """
+    await session.execute(
+        upsert(layer, Thread)
+        .values(id=thread_id, user_id=user_id, metadata={})
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+
+
+def upsert(layer: Sessions, model: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT in the dialect of `layer`, for its ON CONFLICT clause (same SQL on both)."""
     if layer.engine.dialect.name == "postgresql":
         return postgresql.insert(model)
     return sqlite.insert(model)
@@ -246,36 +258,3 @@ def _usable(key: str) -> bool:
 def _clean(value: Any) -> Any:
     # Names and model output may hold NUL, which PostgreSQL cannot store; SQLite could.
     return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
-
-
-class ConversationTaskStore:
-    """A `TaskStore` for the whole app: files each task under the chat it happens in.
-
-    The runner is shared by every chat, so the thread and the person come from the Chainlit
-    session of the task doing the saving (a context variable that delegations inherit).
-    """
-
-    def __init__(self, data_layer: CadreDataLayer) -> None:
-        self._layer = data_layer
-
-    def _store(self) -> SqlTaskStore:
-        from chainlit.context import ChainlitContextException, context
-
-        try:
-            session = context.session
-        except ChainlitContextException:
-            return SqlTaskStore(self._layer)  # outside a chat (CLI, tests): no thread
-        user_id = getattr(session.user, "id", None)
-        return SqlTaskStore(self._layer, thread_id=session.thread_id, user_id=user_id)
-
-    async def save(self, task: Task) -> None:
-        """Insert or replace the record under the current chat."""
-        await self._store().save(task)
-
-    async def get(self, task_id: str) -> Task | None:
-        """The record with this id, if the current person may see it."""
-        return await self._store().get(task_id)
-
-    async def for_turn(self, turn_id: str) -> list[Task]:
-        """The tasks of one user turn, oldest first."""
-        return await self._store().for_turn(turn_id)

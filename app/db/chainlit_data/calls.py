@@ -13,7 +13,7 @@ from chainlit.session import WebsocketSession
 
 from app.db.errors import NotFoundError
 
-log = logging.getLogger("app.data_layer")
+log = logging.getLogger("app.db.chainlit_data.layer")
 
 P = ParamSpec("P")
 R = TypeVar("R")

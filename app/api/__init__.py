@@ -1,0 +1,1 @@
+"""HTTP routes and middleware outside Chainlit's own: health, files, upload limits, offline page."""

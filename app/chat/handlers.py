@@ -1,0 +1,154 @@
+"""Chainlit handlers: the chat a person has with the Chief of Staff.
+
+A thin adapter over the channel-neutral turn (app/turns.py): it says who is asking (from
+the Chainlit session), reads attached files, shows the turn's events, and keeps the
+conversation in `cl.user_session`. Chainlit loads this file by path (see app/server.py),
+so it imports our packages by absolute name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import chainlit as cl
+from chainlit.types import ThreadDict
+
+from agents.errors import CadreError
+from agents.models.base import ChatMessage
+from app import services
+from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callbacks)
+from app.chat import documents
+from app.chat.citations import citation_elements
+from app.chat.history import history_from_thread
+from app.chat.render import TurnRenderer
+from app.chat.uploads import ingest_uploads
+from app.db.chainlit_data import CadreDataLayer
+from app.turns import Caller, TurnRequest, Turns
+
+log = logging.getLogger(__name__)
+
+HISTORY = "history"
+
+
+def _history() -> list[ChatMessage]:
+    history: list[ChatMessage] | None = cl.user_session.get(HISTORY)
+    if history is None:
+        history = []
+        cl.user_session.set(HISTORY, history)
+    return history
+
+
+def _caller() -> Caller:
+    """Who this chat works for: the signed-in person, in this conversation."""
+    session = cl.context.session
+    user = session.user
+    user_id = getattr(user, "id", None)
+    if not user_id:
+        raise CadreError("Sign in again: this session has no stored user.")
+    role = (getattr(user, "metadata", None) or {}).get("role", "member")
+    return Caller(user_id=str(user_id), thread_id=session.thread_id, role=str(role))
+
+
+@cl.data_layer
+def data_layer() -> CadreDataLayer:
+    """Threads, steps, elements and feedback live in Cadre's own database."""
+    return services.current().data_layer
+
+
+@cl.set_starters
+async def starters(user: cl.User | None = None, language: str | None = None) -> list[cl.Starter]:
+    """Suggestions shown on an empty chat."""
+    return [
+        cl.Starter(
+            label="Draft a thank-you note", message="Draft a short thank-you note to my team."
+        ),
+        cl.Starter(label="Explain a concept", message="Explain what a vector database is, simply."),
+        cl.Starter(label="Plan my week", message="Help me plan a focused work week."),
+    ]
+
+
+@cl.on_chat_start
+async def on_chat_start() -> None:
+    """A new chat starts with an empty history."""
+    cl.user_session.set(HISTORY, [])
+    await cl.context.emitter.set_commands(documents.COMMANDS)
+
+
+@cl.on_chat_resume
+async def on_chat_resume(thread: ThreadDict) -> None:
+    """Continue an earlier chat: its turns become the model's context again."""
+    cl.user_session.set(HISTORY, history_from_thread(thread))
+    await cl.context.emitter.set_commands(documents.COMMANDS)
+
+
+@cl.action_callback(documents.DELETE_ACTION)
+async def on_delete_document(action: cl.Action) -> None:
+    """Delete one of the signed-in person's documents."""
+    kb = await services.current().knowledge()
+    reply = await documents.delete_document(kb, _caller().user_id, action)
+    await cl.Message(content=reply, author="Cadre").send()
+
+
+@cl.on_message
+async def on_message(message: cl.Message) -> None:
+    """A command, files to read, or a request for the Chief of Staff."""
+    try:
+        caller = _caller()
+        if documents.is_command(message):
+            await documents.show_documents(await services.current().knowledge(), caller.user_id)
+            return
+        attached = await _read_attachments(message, caller)
+    except CadreError as exc:
+        log.warning("refused a message: %s", exc)
+        await cl.Message(content=f"⚠️ {exc}", author="Cadre").send()
+        return
+    if attached is None:
+        return  # only files: reading them was the whole request
+    await _answer(message.content, caller, attached)
+
+
+async def _read_attachments(message: cl.Message, caller: Caller) -> tuple[str, ...] | None:
+    """Ingest the message's files; the ids of those read, or None when files were all it had."""
+    files = [element for element in message.elements if element.path]
+    if not files:
+        return ()
+    shared = services.current()
+    outcomes = await ingest_uploads(
+        files, caller.user_id, await shared.knowledge(), shared.settings.originals_dir
+    )
+    if not message.content.strip():
+        return None
+    return tuple(o.document_id for o in outcomes if o.ok and o.document_id)
+
+
+async def _answer(text: str, caller: Caller, attached: tuple[str, ...]) -> None:
+    """Run the turn and show it; the exchange joins the history however the turn ends."""
+    shared = services.current()
+    history = _history()
+    renderer = TurnRenderer(
+        cite=lambda passages, cited: citation_elements(
+            passages, shared.settings.originals_dir, caller.user_id, cited
+        )
+    )
+    request = TurnRequest(text, history=tuple(history), attached=attached)
+    try:
+        async for event in Turns(shared).stream(caller, request):
+            await renderer.handle(event)
+    except asyncio.CancelledError:
+        # The stop button cancels this task, and with it every operator, tool and generation.
+        _remember(history, text, await renderer.close(stopped=True))
+        raise
+    except CadreError as exc:
+        log.exception("The turn failed")
+        renderer.error = f"Sorry, I could not answer: {exc}"
+    except Exception:
+        log.exception("The turn failed unexpectedly")
+        renderer.error = "Sorry, something went wrong on our side; it has been logged."
+    _remember(history, text, await renderer.close())
+
+
+def _remember(history: list[ChatMessage], request: str, answer: str) -> None:
+    history.append(ChatMessage.user(request))
+    if answer:
+        history.append(ChatMessage.assistant(answer))

@@ -1,0 +1,1 @@
+"""The `cadre` command (Typer): serve, chat, doctor, users, db, ingest, search, documents."""

@@ -1,0 +1,134 @@
+"""The channel-neutral turn: who asks, what they ask, and the events of the answer.
+
+Every channel (the Chainlit chat today; the REST and OpenAI-compatible APIs and the widget
+next) is a thin adapter over `Turns.stream`: it says who is asking (`Caller`) and what
+(`TurnRequest`), and shows the `RunEvent`s that come back. The turn itself resolves the
+roster (built-in operators plus the admin-made ones in the database), runs the Chief of
+Staff, and files what happened — each task and each model call's tokens — under the
+caller's user and thread. Nothing here reads a UI context.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator, Collection, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from agents import OPERATORS, AgentSpec
+from agents import events as ev
+from agents.models.base import ChatMessage
+from agents.roster import CHIEF_OF_STAFF
+from agents.scope import UserScope
+from app.db.errors import PersistenceError
+from app.db.operators import OperatorStore
+from app.db.stores import SqlTaskStore
+from app.db.usage import UsageLedger
+from app.services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who a turn works for, as the channel authenticated them."""
+
+    user_id: str
+    """The user's database id: owner of the documents searched and of the records written."""
+    thread_id: str | None = None
+    """The conversation the turn belongs to; `None` for one-off requests."""
+    role: str = "member"
+    """The user's role (`member` or `admin`) as the channel authenticated it."""
+    operators: Collection[str] | None = None
+    """Names of the operators this channel may use (a widget site's list); `None` for all."""
+
+    def __post_init__(self) -> None:
+        if not self.user_id.strip():
+            raise ValueError("Caller.user_id must be a user's database id")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRequest:
+    """What the caller asks, with the conversation so far."""
+
+    text: str
+    history: Sequence[ChatMessage] = ()
+    """Earlier user and assistant messages of the conversation, oldest first."""
+    attached: tuple[str, ...] = ()
+    """Ids of documents attached to this message (already ingested): always consulted."""
+
+
+class Turns:
+    """Runs user turns for any channel."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        layer = services.data_layer
+        self.operators = OperatorStore(layer)
+        self.usage = UsageLedger(layer)
+
+    async def roster(self, caller: Caller) -> tuple[AgentSpec, ...]:
+        """The operators the Chief of Staff may delegate to for `caller`."""
+        reserved = [CHIEF_OF_STAFF.name, *(op.name for op in OPERATORS)]
+        made = await self.operators.enabled(reserved=reserved)
+        roster = (*OPERATORS, *made)
+        if caller.operators is None:
+            return roster
+        allowed = set(caller.operators)
+        return tuple(op for op in roster if op.name in allowed)
+
+    async def stream(
+        self, caller: Caller, request: TurnRequest
+    ) -> AsyncGenerator[ev.RunEvent, None]:
+        """Run one turn for `caller`, yielding every event of the Chief of Staff's tree.
+
+        Closing the generator early (a stop button, a dropped connection) cancels every
+        operator, tool and generation of the turn.
+        """
+        chief = await self._services.chief(await self.roster(caller))
+        records = _TurnRecords(
+            SqlTaskStore(
+                self._services.data_layer, thread_id=caller.thread_id, user_id=caller.user_id
+            ),
+            self.usage,
+            caller,
+        )
+        scope = UserScope(caller.user_id, attached=request.attached)
+        turn = chief.stream(request.text, history=list(request.history), deps=scope)
+        async with aclosing(turn) as events:
+            async for event in events:
+                await records.keep(event)
+                yield event
+
+
+class _TurnRecords:
+    """Files a turn's tasks and token usage under the caller, as its events arrive.
+
+    A record that cannot be written is logged and the turn goes on: the person's answer
+    matters more than its bookkeeping.
+    """
+
+    def __init__(self, tasks: SqlTaskStore, usage: UsageLedger, caller: Caller) -> None:
+        self._tasks = tasks
+        self._usage = usage
+        self._caller = caller
+
+    async def keep(self, event: ev.RunEvent) -> None:
+        try:
+            match event:
+                case ev.TaskUpdated():
+                    await self._tasks.save(event.task)
+                case ev.UsageReported():
+                    await self._usage.record(
+                        user_id=self._caller.user_id,
+                        thread_id=self._caller.thread_id,
+                        run_id=event.run_id,
+                        agent=event.agent,
+                        model=event.model,
+                        input_tokens=event.input_tokens,
+                        output_tokens=event.output_tokens,
+                    )
+        except (PersistenceError, SQLAlchemyError):
+            log.exception("could not record %s for user %s", event.kind, self._caller.user_id)
