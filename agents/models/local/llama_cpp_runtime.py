@@ -6,7 +6,8 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,50 @@ def thread_counts(cores: int, decode: int | None, batch: int | None) -> tuple[in
     every core.
     """
     return decode or max(1, cores - 1), batch or cores
+
+
+def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether the CPU advertises Intel AMX tiles (read from Linux's /proc/cpuinfo)."""
+    try:
+        text = cpuinfo.read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    return any(
+        line.startswith("flags") and "amx_tile" in line.split() for line in text.splitlines()
+    )
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+@contextmanager
+def _plain_weight_buffers(enabled: bool) -> Iterator[None]:
+    """Load with llama.cpp's extra weight buffers (AMX, repacked layouts) turned off.
+
+    On AMX CPUs (Sapphire Rapids and later) llama.cpp puts Q4_K weights in an AMX buffer,
+    and its AMX kernels die with SIGILL on the virtual machines Cadre is tested on (a plain
+    AMX program runs there: the fault is in the kernels' tile handling). llama-cpp-python has
+    no argument for `use_extra_bufts`, so its default model parameters are wrapped while the
+    model loads; the lock keeps concurrent loads from seeing each other's wrapper.
+    """
+    if not enabled:
+        yield
+        return
+    import llama_cpp.llama_cpp as bindings
+
+    with _LOAD_LOCK:
+        default = bindings.llama_model_default_params
+
+        def without_extra_buffers() -> Any:
+            params = default()
+            params.use_extra_bufts = False
+            return params
+
+        bindings.llama_model_default_params = without_extra_buffers
+        try:
+            yield
+        finally:
+            bindings.llama_model_default_params = default
 
 
 @lru_cache(maxsize=32)
@@ -66,14 +111,18 @@ class LlamaCppRuntime:
                 "or set CADRE_LOCAL_RUNTIME=transformers."
             ) from exc
         decode, batch = thread_counts(os.cpu_count() or 1, threads, batch_threads)
-        self._llm = Llama(
-            model_path=str(gguf),
-            n_ctx=context_window,
-            n_threads=decode,
-            n_threads_batch=batch,
-            n_gpu_layers=gpu_layers,
-            verbose=False,
-        )
+        plain = cpu_has_amx()
+        if plain:
+            log.info("AMX CPU: llama.cpp's AMX and repacked weight buffers are off")
+        with _plain_weight_buffers(plain):
+            self._llm = Llama(
+                model_path=str(gguf),
+                n_ctx=context_window,
+                n_threads=decode,
+                n_threads_batch=batch,
+                n_gpu_layers=gpu_layers,
+                verbose=False,
+            )
         if gpu_layers:
             self.device = "cuda"
         self._llm.set_cache(LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
