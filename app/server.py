@@ -12,10 +12,11 @@ from fastapi import FastAPI
 from app import auth
 from app import services as services_module
 from app.api.acting_user import ActingUserMiddleware
-from app.api.files import storage_router
+from app.api.actions import action_router
+from app.api.files import FileHeadersMiddleware, storage_router
 from app.api.health import health_router
-from app.api.offline import OfflinePageMiddleware
-from app.api.upload_guard import upload_router
+from app.api.page import PageMiddleware
+from app.api.upload_guard import UploadLimitMiddleware, upload_router
 from app.db import migrate
 from app.services import Services
 from app.settings import Settings
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        _keep_private(settings.data_dir)
         await migrate(settings.db_url)
         await auth.bootstrap(settings, services)
         # Mounted sub-apps get no lifespan (starlette#649): Chainlit's startup work is ours.
@@ -42,12 +44,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await services.close()
 
     app = FastAPI(title="Cadre", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.add_middleware(OfflinePageMiddleware)
+    app.add_middleware(PageMiddleware)
+    app.add_middleware(FileHeadersMiddleware)
+    app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_mb * 2**20)
     app.add_middleware(ActingUserMiddleware)
     auth.install(app, settings, services)  # login, revocation, origins, socket checks, SSO
     # Before Chainlit's mount: its catch-all route would shadow these.
     app.include_router(storage_router(services.data_layer, services.data_layer.storage))
     app.include_router(upload_router(settings.max_upload_mb * 2**20))
+    app.include_router(action_router())
     app.include_router(health_router(services))
     _mount_chainlit(app)
     return app
@@ -57,3 +62,14 @@ def _mount_chainlit(app: FastAPI) -> None:
     from chainlit.utils import mount_chainlit
 
     mount_chainlit(app, target=str(CHAT_HANDLERS), path="/")
+
+
+def _keep_private(data_dir: Path) -> None:
+    """Close the data folder (and the SQLite files) to other accounts on this machine.
+
+    New files are private through the process umask (app/cli/main.py); this also closes
+    folders and databases made by earlier versions under a looser umask.
+    """
+    data_dir.chmod(0o700)
+    for database in data_dir.glob("*.db*"):
+        database.chmod(0o600)

@@ -43,5 +43,5 @@ def _identifier_from_request(request: Request) -> str | None:
         return None
     try:
         return decode_jwt(token).identifier
-    except (jwt.PyJWTError, TypeError, ValueError):
+    except (jwt.PyJWTError, TypeError, ValueError, KeyError):
         return None  # Chainlit's own dependency answers 401 for this request

@@ -1,18 +1,31 @@
-"""Chainlit's upload endpoint, with the checks it lacks: empty and oversized files.
+"""Chainlit's upload endpoint, with the checks it lacks: who is uploading, empty and
+oversized files.
 
-Chainlit answers an empty file with a 500 and reads any file whole before checking its size.
-This route takes `POST /project/file` first (the parent app's routes win over the mount):
-Starlette spools the upload to disk, so size is known without holding it in memory, and a
-person gets a sentence saying what is wrong instead of a server error.
+Chainlit answers an empty file with a 500, and any upload — even without a login — is read
+whole (spooled to a temporary file) before anything is checked. `UploadLimitMiddleware`
+answers before the body is read: 401 without a valid login token, 413 when the declared
+length is over the limit, and it stops reading (413) as soon as the bytes that arrive pass
+the limit, whatever the request declared. `upload_router` then takes `POST /project/file`
+first (the parent app's routes win over the mount) and refuses empty files with a sentence.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chainlit.auth import get_current_user
+from chainlit.auth.cookie import get_token_from_cookies
 from chainlit.server import upload_file
 from fastapi import APIRouter, Depends, HTTPException, UploadFile
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.auth.tokens import read_token
+
+UPLOAD_PATH = "/project/file"
+MULTIPART_OVERHEAD = 64 * 1024
+"""Bytes allowed beyond the file limit for the multipart framing and the form's other fields."""
 
 
 def upload_router(max_bytes: int) -> APIRouter:
@@ -41,3 +54,79 @@ def upload_router(max_bytes: int) -> APIRouter:
         )
 
     return router
+
+
+class UploadLimitMiddleware:
+    """Refuses uploads before reading them: unauthenticated, or larger than `max_bytes`."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != UPLOAD_PATH:
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        if not _logged_in(request):
+            await _refuse(send, 401, "Log in to upload files.")
+            return
+        limit = self.max_bytes + MULTIPART_OVERHEAD
+        too_large = f"The file is larger than the {self.max_bytes / 2**20:.0f} MB upload limit."
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await _refuse(send, 413, too_large)
+            return
+        received = 0
+        over = False
+
+        async def counted() -> Message:
+            nonlocal received, over
+            if over:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    over = True  # stop here: the parser sees a client that went away
+                    return {"type": "http.disconnect"}
+            return message
+
+        answered = False
+
+        async def replaced(message: Message) -> None:
+            nonlocal answered
+            if not over:
+                await send(message)
+            elif not answered:
+                answered = True
+                await _refuse(send, 413, too_large)
+
+        await self.app(scope, counted, replaced)
+        if over and not answered:
+            await _refuse(send, 413, too_large)
+
+
+def _logged_in(request: Request) -> bool:
+    token = get_token_from_cookies(request.cookies)
+    if not token:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        token = value.strip() if scheme.lower() == "bearer" else None
+    claims = read_token(token) if token else None
+    return claims is not None and claims.expires is not None
+
+
+async def _refuse(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

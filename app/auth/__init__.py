@@ -68,6 +68,7 @@ def install(app: FastAPI, settings: Settings, services: Services) -> None:
     from app.auth.routes import include_auth_routes
     from app.auth.secret import ensure_auth_secret
     from app.auth.socket_guard import guard_socket
+    from app.auth.throttle import LoginAddressMiddleware
     from app.auth.tokens import RevocationMiddleware
 
     secret = ensure_auth_secret(settings)
@@ -77,6 +78,7 @@ def install(app: FastAPI, settings: Settings, services: Services) -> None:
     guard_socket(sio, policy, directory)
     # Added last = runs first: refuse foreign origins, then drop revoked tokens.
     app.add_middleware(RevocationMiddleware, directory=directory)
+    app.add_middleware(LoginAddressMiddleware)
     app.add_middleware(OriginCheckMiddleware, policy=policy)
     include_auth_routes(app, settings, directory, secret)
 

@@ -11,7 +11,7 @@ import chainlit as cl
 from chainlit.oauth_providers import OAuthProvider, providers
 
 from app import services
-from app.auth.throttle import LoginThrottle
+from app.auth.throttle import LoginThrottle, login_address
 from app.auth.tokens import login_user
 from app.auth.users import PASSWORD, UserDirectory
 
@@ -19,22 +19,26 @@ log = logging.getLogger(__name__)
 
 
 throttle = LoginThrottle()
-"""Failed password logins per name, in this process."""
+"""Failed password logins per name and per address, in this process."""
 
 
 @cl.password_auth_callback
 async def password_login(username: str, password: str) -> cl.User | None:
     """A user whose password matches and who is not disabled; None refuses the login."""
-    if throttle.blocked(username):
-        log.warning("refused a password login for %r: too many failures", username[:80])
+    name = username.strip()  # the one form the throttle and the password check both use
+    address = login_address.get()
+    if throttle.blocked(name, address):
+        log.warning(
+            "refused a password login for %r from %s: too many failures", name[:80], address
+        )
         return None
     directory = UserDirectory(services.current().data_layer)
-    account = await directory.check_password(username, password)
+    account = await directory.check_password(name, password)
     if account is None:
-        throttle.failed(username)
-        log.info("refused a password login for %r", username[:80])
+        throttle.failed(name, address)
+        log.info("refused a password login for %r", name[:80])
         return None
-    throttle.succeeded(username)
+    throttle.succeeded(name)
     return login_user(account, PASSWORD)
 
 

@@ -60,9 +60,12 @@ class OriginPolicy:
         return any(host and netloc == host.strip().lower() for host in hosts)
 
     def allows_environ(self, origin: str | None, environ: Mapping[str, str]) -> bool:
-        """`allows` for a socket.io handshake's WSGI-style environ."""
-        forwarded = environ.get("HTTP_X_FORWARDED_HOST", "").split(",")[0]
-        return self.allows(origin, (environ.get("HTTP_HOST"), forwarded or None))
+        """`allows` for a socket.io handshake's WSGI-style environ.
+
+        Only `Host` counts: `X-Forwarded-Host` is whatever the client (or a proxy passing
+        it through) wrote. Behind a proxy, `CADRE_PUBLIC_URL` names the public origin.
+        """
+        return self.allows(origin, (environ.get("HTTP_HOST"),))
 
 
 class OriginCheckMiddleware:
@@ -76,8 +79,7 @@ class OriginCheckMiddleware:
         if scope["type"] == "http" and scope["method"] not in _SAFE_METHODS:
             headers = Headers(scope=scope)
             origin = headers.get("origin")
-            hosts = (headers.get("host"), headers.get("x-forwarded-host", "").split(",")[0])
-            if not self.policy.allows(origin, hosts):
+            if not self.policy.allows(origin, (headers.get("host"),)):
                 log.warning("refused %s %s from origin %r", scope["method"], scope["path"], origin)
                 response = JSONResponse({"detail": "cross-origin request refused"}, 403)
                 await response(scope, receive, send)

@@ -102,6 +102,8 @@ def guard_socket(sio: socketio.AsyncServer, policy: OriginPolicy, directory: Use
         return await chainlit_connect(sid, environ, payload)
 
     handlers["connect"] = connect
+    handlers["client_message"] = _as_user_message(handlers["client_message"])
+    handlers["edit_message"] = _user_edits_only(handlers["edit_message"])
     for event, handler in list(handlers.items()):
         if event not in ("connect", "disconnect"):
             handlers[event] = _checked(sio, directory, event, handler)
@@ -114,6 +116,7 @@ def guard_socket(sio: socketio.AsyncServer, policy: OriginPolicy, directory: Use
 
     # python-engineio calls this for every handshake that carries an Origin header.
     sio.eio.cors_allowed_origins = origin_allowed
+    sio.eio.max_http_buffer_size = SOCKET_BUFFER_BYTES
 
 
 def _checked(
@@ -132,3 +135,84 @@ def _checked(
 
     guarded.__name__ = getattr(handler, "__name__", event)
     return guarded
+
+
+MAX_MESSAGE_CHARS = 100_000
+"""The longest chat message taken; longer text belongs in an attached file."""
+SOCKET_BUFFER_BYTES = 4 * 2**20
+"""The largest socket.io packet (engine.io drops the connection silently above it): room for
+a message at the limit in any script, so the person hears why it was refused."""
+
+
+def too_long(size: int) -> str:
+    """The sentence a person reads when their message is over the limit."""
+    return (
+        f"Your message is too long ({size:,} characters; the limit is {MAX_MESSAGE_CHARS:,}). "
+        "Attach the text as a file instead, and ask about it."
+    )
+
+
+async def _tell(session: WebsocketSession, text: str) -> None:
+    from chainlit.context import init_ws_context
+    from chainlit.message import ErrorMessage
+
+    init_ws_context(session)
+    await ErrorMessage(content=text, author="Cadre").send()
+
+
+_MESSAGE_FIELDS = ("id", "threadId", "parentId", "createdAt", "output", "command", "metadata")
+
+
+def _as_user_message(handler: Handler) -> Handler:
+    """Everything a client sends is a user message, written by the signed-in user.
+
+    Chainlit saves a `client_message` with the `type` and `name` the client chose, so a
+    crafted one could be stored as the Chief of Staff and, on resume, be fed to the model as
+    something the assistant said. Only the fields a user message has are passed on.
+    """
+
+    async def sent_by_user(sid: str, payload: Any = None) -> Any:
+        session = WebsocketSession.get(sid)
+        message = payload.get("message") if isinstance(payload, dict) else None
+        if session is None or session.user is None or not isinstance(message, dict):
+            log.warning("dropped a malformed client message")
+            return None
+        output = message.get("output")
+        if not isinstance(output, str) or len(output) > MAX_MESSAGE_CHARS:
+            size = len(output) if isinstance(output, str) else 0
+            log.warning("refused a chat message of %d characters", size)
+            await _tell(session, too_long(size))
+            return None
+        kept = {key: message[key] for key in _MESSAGE_FIELDS if key in message}
+        metadata = kept.get("metadata")
+        kept["metadata"] = metadata if isinstance(metadata, dict) else {}
+        kept["metadata"].pop("cadre", None)  # the mark of an answer is the server's to set
+        kept["type"] = "user_message"
+        kept["name"] = session.user.identifier
+        return await handler(sid, {**payload, "message": kept})
+
+    sent_by_user.__name__ = getattr(handler, "__name__", "client_message")
+    return sent_by_user
+
+
+def _user_edits_only(handler: Handler) -> Handler:
+    """A person may edit their own messages, never what the assistant said."""
+
+    async def edit_own(sid: str, payload: Any = None) -> Any:
+        from chainlit.chat_context import chat_context
+        from chainlit.context import init_ws_context
+
+        session = WebsocketSession.get(sid)
+        message = payload.get("message") if isinstance(payload, dict) else None
+        target = message.get("id") if isinstance(message, dict) else None
+        if session is None or not isinstance(target, str):
+            return None
+        init_ws_context(session)
+        stored = next((m for m in chat_context.get() if m.id == target), None)
+        if stored is None or stored.type != "user_message":
+            log.warning("refused an edit of message %r: not the user's own", target[:64])
+            return None
+        return await handler(sid, payload)
+
+    edit_own.__name__ = getattr(handler, "__name__", "edit_message")
+    return edit_own

@@ -49,6 +49,8 @@ class TokenClaims:
     identifier: str
     token_version: int
     issued_at: float | None
+    expires: float | None = None
+    """Unix time of `exp`; Cadre's tokens always carry one, Chainlit fails on those without."""
 
 
 def read_token(token: str) -> TokenClaims | None:
@@ -65,11 +67,12 @@ def read_token(token: str) -> TokenClaims | None:
         return None
     metadata = claims.get("metadata")
     version = metadata.get(TOKEN_VERSION, 0) if isinstance(metadata, dict) else 0
-    issued = claims.get("iat")
+    issued, expires = claims.get("iat"), claims.get("exp")
     return TokenClaims(
         identifier=identifier,
         token_version=version if isinstance(version, int) else -1,
         issued_at=float(issued) if isinstance(issued, int | float) else None,
+        expires=float(expires) if isinstance(expires, int | float) else None,
     )
 
 
@@ -81,6 +84,8 @@ async def revocation_reason(directory: UserDirectory, token: str) -> str | None:
     claims = read_token(token)
     if claims is None:
         return None
+    if claims.expires is None:
+        return "the token has no expiry"  # never one of ours: signed elsewhere with the secret
     account = await directory.get(claims.identifier)
     if account is None:
         return "the user does not exist"

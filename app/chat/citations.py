@@ -14,6 +14,7 @@ from pathlib import Path
 import chainlit as cl
 from chainlit.element import Element
 
+from app.chat.markdown import without_remote_images
 from app.chat.uploads import find_original
 from knowledge.documents import Passage
 
@@ -63,7 +64,9 @@ def citation_elements(
             )
         else:
             element = cl.Text(
-                name=name, content=f"**{_label(passage)}**\n\n{passage.text}", display="side"
+                name=name,
+                content=f"**{_label(passage)}**\n\n{without_remote_images(passage.text)}",
+                display="side",
             )
         elements.append(element)
         labels.append(f"{name} {_label(passage)}")

@@ -29,6 +29,7 @@ from app.turns import Caller, TurnRequest, Turns
 log = logging.getLogger(__name__)
 
 HISTORY = "history"
+_APOLOGY = "Sorry, something went wrong on our side; it has been logged."
 
 
 def _history() -> list[ChatMessage]:
@@ -103,6 +104,11 @@ async def on_message(message: cl.Message) -> None:
         log.warning("refused a message: %s", exc)
         await cl.Message(content=f"⚠️ {exc}", author="Cadre").send()
         return
+    except Exception:
+        # Never a raw exception (server paths, ids) in front of the person; the log has it.
+        log.exception("handling a message failed")
+        await cl.Message(content=f"⚠️ {_APOLOGY}", author="Cadre").send()
+        return
     if attached is None:
         return  # only files: reading them was the whole request
     await _answer(message.content, caller, attached)
@@ -144,7 +150,7 @@ async def _answer(text: str, caller: Caller, attached: tuple[str, ...]) -> None:
         renderer.error = f"Sorry, I could not answer: {exc}"
     except Exception:
         log.exception("The turn failed unexpectedly")
-        renderer.error = "Sorry, something went wrong on our side; it has been logged."
+        renderer.error = _APOLOGY
     _remember(history, text, await renderer.close())
 
 

@@ -20,6 +20,7 @@ from agents.roster import CHIEF_OF_STAFF
 from agents.tasks import Task, TaskStatus
 from app.chat.citations import cited_numbers
 from app.chat.history import ANSWER
+from app.chat.markdown import without_remote_images
 from knowledge.documents import Passage
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,8 @@ class TurnRenderer:
                 step.is_error = stopped
                 step.output = (step.output or "") + ("\n\n*(stopped)*" if stopped else "")
                 await step.update()
-        answer = self.message.content
+        answer = without_remote_images(self.message.content)
+        self.message.content = answer
         if self.error and not stopped:
             self.message.content = f"{answer}\n\n⚠️ {self.error}" if answer else f"⚠️ {self.error}"
         elif not answer and not stopped:
@@ -173,7 +175,7 @@ class TurnRenderer:
             summary = f"Delegated to {', '.join(delegated)}." if delegated else "Answered directly."
             step.output = f"{summary}\n\n*{footer}*"
         else:
-            step.output = f"{output}\n\n*{footer}*"
+            step.output = f"{without_remote_images(output)}\n\n*{footer}*"
         step.metadata = {**(step.metadata or {}), "duration_s": round(seconds, 3)}
         await self._end(step)
 
@@ -206,7 +208,9 @@ class TurnRenderer:
             return
         step.language = None
         step.is_error = event.is_error
-        step.output = f"{event.output}\n\n*{usage_line(Usage(), event.duration_s)}*"
+        step.output = (
+            f"{without_remote_images(event.output)}\n\n*{usage_line(Usage(), event.duration_s)}*"
+        )
         await self._end(step)
 
     async def _delegation_started(self, event: ev.DelegationStarted) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -43,15 +44,26 @@ class UploadOutcome:
     detail: str = ""
 
 
+_SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
+
+
+def kept_suffix(name: str) -> str:
+    """The extension an original is kept under: short letters and digits, or none at all."""
+    suffix = Path(name).suffix.lower()
+    return suffix if _SUFFIX.fullmatch(suffix) else ""
+
+
 def original_path(originals_dir: Path, owner: str, document_id: str, name: str) -> Path:
-    """Where the original bytes of an owner's document are kept."""
-    return originals_dir / owner / f"{document_id}{Path(name).suffix.lower()}"
+    """Where the original bytes of an owner's document are kept (a name the server made)."""
+    return originals_dir / owner / f"{document_id}{kept_suffix(name)}"
 
 
 def find_original(originals_dir: Path, owner: str, document_id: str) -> Path | None:
     """The kept original of a document, whatever its extension."""
     folder = originals_dir / owner
-    return next(iter(sorted(folder.glob(f"{document_id}.*"))), None) if folder.is_dir() else None
+    if not folder.is_dir():
+        return None
+    return next(iter(sorted(folder.glob(f"{document_id}*"))), None)
 
 
 def _progress_line(event: IngestProgress) -> str:
@@ -98,9 +110,14 @@ async def ingest_uploads(
                     lines[event.document] = (
                         f"✅ **{event.document}**: ready — {event.chunks} passages{pages}{again}"
                     )
-                    await asyncio.to_thread(
-                        _keep_original, paths[event.document], originals_dir, owner, event
-                    )
+                    try:
+                        await asyncio.to_thread(
+                            _keep_original, paths[event.document], originals_dir, owner, event
+                        )
+                    except OSError:
+                        # The passages are stored; only opening the original from a citation
+                        # is lost. The person is not shown a server path.
+                        log.exception("Keeping the original of %s failed", event.document)
                     outcomes.append(UploadOutcome(event.document, True, event.document_id))
                     await show(force=True)
                 case IngestFailed():

