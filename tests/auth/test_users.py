@@ -203,9 +203,13 @@ def test_origin_policy() -> None:
     assert not policy.allows("https://evil.example", ["cadre.local:8000"])
     assert not policy.allows("null", ["cadre.local:8000"])
     assert not policy.allows("http://cadre.local:8000.evil.example", ["cadre.local:8000"])
-    assert policy.allows_environ(
-        "https://proxy.example", {"HTTP_X_FORWARDED_HOST": "proxy.example"}
+    # A client-written X-Forwarded-Host never makes its origin ours (behind a proxy,
+    # CADRE_PUBLIC_URL names the public origin, as https://cadre.example here).
+    assert not policy.allows_environ(
+        "https://proxy.example",
+        {"HTTP_HOST": "cadre.local", "HTTP_X_FORWARDED_HOST": "proxy.example"},
     )
+    assert policy.allows_environ("https://cadre.example", {"HTTP_HOST": "cadre.local"})
     assert normalize_origin("ftp://x") is None
     assert normalize_origin("https://x/path") is None
 
