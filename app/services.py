@@ -23,7 +23,9 @@ from agents import (
 from agents.knowledge_tools import document_match
 from agents.models.base import ChatModel
 from agents.models.local import LocalModel
+from agents.models.openai_compatible import OpenAICompatibleModel, OpenAIConfig
 from agents.models.registry import ModelRegistry
+from agents.models.resilience import RetryPolicy
 from app.db.chainlit_data.layer import CadreDataLayer
 from app.db.stores import SqlDocumentCatalog
 from app.settings import Settings
@@ -41,6 +43,15 @@ def build_registry(settings: Settings) -> ModelRegistry:
     """A registry that knows every provider the settings enable."""
     registry = ModelRegistry()
     registry.register_provider("local", lambda name: LocalModel(name, settings.local_model))
+    if settings.openai_api_key or settings.openai_base_url:
+        key = settings.openai_api_key
+        remote = OpenAIConfig(
+            api_key=key.get_secret_value() if key else None,
+            base_url=settings.openai_base_url,
+            timeout_s=settings.provider_timeout_s,
+            retry=RetryPolicy(attempts=settings.provider_retries),
+        )
+        registry.register_provider("openai", lambda name: OpenAICompatibleModel(name, remote))
     return registry
 
 

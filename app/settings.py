@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     turn_deadline_s: float = Field(600, gt=0)
     """Seconds one user message may take before the whole tree is stopped."""
 
+    # -- remote model providers (agents/models/) -------------------------------------------------
+    openai_api_key: SecretStr | None = None
+    """Enables `openai:<model>` ids (OpenAI, or any server of `openai_base_url`)."""
+    openai_base_url: str | None = None
+    """An OpenAI-compatible server (vLLM, LM Studio, llama.cpp's server): `http://host:8000/v1`.
+    Enables `openai:<model>` ids on its own; most such servers need no key."""
+    provider_timeout_s: float = Field(60, gt=0)
+    """Seconds a remote provider may take to start answering (and between bytes)."""
+    provider_retries: int = Field(3, ge=1, le=10)
+    """Tries per remote model call while nothing has been shown (the first included)."""
+
     # -- users and login (app/auth) ------------------------------------------------------------
     admin_user: str | None = None
     """Created as an admin at start when no admin exists yet (with `admin_password`)."""

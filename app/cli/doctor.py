@@ -96,6 +96,42 @@ def _chat_model(settings: Settings) -> Check:
     return Check("chat model", status, f"local:auto -> local:{chosen.name} ({reason})", fix)
 
 
+def _openai_provider(settings: Settings) -> Check:
+    """Whether the OpenAI-compatible server answers, and which models it offers."""
+    if not (settings.openai_api_key or settings.openai_base_url):
+        return Check(
+            "openai provider",
+            "ok",
+            "not configured (set CADRE_OPENAI_BASE_URL and/or CADRE_OPENAI_API_KEY to use it)",
+        )
+    import openai
+
+    key = settings.openai_api_key
+    where = settings.openai_base_url or "api.openai.com"
+    client = openai.OpenAI(
+        api_key=key.get_secret_value() if key else "not-needed",
+        base_url=settings.openai_base_url,
+        timeout=5.0,
+        max_retries=0,
+    )
+    try:
+        models = sorted(model.id for model in client.models.list())
+    except openai.AuthenticationError:
+        return Check(
+            "openai provider", "fail", f"{where} refused the key", "check CADRE_OPENAI_API_KEY"
+        )
+    except openai.OpenAIError as exc:
+        return Check(
+            "openai provider",
+            "fail",
+            f"{where} did not answer: {type(exc).__name__}",
+            "check CADRE_OPENAI_BASE_URL and that the server is running",
+        )
+    shown = ", ".join(f"openai:{name}" for name in models[:8]) or "no models"
+    more = f" and {len(models) - 8} more" if len(models) > 8 else ""
+    return Check("openai provider", "ok", f"{where} answers; models: {shown}{more}")
+
+
 def _bundled_models(settings: Settings) -> list[Check]:
     """Each bundled model: ready, installed but not yet assembled, or missing and how to add."""
     cache = settings.local_model.cache_dir
@@ -158,6 +194,7 @@ def diagnose(settings: Settings) -> list[Check]:
         _device(),
         _runtime(settings),
         _chat_model(settings),
+        _openai_provider(settings),
         *_bundled_models(settings),
         _bundled_embedder(),
         _data_dir(settings),

@@ -1,0 +1,260 @@
+"""OpenAI's chat completions API, and every server that speaks it (vLLM, LM Studio,
+llama.cpp's server, Ollama's `/v1`): streaming text, tool calls, usage.
+
+Model ids are `openai:<model>`; the base URL decides which server answers. The SDK's own
+retries are off: `agents/models/resilience.py` owns retries and the circuit breaker.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.errors import ConfigError, ModelError
+from agents.models.base import (
+    Capabilities,
+    ChatMessage,
+    Finish,
+    FinishReason,
+    ModelEvent,
+    ModelOptions,
+    TextChunk,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from agents.models.resilience import (
+    CircuitBreaker,
+    RetryPolicy,
+    TransientProviderError,
+    resilient_stream,
+)
+
+log = logging.getLogger(__name__)
+
+_FINISH: dict[str, FinishReason] = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "stop",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAIConfig:
+    """Where the server is and how to reach it."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    """`None` for api.openai.com; e.g. `http://gpu-box:8000/v1` for vLLM."""
+    timeout_s: float = 60.0
+    """Seconds to wait for the first byte of an answer (and between bytes)."""
+    context_window: int = 128_000
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def to_openai_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """Our conversation in the chat completions format."""
+    converted: list[dict[str, Any]] = []
+    for message in messages:
+        if message.role == "tool":
+            converted.append(
+                {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+            )
+        elif message.tool_calls:
+            converted.append(
+                {
+                    "role": "assistant",
+                    "content": message.content or None,
+                    "tool_calls": [
+                        {
+                            "id": call.id,
+                            "type": "function",
+                            "function": {
+                                "name": call.name,
+                                "arguments": json.dumps(call.arguments, ensure_ascii=False),
+                            },
+                        }
+                        for call in message.tool_calls
+                    ],
+                }
+            )
+        else:
+            converted.append({"role": message.role, "content": message.content})
+    return converted
+
+
+def to_openai_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+    """Tool specs as chat completions `tools`."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": tool.parameters,
+            },
+        }
+        for tool in tools
+    ]
+
+
+class OpenAICompatibleModel:
+    """A model behind a chat completions endpoint."""
+
+    def __init__(self, name: str, config: OpenAIConfig) -> None:
+        if not name:
+            raise ConfigError("Name the model after `openai:`, e.g. `openai:gpt-4o-mini`.")
+        self.name = name
+        self.config = config
+        self.capabilities = Capabilities(
+            tools=True, json_schema=True, context_window=config.context_window
+        )
+        self._breaker = CircuitBreaker()
+        self._client: Any = None
+
+    @property
+    def id(self) -> str:
+        """`openai:<model>`."""
+        return f"openai:{self.name}"
+
+    @property
+    def where(self) -> str:
+        """The server, for messages."""
+        return self.config.base_url or "api.openai.com"
+
+    async def warm(self) -> None:
+        """Create the client (nothing is sent)."""
+        self._get_client()
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from openai import AsyncOpenAI
+
+            self._client = AsyncOpenAI(
+                # Servers like vLLM accept any key; the SDK insists on one.
+                api_key=self.config.api_key or "not-needed",
+                base_url=self.config.base_url,
+                timeout=self.config.timeout_s,
+                max_retries=0,  # retries belong to resilience.py
+            )
+        return self._client
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec] = (),
+        options: ModelOptions | None = None,
+    ) -> AsyncIterator[ModelEvent]:
+        """Stream one completion, retried while nothing has been shown."""
+        return resilient_stream(
+            f"{self.id} at {self.where}",
+            lambda: self._once(messages, tools, options or ModelOptions()),
+            policy=self.config.retry,
+            breaker=self._breaker,
+        )
+
+    async def _once(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], options: ModelOptions
+    ) -> AsyncIterator[ModelEvent]:
+        request: dict[str, Any] = {
+            "model": self.name,
+            "messages": to_openai_messages(messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if tools and options.tool_choice != "none":
+            request["tools"] = to_openai_tools(tools)
+            request["tool_choice"] = options.tool_choice
+        for key in ("temperature", "top_p", "max_tokens", "seed"):
+            if (value := getattr(options, key)) is not None:
+                request[key] = value
+        if options.stop:
+            request["stop"] = list(options.stop)
+        calls: dict[int, dict[str, str]] = {}
+        finish: FinishReason = "stop"
+        try:
+            stream = await self._get_client().chat.completions.create(**request)
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    yield Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.content:
+                        yield TextChunk(delta.content)
+                    for part in delta.tool_calls or ():
+                        call = calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+                        call["id"] = part.id or call["id"]
+                        if part.function is not None:
+                            call["name"] += part.function.name or ""
+                            call["arguments"] += part.function.arguments or ""
+                    if choice.finish_reason:
+                        finish = _FINISH.get(choice.finish_reason, "stop")
+        except Exception as error:  # the SDK's errors, translated once
+            raise self._translate(error) from error
+        for index in sorted(calls):
+            yield self._tool_call(calls[index], index)
+        yield Finish("tool_calls" if calls else finish)
+
+    def _tool_call(self, call: dict[str, str], index: int) -> ToolCall:
+        try:
+            arguments = json.loads(call["arguments"] or "{}")
+        except ValueError as exc:
+            raise ModelError(
+                f"{self.id} sent tool call arguments that are not JSON: {call['arguments'][:200]}"
+            ) from exc
+        if not isinstance(arguments, dict):
+            arguments = {"value": arguments}
+        return ToolCall(call["id"] or f"call_{index}", call["name"], arguments)
+
+    def _translate(self, error: Exception) -> ModelError:
+        import httpx
+        import openai
+
+        where = self.where
+        if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
+            return ModelError(
+                f"{where} refused the request ({error.status_code}): check "
+                "CADRE_OPENAI_API_KEY and that the key may use this model."
+            )
+        if isinstance(error, openai.RateLimitError):
+            if _code(error) == "insufficient_quota":
+                return ModelError(f"{where} says the account has no quota left: top it up.")
+            return TransientProviderError(
+                f"{where} is rate limiting (429)", retry_after=_retry_after(error)
+            )
+        if isinstance(error, openai.InternalServerError):
+            return TransientProviderError(f"{where} failed ({error.status_code})")
+        if isinstance(error, openai.APITimeoutError):
+            return TransientProviderError(
+                f"{where} did not answer within {self.config.timeout_s:.0f} s"
+            )
+        if isinstance(error, openai.APIConnectionError | httpx.TransportError):
+            return TransientProviderError(f"{where} could not be reached or dropped the connection")
+        if isinstance(error, openai.APIStatusError):
+            return ModelError(f"{where} refused the request ({error.status_code}): {error.message}")
+        if isinstance(error, ModelError):
+            return error
+        return ModelError(f"{where} failed: {type(error).__name__}: {error}")
+
+
+def _retry_after(error: Any) -> float | None:
+    try:
+        value = error.response.headers.get("retry-after")
+        return max(0.0, float(value)) if value is not None else None
+    except (AttributeError, ValueError):
+        return None
+
+
+def _code(error: Any) -> str | None:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            code = inner.get("code")
+            return str(code) if code else None
+    return None

@@ -1,0 +1,58 @@
+"""End to end on a remote provider: the Chief of Staff, on a server that speaks OpenAI's
+protocol, delegates natively through tool calls, seen through the socket like a browser."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.models.openai_server import FakeOpenAI, fake_openai, text, tool_call
+from tests.support.chainlit_client import ChainlitClient, dumps
+from tests.support.server import RunningServer, cadre_server
+
+pytestmark = pytest.mark.slow  # starts a server
+
+
+@pytest.fixture(scope="module")
+def remote() -> Iterator[FakeOpenAI]:
+    with fake_openai() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server(remote: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    data: Path = tmp_path_factory.mktemp("data")
+    with cadre_server(
+        data, CADRE_OPENAI_BASE_URL=remote.url, CADRE_CHAT_MODEL="openai:test-model"
+    ) as running:
+        yield running
+
+
+async def test_the_chief_delegates_by_tool_calls_to_two_operators(
+    server: RunningServer, remote: FakeOpenAI
+) -> None:
+    remote.replies += [
+        tool_call("delegate_to_analyst", '{"instructions": "Add 48 vans and 12 trucks"}', "c1"),
+        text("48 + 12 = 60 vehicles."),  # the Analyst
+        tool_call("delegate_to_writer", '{"instructions": "Two lines for the board: 60"}', "c2"),
+        text("Dear board, our fleet will have 60 vehicles.\nKind regards."),  # the Writer
+        text("The fleet is 60 vehicles; here is the note for the board."),  # the Chief of Staff
+    ]
+    chat = ChainlitClient(server.url)
+    await chat.connect()
+    try:
+        events = await chat.ask("How many vehicles is 48 vans plus 12 trucks? Then draft a note.")
+    finally:
+        await chat.close()
+    steps = list(chat.messages(events).values())
+    root = next(s for s in steps if s["name"] == "Chief of Staff" and s["type"] == "run")
+    operators = {s["name"]: s for s in steps if s["type"] == "llm"}
+    assert set(operators) == {"Analyst", "Writer"}, dumps(events)
+    assert {s["parentId"] for s in operators.values()} == {root["id"]}
+    assert "60 vehicles" in operators["Analyst"]["output"]
+    assert chat.answers(events)[-1].startswith("The fleet is 60 vehicles")
+    assert len(remote.requests) == 5
+    tools_offered = {t["function"]["name"] for t in remote.requests[0]["tools"]}
+    assert {"delegate_to_analyst", "delegate_to_writer", "delegate_to_researcher"} <= tools_offered

@@ -1,0 +1,172 @@
+"""A local server that speaks OpenAI's chat completions protocol, for the real `openai` SDK.
+
+Each request takes the next scripted reply: a stream of chunks (server-sent events, with
+tool-call deltas and a usage chunk, as OpenAI sends them), an HTTP error with headers, a
+stream cut off half way, or a hang. Every request body is kept for assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+
+@dataclass
+class Reply:
+    """One scripted answer."""
+
+    chunks: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    cut_after: int | None = None
+    """Drop the connection after this many chunks."""
+    hang_s: float = 0.0
+
+
+def text(*pieces: str, usage: tuple[int, int] = (12, 5)) -> Reply:
+    """A streamed text answer in `pieces`, then usage."""
+    chunks = [_chunk({"role": "assistant", "content": ""})]
+    chunks += [_chunk({"content": piece}) for piece in pieces]
+    chunks.append(_chunk({}, finish="stop"))
+    chunks.append(_usage(*usage))
+    return Reply(chunks)
+
+
+def tool_call(name: str, arguments: str, call_id: str = "call_1") -> Reply:
+    """A tool call whose arguments arrive in three deltas."""
+    third = max(1, len(arguments) // 3)
+    parts = [arguments[:third], arguments[third : 2 * third], arguments[2 * third :]]
+    chunks = [
+        _chunk(
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": call_id,
+                        "type": "function",
+                        "function": {"name": name, "arguments": ""},
+                    }
+                ],
+            }
+        )
+    ]
+    chunks += [
+        _chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}) for part in parts
+    ]
+    chunks += [_chunk({}, finish="tool_calls"), _usage(30, 9)]
+    return Reply(chunks)
+
+
+def error(status: int, message: str, code: str | None = None, **headers: str) -> Reply:
+    """An HTTP error in OpenAI's error shape."""
+    body = {"error": {"message": message, "type": "error", "code": code}}
+    return Reply(status=status, error=body, headers=headers)
+
+
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "test-model",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+def _usage(prompt: int, completion: int) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "test-model",
+        "choices": [],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+    }
+
+
+@dataclass
+class FakeOpenAI:
+    """The running server: `url` for the SDK, `replies` to script, `requests` to inspect."""
+
+    url: str
+    replies: list[Reply] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
+
+    async def _completions(self, request: Request) -> Response:
+        self.requests.append(await request.json())
+        self.times.append(time.monotonic())
+        reply = self.replies.pop(0) if self.replies else error(500, "not scripted")
+        if reply.hang_s:
+            await asyncio.sleep(reply.hang_s)
+        if reply.error is not None:
+            return JSONResponse(reply.error, reply.status, headers=reply.headers)
+
+        async def events() -> AsyncIterator[bytes]:
+            for index, chunk in enumerate(reply.chunks):
+                if reply.cut_after is not None and index >= reply.cut_after:
+                    raise ConnectionResetError("cut by the test")
+                yield f"data: {json.dumps(chunk)}\n\n".encode()
+                await asyncio.sleep(0)
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+
+async def _models(_: Request) -> Response:
+    return JSONResponse(
+        {"object": "list", "data": [{"id": "test-model", "object": "model", "owned_by": "test"}]}
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """Serve the fake on a free loopback port for the duration of the block."""
+    port = _free_port()
+    fake = FakeOpenAI(f"http://127.0.0.1:{port}/v1")
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", fake._completions, methods=["POST"]),
+            Route("/v1/models", _models),
+        ]
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the fake OpenAI server did not start")
+        time.sleep(0.02)
+    try:
+        yield fake
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
