@@ -6,6 +6,7 @@ from agents.delegation import Outcome, delegate, delegation_tool, delegation_too
 from agents.events import (
     DelegationFinished,
     DelegationStarted,
+    Notice,
     Queued,
     RetrievalDone,
     RunEvent,
@@ -50,6 +51,7 @@ __all__ = [
     "DelegationFinished",
     "DelegationStarted",
     "InMemoryTaskStore",
+    "Notice",
     "Outcome",
     "Price",
     "Queued",

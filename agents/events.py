@@ -161,6 +161,14 @@ class Queued(_RunEventBase):
     kind: Literal["queued"] = "queued"
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Notice(_RunEventBase):
+    """Something about the run the person should see: a retry, a switch to another model."""
+
+    text: str
+    kind: Literal["notice"] = "notice"
+
+
 RunEvent = (
     RunStarted
     | RunFinished
@@ -174,5 +182,6 @@ RunEvent = (
     | RetrievalDone
     | UsageReported
     | Queued
+    | Notice
 )
 """Any event a run stream yields."""

@@ -29,6 +29,7 @@ from agents.context import Price, RunContext, TurnState
 from agents.delegation import close_open_tasks
 from agents.errors import CadreError, ConfigError, DeadlineExceeded, TurnLimitExceeded
 from agents.events import (
+    Notice,
     Queued,
     RunEvent,
     RunFailed,
@@ -462,6 +463,8 @@ class Runner:
                     usage = event if usage is None else usage + event
                 case base.QueuePosition(position=position):
                     ctx.emit(Queued(**ctx.tags, position=position))
+                case base.ModelNotice(text=text):
+                    ctx.emit(Notice(**ctx.tags, text=text))
                 case base.Finish(reason=reason):
                     result.finish_reason = reason
         result.text = "".join(parts)

@@ -22,6 +22,7 @@ from agents import (
 )
 from agents.knowledge_tools import document_match
 from agents.models.base import ChatModel
+from agents.models.fallback import FallbackModel
 from agents.models.local import LocalModel
 from agents.models.openai_compatible import OpenAICompatibleModel, OpenAIConfig
 from agents.models.registry import ModelRegistry
@@ -88,10 +89,14 @@ class Services:
             data_layer=CadreDataLayer.from_url(settings.db_url, settings.files_dir),
         )
 
-    @property
+    @cached_property
     def chat_model(self) -> ChatModel:
-        """The Chief of Staff's model."""
-        return self.registry.resolve(self.settings.chat_model)
+        """The Chief of Staff's model, with the fallback chain behind it when one is set."""
+        first = self.registry.resolve(self.settings.chat_model)
+        if not self.settings.fallback_models:
+            return first
+        rest = [self.registry.resolve(model_id) for model_id in self.settings.fallback_models]
+        return FallbackModel([first, *rest])
 
     @property
     def embedder(self) -> Embedder:

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     Enables `openai:<model>` ids on its own; most such servers need no key."""
     provider_timeout_s: float = Field(60, gt=0)
     """Seconds a remote provider may take to start answering (and between bytes)."""
+    fallback_models: Annotated[list[str], NoDecode] = []
+    """Models that answer, in order, when the chat model fails before answering (a dead or
+    rate-limited provider): e.g. `local:auto` behind `openai:gpt-4o-mini`."""
     provider_retries: int = Field(3, ge=1, le=10)
     """Tries per remote model call while nothing has been shown (the first included)."""
 
@@ -88,7 +91,7 @@ class Settings(BaseSettings):
     oidc_admin_groups: Annotated[list[str], NoDecode] = []
     """Values of `oidc_groups_claim` that make a user an admin (comma-separated)."""
 
-    @field_validator("allowed_origins", "oidc_admin_groups", mode="before")
+    @field_validator("allowed_origins", "oidc_admin_groups", "fallback_models", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):

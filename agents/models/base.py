@@ -95,6 +95,14 @@ class QueuePosition:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelNotice:
+    """Something the person should know about the call: a retry, a switch to another model."""
+
+    text: str
+    kind: Literal["notice"] = "notice"
+
+
+@dataclass(frozen=True, slots=True)
 class TextChunk:
     """A piece of generated text, in order."""
 
@@ -140,7 +148,7 @@ class Finish:
     kind: Literal["finish"] = "finish"
 
 
-ModelEvent = QueuePosition | TextChunk | ToolCall | Usage | Finish
+ModelEvent = QueuePosition | ModelNotice | TextChunk | ToolCall | Usage | Finish
 
 
 @runtime_checkable
@@ -200,7 +208,7 @@ async def complete(
                 result.usage = result.usage + event
             case Finish(reason=reason):
                 result.finish_reason = reason
-            case QueuePosition():
+            case QueuePosition() | ModelNotice():
                 pass
     result.text = "".join(parts)
     return result

@@ -29,7 +29,7 @@ from tenacity import (
 )
 
 from agents.errors import ModelError
-from agents.models.base import ModelEvent
+from agents.models.base import ModelEvent, ModelNotice, TextChunk, ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,9 @@ async def resilient_stream(
                 number = attempt.retry_state.attempt_number
                 if number > 1:
                     log.warning("%s: retrying (%d/%d)", provider, number, policy.attempts)
+                    yield ModelNotice(f"{provider}: retrying ({number}/{policy.attempts})…")
                 async for event in open_stream():
-                    started = True
+                    started = started or isinstance(event, TextChunk | ToolCall)
                     yield event
     except TransientProviderError as error:
         breaker.failed()

@@ -70,6 +70,8 @@ class TurnRenderer:
         self._tasks: dict[str, cl.Task] = {}
         self._task_list: cl.TaskList | None = None
         self._notice: cl.Message | None = None
+        self._notes: dict[str, list[str]] = {}
+        """Per run: retries and model switches, shown in the run's step footer."""
 
     @property
     def message(self) -> cl.Message:
@@ -107,6 +109,8 @@ class TurnRenderer:
                 self._cost[event.run_id] = self._cost.get(event.run_id, 0.0) + (event.cost or 0.0)
             case ev.Queued():
                 await self._show_notice(queue_notice(event.position))
+            case ev.Notice():
+                self._notes.setdefault(event.run_id, []).append(event.text)
 
     async def close(self, *, stopped: bool = False) -> str:
         """Finish the answer (also after a stop or an error) and return its text."""
@@ -168,6 +172,8 @@ class TurnRenderer:
         if step is None:
             return
         footer = usage_line(self._usage.get(run_id, Usage()), seconds, self._cost.get(run_id))
+        if notes := self._notes.get(run_id):
+            footer = " · ".join([*notes, footer])
         if run_id == self._root:
             delegated = [
                 s.name for s in self._steps.values() if s.parent_id == step.id and s.type == "llm"

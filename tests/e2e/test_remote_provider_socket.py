@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.models.openai_server import FakeOpenAI, fake_openai, text, tool_call
+from tests.models.openai_server import FakeOpenAI, error, fake_openai, text, tool_call
 from tests.support.chainlit_client import ChainlitClient, dumps
 from tests.support.server import RunningServer, cadre_server
 
@@ -56,3 +56,37 @@ async def test_the_chief_delegates_by_tool_calls_to_two_operators(
     assert len(remote.requests) == 5
     tools_offered = {t["function"]["name"] for t in remote.requests[0]["tools"]}
     assert {"delegate_to_analyst", "delegate_to_writer", "delegate_to_researcher"} <= tools_offered
+
+
+@pytest.fixture(scope="module")
+def chained(
+    remote: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    data: Path = tmp_path_factory.mktemp("chained")
+    with cadre_server(
+        data,
+        CADRE_OPENAI_BASE_URL=remote.url,
+        CADRE_CHAT_MODEL="openai:test-model",
+        CADRE_FALLBACK_MODELS="local:auto",
+        CADRE_PROVIDER_RETRIES="2",
+    ) as running:
+        yield running
+
+
+async def test_a_dead_provider_hands_the_turn_to_the_local_model(
+    chained: RunningServer, remote: FakeOpenAI
+) -> None:
+    remote.requests.clear()
+    remote.replies += [error(503, "overloaded"), error(503, "overloaded")]
+    chat = ChainlitClient(chained.url)
+    await chat.connect()
+    try:
+        events = await chat.ask("What is the capital of France?")
+    finally:
+        await chat.close()
+    assert len(remote.requests) == 2  # tried twice, then the local model answered
+    assert "Paris" in chat.answers(events)[-1], dumps(events)
+    steps = list(chat.messages(events).values())
+    root = next(s for s in steps if s["name"] == "Chief of Staff" and s["type"] == "run")
+    assert "retrying (2/2)" in root["output"]
+    assert "switched to local:qwen2.5-1.5b" in root["output"]
