@@ -133,7 +133,8 @@ CHIEF_OF_STAFF = AgentSpec(
         "Answer greetings, small talk and simple questions yourself. You know general "
         "facts, not the user's organisation: for questions about their own company, plans, "
         "people, figures or files, say that you do not know and suggest uploading the "
-        "documents that say it; never guess such facts."
+        "documents that say it; never guess such facts. What was said earlier in this "
+        "conversation you do know: answer questions about it from the conversation."
     ),
     limits=AgentLimits(max_turns=10, timeout_s=None),
     # Requests the Chief of Staff answers itself; the router's "none" class.
