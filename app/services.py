@@ -24,6 +24,7 @@ from agents.knowledge_tools import document_match
 from agents.models.base import ChatModel
 from agents.models.fallback import FallbackModel
 from agents.models.local import LocalModel
+from agents.models.ollama_chat import OllamaConfig, OllamaModel
 from agents.models.openai_compatible import OpenAICompatibleModel, OpenAIConfig
 from agents.models.registry import ModelRegistry
 from agents.models.resilience import RetryPolicy
@@ -44,6 +45,12 @@ def build_registry(settings: Settings) -> ModelRegistry:
     """A registry that knows every provider the settings enable."""
     registry = ModelRegistry()
     registry.register_provider("local", lambda name: LocalModel(name, settings.local_model))
+    nearby = OllamaConfig(
+        host=settings.ollama_host,
+        timeout_s=settings.provider_timeout_s,
+        retry=RetryPolicy(attempts=settings.provider_retries),
+    )
+    registry.register_provider("ollama", lambda name: OllamaModel(name, nearby))
     if settings.openai_api_key or settings.openai_base_url:
         key = settings.openai_api_key
         remote = OpenAIConfig(

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     Enables `openai:<model>` ids on its own; most such servers need no key."""
     provider_timeout_s: float = Field(60, gt=0)
     """Seconds a remote provider may take to start answering (and between bytes)."""
+    ollama_host: str = "http://127.0.0.1:11434"
+    """The Ollama server for `ollama:<model>` ids (`ollama:llama3.2`); its own default address
+    needs no setting."""
     fallback_models: Annotated[list[str], NoDecode] = []
     """Models that answer, in order, when the chat model fails before answering (a dead or
     rate-limited provider): e.g. `local:auto` behind `openai:gpt-4o-mini`."""

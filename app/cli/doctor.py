@@ -9,6 +9,8 @@ import platform
 from dataclasses import dataclass
 from typing import Literal
 
+import httpx
+
 from agents.errors import CadreError
 from agents.models.local import BUNDLED_MODELS, choose_default, choose_runtime
 from agents.models.local.bundled import is_ready, missing_packages, total_memory
@@ -132,6 +134,24 @@ def _openai_provider(settings: Settings) -> Check:
     return Check("openai provider", "ok", f"{where} answers; models: {shown}{more}")
 
 
+def _ollama_provider(settings: Settings) -> Check:
+    """Whether an Ollama server answers at `CADRE_OLLAMA_HOST`, and which models it has."""
+    import ollama
+
+    try:
+        listed = ollama.Client(host=settings.ollama_host, timeout=5.0).list()
+    except (ollama.ResponseError, httpx.HTTPError, ConnectionError) as exc:
+        return Check(
+            "ollama provider",
+            "ok",
+            f"no server at {settings.ollama_host} ({type(exc).__name__}); "
+            "start `ollama serve` or set CADRE_OLLAMA_HOST to use ollama:<model> ids",
+        )
+    names = sorted(str(model.model) for model in listed.models if model.model)
+    shown = ", ".join(f"ollama:{name}" for name in names[:8]) or "no models (ollama pull …)"
+    return Check("ollama provider", "ok", f"{settings.ollama_host} answers; models: {shown}")
+
+
 def _bundled_models(settings: Settings) -> list[Check]:
     """Each bundled model: ready, installed but not yet assembled, or missing and how to add."""
     cache = settings.local_model.cache_dir
@@ -195,6 +215,7 @@ def diagnose(settings: Settings) -> list[Check]:
         _runtime(settings),
         _chat_model(settings),
         _openai_provider(settings),
+        _ollama_provider(settings),
         *_bundled_models(settings),
         _bundled_embedder(),
         _data_dir(settings),

@@ -1,0 +1,175 @@
+"""Ollama's `/api/chat` through the official `ollama` SDK: streamed text, tool calls, usage.
+
+Model ids are `ollama:<model>` (`ollama:llama3.2`); the server is `CADRE_OLLAMA_HOST`, by
+default Ollama's own local address. Ollama sends each tool call whole, with its arguments
+already parsed; a reasoning model's `thinking` is kept out of the answer. Retries and the
+circuit breaker come from `agents/models/resilience.py`, like every remote provider's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.errors import ConfigError, ModelError
+from agents.models.base import (
+    Capabilities,
+    ChatMessage,
+    Finish,
+    FinishReason,
+    ModelEvent,
+    ModelOptions,
+    TextChunk,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from agents.models.openai_compatible import to_openai_tools
+from agents.models.resilience import (
+    CircuitBreaker,
+    RetryPolicy,
+    TransientProviderError,
+    resilient_stream,
+)
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+
+
+@dataclass(frozen=True, slots=True)
+class OllamaConfig:
+    """Where the Ollama server is."""
+
+    host: str = DEFAULT_HOST
+    timeout_s: float = 60.0
+    context_window: int = 8192
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+def to_ollama_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """Our conversation in `/api/chat`'s format (tool results name their tool)."""
+    names = {call.id: call.name for m in messages for call in m.tool_calls}
+    converted: list[dict[str, Any]] = []
+    for message in messages:
+        entry: dict[str, Any] = {"role": message.role, "content": message.content}
+        if message.tool_calls:
+            entry["tool_calls"] = [
+                {"function": {"name": call.name, "arguments": call.arguments}}
+                for call in message.tool_calls
+            ]
+        if message.role == "tool" and message.tool_call_id in names:
+            entry["tool_name"] = names[message.tool_call_id]
+        converted.append(entry)
+    return converted
+
+
+class OllamaModel:
+    """A model served by Ollama."""
+
+    def __init__(self, name: str, config: OllamaConfig) -> None:
+        if not name:
+            raise ConfigError("Name the model after `ollama:`, e.g. `ollama:llama3.2`.")
+        self.name = name
+        self.config = config
+        self.capabilities = Capabilities(
+            tools=True, json_schema=True, context_window=config.context_window
+        )
+        self._breaker = CircuitBreaker()
+        self._client: Any = None
+
+    @property
+    def id(self) -> str:
+        """`ollama:<model>`."""
+        return f"ollama:{self.name}"
+
+    async def warm(self) -> None:
+        """Create the client (nothing is sent)."""
+        self._get_client()
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            from ollama import AsyncClient
+
+            self._client = AsyncClient(host=self.config.host, timeout=self.config.timeout_s)
+        return self._client
+
+    def stream(
+        self,
+        messages: Sequence[ChatMessage],
+        tools: Sequence[ToolSpec] = (),
+        options: ModelOptions | None = None,
+    ) -> AsyncIterator[ModelEvent]:
+        """Stream one chat reply, retried while nothing has been shown."""
+        return resilient_stream(
+            f"{self.id} at {self.config.host}",
+            lambda: self._once(messages, tools, options or ModelOptions()),
+            policy=self.config.retry,
+            breaker=self._breaker,
+        )
+
+    async def _once(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], options: ModelOptions
+    ) -> AsyncIterator[ModelEvent]:
+        sampling: dict[str, Any] = {
+            key: value
+            for key, value in (
+                ("temperature", options.temperature),
+                ("top_p", options.top_p),
+                ("num_predict", options.max_tokens),
+                ("seed", options.seed),
+            )
+            if value is not None
+        }
+        if options.stop:
+            sampling["stop"] = list(options.stop)
+        offered = to_openai_tools(tools) if tools and options.tool_choice != "none" else None
+        calls = 0
+        finish: FinishReason = "stop"
+        try:
+            stream = await self._get_client().chat(
+                model=self.name,
+                messages=to_ollama_messages(messages),
+                tools=offered,
+                stream=True,
+                options=sampling or None,
+            )
+            async for chunk in stream:
+                message = chunk.message
+                if message.content:
+                    yield TextChunk(message.content)
+                for call in message.tool_calls or ():
+                    calls += 1
+                    arguments = dict(call.function.arguments or {})
+                    yield ToolCall(f"ollama_call_{calls}", call.function.name, arguments)
+                if chunk.done:
+                    yield Usage(chunk.prompt_eval_count or 0, chunk.eval_count or 0)
+                    finish = "length" if chunk.done_reason == "length" else "stop"
+        except Exception as error:  # the SDK's and httpx's errors, translated once
+            raise self._translate(error) from error
+        yield Finish("tool_calls" if calls else finish)
+
+    def _translate(self, error: Exception) -> ModelError:
+        import httpx
+        import ollama
+
+        host = self.config.host
+        if isinstance(error, ollama.ResponseError):
+            status = error.status_code
+            if status == 404:
+                return ModelError(
+                    f"{host} has no model {self.name!r}: run `ollama pull {self.name}` there."
+                )
+            if status == 429 or status >= 500:
+                return TransientProviderError(f"{host} failed ({status}): {error.error}")
+            return ModelError(f"{host} refused the request ({status}): {error.error}")
+        if isinstance(error, httpx.TimeoutException):
+            return TransientProviderError(
+                f"{host} did not answer within {self.config.timeout_s:.0f} s"
+            )
+        if isinstance(error, httpx.TransportError | ConnectionError):
+            return TransientProviderError(
+                f"{host} could not be reached (is `ollama serve` running?)"
+            )
+        if isinstance(error, ModelError):
+            return error
+        return ModelError(f"{host} failed: {type(error).__name__}: {error}")

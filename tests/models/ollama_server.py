@@ -1,0 +1,103 @@
+"""A local server that speaks Ollama's `/api/chat` (NDJSON streaming) and `/api/tags`."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.models.openai_server import _free_port
+
+
+@dataclass
+class OllamaReply:
+    """One scripted answer: NDJSON lines, or an error status."""
+
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 200
+    error: str = ""
+
+
+def _line(content: str = "", done: bool = False, **extra: Any) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "model": "llama3.2",
+        "created_at": "2026-11-30T00:00:00Z",
+        "message": {"role": "assistant", "content": content, **extra},
+        "done": done,
+    }
+    if done:
+        line |= {"done_reason": "stop", "prompt_eval_count": 21, "eval_count": 7}
+    return line
+
+
+def said(*pieces: str) -> OllamaReply:
+    """Text in `pieces`, then the closing line with the token counts."""
+    return OllamaReply([*(_line(piece) for piece in pieces), _line(done=True)])
+
+
+def calls(name: str, arguments: dict[str, Any]) -> OllamaReply:
+    """One whole tool call, as Ollama sends it."""
+    call = {"function": {"name": name, "arguments": arguments}}
+    return OllamaReply([_line(tool_calls=[call]), _line(done=True)])
+
+
+@dataclass
+class FakeOllama:
+    """The running server: `host` for the SDK, `replies` to script, `requests` to inspect."""
+
+    host: str
+    replies: list[OllamaReply] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    async def _chat(self, request: Request) -> Response:
+        self.requests.append(await request.json())
+        reply = self.replies.pop(0) if self.replies else OllamaReply(status=500, error="unscripted")
+        if reply.status != 200:
+            return JSONResponse({"error": reply.error}, reply.status)
+
+        async def lines() -> AsyncIterator[bytes]:
+            for line in reply.lines:
+                yield (json.dumps(line) + "\n").encode()
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    async def _tags(self, _: Request) -> Response:
+        return JSONResponse({"models": [{"name": "llama3.2:latest", "model": "llama3.2:latest"}]})
+
+
+@contextmanager
+def fake_ollama() -> Iterator[FakeOllama]:
+    """Serve the fake on a free loopback port for the duration of the block."""
+    port = _free_port()
+    fake = FakeOllama(f"http://127.0.0.1:{port}")
+    app = Starlette(
+        routes=[
+            Route("/api/chat", fake._chat, methods=["POST"]),
+            Route("/api/tags", fake._tags),
+        ]
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the fake Ollama server did not start")
+        time.sleep(0.02)
+    try:
+        yield fake
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
