@@ -21,6 +21,7 @@ from agents import (
     builtin_tools,
 )
 from agents.knowledge_tools import document_match
+from agents.models.anthropic_messages import AnthropicConfig, AnthropicModel
 from agents.models.base import ChatModel
 from agents.models.fallback import FallbackModel
 from agents.models.local import LocalModel
@@ -51,6 +52,14 @@ def build_registry(settings: Settings) -> ModelRegistry:
         retry=RetryPolicy(attempts=settings.provider_retries),
     )
     registry.register_provider("ollama", lambda name: OllamaModel(name, nearby))
+    if settings.anthropic_api_key:
+        claude = AnthropicConfig(
+            api_key=settings.anthropic_api_key.get_secret_value(),
+            base_url=settings.anthropic_base_url,
+            timeout_s=settings.provider_timeout_s,
+            retry=RetryPolicy(attempts=settings.provider_retries),
+        )
+        registry.register_provider("anthropic", lambda name: AnthropicModel(name, claude))
     if settings.openai_api_key or settings.openai_base_url:
         key = settings.openai_api_key
         remote = OpenAIConfig(

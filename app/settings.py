@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     Enables `openai:<model>` ids on its own; most such servers need no key."""
     provider_timeout_s: float = Field(60, gt=0)
     """Seconds a remote provider may take to start answering (and between bytes)."""
+    anthropic_api_key: SecretStr | None = None
+    """Enables `anthropic:<model>` ids (Claude)."""
+    anthropic_base_url: str | None = None
+    """A proxy in front of Anthropic's API; unset for api.anthropic.com."""
     ollama_host: str = "http://127.0.0.1:11434"
     """The Ollama server for `ollama:<model>` ids (`ollama:llama3.2`); its own default address
     needs no setting."""

@@ -31,6 +31,7 @@ from agents.models.resilience import (
     RetryPolicy,
     TransientProviderError,
     resilient_stream,
+    retry_after_of,
 )
 
 log = logging.getLogger(__name__)
@@ -225,7 +226,7 @@ class OpenAICompatibleModel:
             if _code(error) == "insufficient_quota":
                 return ModelError(f"{where} says the account has no quota left: top it up.")
             return TransientProviderError(
-                f"{where} is rate limiting (429)", retry_after=_retry_after(error)
+                f"{where} is rate limiting (429)", retry_after=retry_after_of(error)
             )
         if isinstance(error, openai.InternalServerError):
             return TransientProviderError(f"{where} failed ({error.status_code})")
@@ -240,14 +241,6 @@ class OpenAICompatibleModel:
         if isinstance(error, ModelError):
             return error
         return ModelError(f"{where} failed: {type(error).__name__}: {error}")
-
-
-def _retry_after(error: Any) -> float | None:
-    try:
-        value = error.response.headers.get("retry-after")
-        return max(0.0, float(value)) if value is not None else None
-    except (AttributeError, ValueError):
-        return None
 
 
 def _code(error: Any) -> str | None:

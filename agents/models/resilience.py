@@ -42,6 +42,15 @@ class TransientProviderError(ModelError):
         self.retry_after = retry_after
 
 
+def retry_after_of(error: object) -> float | None:
+    """The `Retry-After` seconds of an SDK's HTTP error, if the server sent them."""
+    try:
+        value = error.response.headers.get("retry-after")  # type: ignore[attr-defined]
+        return max(0.0, float(value)) if value is not None else None
+    except (AttributeError, ValueError):
+        return None
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """How hard to try one call."""
