@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.errors import ConfigError, ModelError
+from agents.errors import ModelError
 from agents.models.base import (
     Capabilities,
     ChatMessage,
@@ -27,11 +27,10 @@ from agents.models.base import (
     ToolSpec,
     Usage,
 )
+from agents.models.remote import RemoteModel
 from agents.models.resilience import (
-    CircuitBreaker,
     RetryPolicy,
     TransientProviderError,
-    resilient_stream,
     retry_after_of,
 )
 
@@ -87,51 +86,25 @@ def to_anthropic(messages: Sequence[ChatMessage]) -> tuple[str, list[dict[str, A
     return system, turns
 
 
-class AnthropicModel:
+class AnthropicModel(RemoteModel):
     """A Claude model."""
 
+    provider = "anthropic"
+    example = "claude-sonnet-4-5"
+
     def __init__(self, name: str, config: AnthropicConfig) -> None:
-        if not name:
-            raise ConfigError("Name the model after `anthropic:`, e.g. `anthropic:claude-…`.")
-        self.name = name
+        capabilities = Capabilities(tools=True, context_window=config.context_window)
+        super().__init__(name, config.retry, capabilities)
         self.config = config
-        self.capabilities = Capabilities(tools=True, context_window=config.context_window)
-        self._breaker = CircuitBreaker()
-        self._client: Any = None
 
-    @property
-    def id(self) -> str:
-        """`anthropic:<model>`."""
-        return f"anthropic:{self.name}"
+    def _connect(self) -> Any:
+        from anthropic import AsyncAnthropic
 
-    async def warm(self) -> None:
-        """Create the client (nothing is sent)."""
-        self._get_client()
-
-    def _get_client(self) -> Any:
-        if self._client is None:
-            from anthropic import AsyncAnthropic
-
-            self._client = AsyncAnthropic(
-                api_key=self.config.api_key,
-                base_url=self.config.base_url,
-                timeout=self.config.timeout_s,
-                max_retries=0,  # retries belong to resilience.py
-            )
-        return self._client
-
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        options: ModelOptions | None = None,
-    ) -> AsyncIterator[ModelEvent]:
-        """Stream one reply, retried while nothing has been shown."""
-        return resilient_stream(
-            self.id,
-            lambda: self._once(messages, tools, options or ModelOptions()),
-            policy=self.config.retry,
-            breaker=self._breaker,
+        return AsyncAnthropic(
+            api_key=self.config.api_key,
+            base_url=self.config.base_url,
+            timeout=self.config.timeout_s,
+            max_retries=0,  # retries belong to resilience.py
         )
 
     async def _once(
@@ -161,28 +134,25 @@ class AnthropicModel:
         blocks: dict[int, dict[str, str]] = {}
         finish: FinishReason = "stop"
         usage_in = usage_out = 0
-        try:
-            stream = await self._get_client().messages.create(**request)
-            async for event in stream:
-                match event.type:
-                    case "message_start":
-                        usage_in = event.message.usage.input_tokens or 0
-                    case "content_block_start" if event.content_block.type == "tool_use":
-                        block = event.content_block
-                        blocks[event.index] = {"id": block.id, "name": block.name, "json": ""}
-                    case "content_block_delta":
-                        delta = event.delta
-                        if delta.type == "text_delta" and delta.text:
-                            yield TextChunk(delta.text)
-                        elif delta.type == "input_json_delta" and event.index in blocks:
-                            blocks[event.index]["json"] += delta.partial_json
-                        # thinking_delta: reasoning, never part of the answer
-                    case "message_delta":
-                        usage_out = event.usage.output_tokens or usage_out
-                        if event.delta.stop_reason:
-                            finish = _STOP.get(event.delta.stop_reason, "stop")
-        except Exception as error:  # the SDK's errors, translated once
-            raise self._translate(error) from error
+        stream = await self.client.messages.create(**request)
+        async for event in stream:
+            match event.type:
+                case "message_start":
+                    usage_in = event.message.usage.input_tokens or 0
+                case "content_block_start" if event.content_block.type == "tool_use":
+                    block = event.content_block
+                    blocks[event.index] = {"id": block.id, "name": block.name, "json": ""}
+                case "content_block_delta":
+                    delta = event.delta
+                    if delta.type == "text_delta" and delta.text:
+                        yield TextChunk(delta.text)
+                    elif delta.type == "input_json_delta" and event.index in blocks:
+                        blocks[event.index]["json"] += delta.partial_json
+                    # thinking_delta: reasoning, never part of the answer
+                case "message_delta":
+                    usage_out = event.usage.output_tokens or usage_out
+                    if event.delta.stop_reason:
+                        finish = _STOP.get(event.delta.stop_reason, "stop")
         yield Usage(usage_in, usage_out)
         for index in sorted(blocks):
             block = blocks[index]

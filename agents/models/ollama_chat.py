@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.errors import ConfigError, ModelError
+from agents.errors import ModelError
 from agents.models.base import (
     Capabilities,
     ChatMessage,
@@ -26,11 +26,10 @@ from agents.models.base import (
     Usage,
 )
 from agents.models.openai_compatible import to_openai_tools
+from agents.models.remote import RemoteModel
 from agents.models.resilience import (
-    CircuitBreaker,
     RetryPolicy,
     TransientProviderError,
-    resilient_stream,
 )
 
 DEFAULT_HOST = "http://127.0.0.1:11434"
@@ -63,49 +62,28 @@ def to_ollama_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
     return converted
 
 
-class OllamaModel:
+class OllamaModel(RemoteModel):
     """A model served by Ollama."""
 
+    provider = "ollama"
+    example = "llama3.2"
+
     def __init__(self, name: str, config: OllamaConfig) -> None:
-        if not name:
-            raise ConfigError("Name the model after `ollama:`, e.g. `ollama:llama3.2`.")
-        self.name = name
-        self.config = config
-        self.capabilities = Capabilities(
+        capabilities = Capabilities(
             tools=True, json_schema=True, context_window=config.context_window
         )
-        self._breaker = CircuitBreaker()
-        self._client: Any = None
+        super().__init__(name, config.retry, capabilities)
+        self.config = config
 
     @property
-    def id(self) -> str:
-        """`ollama:<model>`."""
-        return f"ollama:{self.name}"
+    def where(self) -> str:
+        """The model and its server, for messages."""
+        return f"{self.id} at {self.config.host}"
 
-    async def warm(self) -> None:
-        """Create the client (nothing is sent)."""
-        self._get_client()
+    def _connect(self) -> Any:
+        from ollama import AsyncClient
 
-    def _get_client(self) -> Any:
-        if self._client is None:
-            from ollama import AsyncClient
-
-            self._client = AsyncClient(host=self.config.host, timeout=self.config.timeout_s)
-        return self._client
-
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        options: ModelOptions | None = None,
-    ) -> AsyncIterator[ModelEvent]:
-        """Stream one chat reply, retried while nothing has been shown."""
-        return resilient_stream(
-            f"{self.id} at {self.config.host}",
-            lambda: self._once(messages, tools, options or ModelOptions()),
-            policy=self.config.retry,
-            breaker=self._breaker,
-        )
+        return AsyncClient(host=self.config.host, timeout=self.config.timeout_s)
 
     async def _once(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], options: ModelOptions
@@ -125,27 +103,24 @@ class OllamaModel:
         offered = to_openai_tools(tools) if tools and options.tool_choice != "none" else None
         calls = 0
         finish: FinishReason = "stop"
-        try:
-            stream = await self._get_client().chat(
-                model=self.name,
-                messages=to_ollama_messages(messages),
-                tools=offered,
-                stream=True,
-                options=sampling or None,
-            )
-            async for chunk in stream:
-                message = chunk.message
-                if message.content:
-                    yield TextChunk(message.content)
-                for call in message.tool_calls or ():
-                    calls += 1
-                    arguments = dict(call.function.arguments or {})
-                    yield ToolCall(f"ollama_call_{calls}", call.function.name, arguments)
-                if chunk.done:
-                    yield Usage(chunk.prompt_eval_count or 0, chunk.eval_count or 0)
-                    finish = "length" if chunk.done_reason == "length" else "stop"
-        except Exception as error:  # the SDK's and httpx's errors, translated once
-            raise self._translate(error) from error
+        stream = await self.client.chat(
+            model=self.name,
+            messages=to_ollama_messages(messages),
+            tools=offered,
+            stream=True,
+            options=sampling or None,
+        )
+        async for chunk in stream:
+            message = chunk.message
+            if message.content:
+                yield TextChunk(message.content)
+            for call in message.tool_calls or ():
+                calls += 1
+                arguments = dict(call.function.arguments or {})
+                yield ToolCall(f"ollama_call_{calls}", call.function.name, arguments)
+            if chunk.done:
+                yield Usage(chunk.prompt_eval_count or 0, chunk.eval_count or 0)
+                finish = "length" if chunk.done_reason == "length" else "stop"
         yield Finish("tool_calls" if calls else finish)
 
     def _translate(self, error: Exception) -> ModelError:

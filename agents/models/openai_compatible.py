@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.errors import ConfigError, ModelError
+from agents.errors import ModelError
 from agents.models.base import (
     Capabilities,
     ChatMessage,
@@ -26,11 +26,10 @@ from agents.models.base import (
     ToolSpec,
     Usage,
 )
+from agents.models.remote import RemoteModel
 from agents.models.resilience import (
-    CircuitBreaker,
     RetryPolicy,
     TransientProviderError,
-    resilient_stream,
     retry_after_of,
 )
 
@@ -104,59 +103,38 @@ def to_openai_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
     ]
 
 
-class OpenAICompatibleModel:
+class OpenAICompatibleModel(RemoteModel):
     """A model behind a chat completions endpoint."""
 
+    provider = "openai"
+    example = "gpt-4o-mini"
+
     def __init__(self, name: str, config: OpenAIConfig) -> None:
-        if not name:
-            raise ConfigError("Name the model after `openai:`, e.g. `openai:gpt-4o-mini`.")
-        self.name = name
-        self.config = config
-        self.capabilities = Capabilities(
+        capabilities = Capabilities(
             tools=True, json_schema=True, context_window=config.context_window
         )
-        self._breaker = CircuitBreaker()
-        self._client: Any = None
-
-    @property
-    def id(self) -> str:
-        """`openai:<model>`."""
-        return f"openai:{self.name}"
+        super().__init__(name, config.retry, capabilities)
+        self.config = config
 
     @property
     def where(self) -> str:
-        """The server, for messages."""
+        """The model and its server, for messages."""
+        return f"{self.id} at {self.server}"
+
+    @property
+    def server(self) -> str:
+        """The server's address."""
         return self.config.base_url or "api.openai.com"
 
-    async def warm(self) -> None:
-        """Create the client (nothing is sent)."""
-        self._get_client()
+    def _connect(self) -> Any:
+        from openai import AsyncOpenAI
 
-    def _get_client(self) -> Any:
-        if self._client is None:
-            from openai import AsyncOpenAI
-
-            self._client = AsyncOpenAI(
-                # Servers like vLLM accept any key; the SDK insists on one.
-                api_key=self.config.api_key or "not-needed",
-                base_url=self.config.base_url,
-                timeout=self.config.timeout_s,
-                max_retries=0,  # retries belong to resilience.py
-            )
-        return self._client
-
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        tools: Sequence[ToolSpec] = (),
-        options: ModelOptions | None = None,
-    ) -> AsyncIterator[ModelEvent]:
-        """Stream one completion, retried while nothing has been shown."""
-        return resilient_stream(
-            f"{self.id} at {self.where}",
-            lambda: self._once(messages, tools, options or ModelOptions()),
-            policy=self.config.retry,
-            breaker=self._breaker,
+        return AsyncOpenAI(
+            # Servers like vLLM accept any key; the SDK insists on one.
+            api_key=self.config.api_key or "not-needed",
+            base_url=self.config.base_url,
+            timeout=self.config.timeout_s,
+            max_retries=0,  # retries belong to resilience.py
         )
 
     async def _once(
@@ -178,25 +156,22 @@ class OpenAICompatibleModel:
             request["stop"] = list(options.stop)
         calls: dict[int, dict[str, str]] = {}
         finish: FinishReason = "stop"
-        try:
-            stream = await self._get_client().chat.completions.create(**request)
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    yield Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
-                for choice in chunk.choices:
-                    delta = choice.delta
-                    if delta.content:
-                        yield TextChunk(delta.content)
-                    for part in delta.tool_calls or ():
-                        call = calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
-                        call["id"] = part.id or call["id"]
-                        if part.function is not None:
-                            call["name"] += part.function.name or ""
-                            call["arguments"] += part.function.arguments or ""
-                    if choice.finish_reason:
-                        finish = _FINISH.get(choice.finish_reason, "stop")
-        except Exception as error:  # the SDK's errors, translated once
-            raise self._translate(error) from error
+        stream = await self.client.chat.completions.create(**request)
+        async for chunk in stream:
+            if chunk.usage is not None:
+                yield Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
+            for choice in chunk.choices:
+                delta = choice.delta
+                if delta.content:
+                    yield TextChunk(delta.content)
+                for part in delta.tool_calls or ():
+                    call = calls.setdefault(part.index, {"id": "", "name": "", "arguments": ""})
+                    call["id"] = part.id or call["id"]
+                    if part.function is not None:
+                        call["name"] += part.function.name or ""
+                        call["arguments"] += part.function.arguments or ""
+                if choice.finish_reason:
+                    finish = _FINISH.get(choice.finish_reason, "stop")
         for index in sorted(calls):
             yield self._tool_call(calls[index], index)
         yield Finish("tool_calls" if calls else finish)
@@ -216,7 +191,7 @@ class OpenAICompatibleModel:
         import httpx
         import openai
 
-        where = self.where
+        where = self.server
         if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
             return ModelError(
                 f"{where} refused the request ({error.status_code}): check "

@@ -12,7 +12,6 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,6 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-import uvicorn
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from starlette.applications import Starlette
@@ -29,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.support.local_http import serving
 from tests.support.server import RunningServer, cadre_server, free_port
 
 Mode = Literal["normal", "alg_none", "other_key", "replay"]
@@ -162,21 +161,8 @@ def running_provider() -> Iterator[Provider]:
     """A provider serving on a free loopback port until the block ends."""
     port = free_port()
     provider = Provider(url=f"http://127.0.0.1:{port}")
-    server = uvicorn.Server(
-        uvicorn.Config(provider.app(), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="test-idp", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test OpenID provider did not start")
-        time.sleep(0.05)
-    try:
+    with serving(provider.app(), "test-idp", port):
         yield provider
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @contextmanager

@@ -4,20 +4,18 @@ message_start, content_block_* and message_delta events), for the real `anthropi
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.models.openai_server import _free_port
+from tests.support.local_http import serving
+from tests.support.server import free_port
 
 Event = tuple[str, dict[str, Any]]
 
@@ -173,21 +171,8 @@ class FakeAnthropic:
 @contextmanager
 def fake_anthropic() -> Iterator[FakeAnthropic]:
     """Serve the fake on a free loopback port for the duration of the block."""
-    port = _free_port()
+    port = free_port()
     fake = FakeAnthropic(f"http://127.0.0.1:{port}")
     app = Starlette(routes=[Route("/v1/messages", fake._messages, methods=["POST"])])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the fake Anthropic server did not start")
-        time.sleep(0.02)
-    try:
+    with serving(app, "fake-anthropic", port):
         yield fake
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

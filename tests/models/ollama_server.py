@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.models.openai_server import _free_port
+from tests.support.local_http import serving
+from tests.support.server import free_port
 
 
 @dataclass
@@ -78,7 +76,7 @@ class FakeOllama:
 @contextmanager
 def fake_ollama() -> Iterator[FakeOllama]:
     """Serve the fake on a free loopback port for the duration of the block."""
-    port = _free_port()
+    port = free_port()
     fake = FakeOllama(f"http://127.0.0.1:{port}")
     app = Starlette(
         routes=[
@@ -86,18 +84,5 @@ def fake_ollama() -> Iterator[FakeOllama]:
             Route("/api/tags", fake._tags),
         ]
     )
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the fake Ollama server did not start")
-        time.sleep(0.02)
-    try:
+    with serving(app, "fake-ollama", port):
         yield fake
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.support.local_http import serving
+from tests.support.server import free_port
 
 
 @dataclass
@@ -138,16 +138,10 @@ async def _models(_: Request) -> Response:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def fake_openai() -> Iterator[FakeOpenAI]:
     """Serve the fake on a free loopback port for the duration of the block."""
-    port = _free_port()
+    port = free_port()
     fake = FakeOpenAI(f"http://127.0.0.1:{port}/v1")
     app = Starlette(
         routes=[
@@ -155,18 +149,5 @@ def fake_openai() -> Iterator[FakeOpenAI]:
             Route("/v1/models", _models),
         ]
     )
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the fake OpenAI server did not start")
-        time.sleep(0.02)
-    try:
+    with serving(app, "fake-openai", port):
         yield fake
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -48,14 +48,6 @@ def cookie(server: RunningServer) -> str:
     return server.login()
 
 
-async def _logged(server: RunningServer, text: str) -> None:
-    for _ in range(300):
-        if text in server.log_text():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{text!r} never logged")
-
-
 def _raw_upload(server: RunningServer, headers: dict[str, str], first: bytes) -> bytes:
     """Send an upload's headers and its first bytes, then read what comes back (or b"")."""
     host, port = server.url.removeprefix("http://").split(":")
@@ -275,7 +267,7 @@ async def test_a_person_still_edits_their_own_message_but_not_the_answer(
         await client.wait_for("task_end", after=client.events.index(began), timeout=240)
         [answer] = [s["id"] for s in client.messages().values() if s["type"] == "assistant_message"]
         await client.sio.emit("edit_message", {"message": {"id": answer, "output": "Refund!"}})
-        await _logged(server, "refused an edit of message")
+        await server.logged("refused an edit of message")
         start = len(client.events)
         await client.sio.emit("edit_message", {"message": {"id": question, "output": "Say hi."}})
         began = await client.wait_for("task_start", after=start)

@@ -182,14 +182,6 @@ def _http(method: str, server: RunningServer, path: str, cookie: str, **kw: Any)
     return response.status_code
 
 
-async def _until_logged(server: RunningServer, text: str) -> None:
-    for _ in range(300):
-        if text in server.log_text():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{text!r} never logged:\n{server.log_text()[-2000:]}")
-
-
 def _feedback(server: RunningServer, cookie: str, **feedback: Any) -> int:
     """`PUT /feedback` as the UI sends it (with a comment and a session id)."""
     body = {"feedback": {"comment": "pwned", **feedback}, "sessionId": str(uuid.uuid4())}
@@ -324,7 +316,7 @@ async def test_b_cannot_reach_as_session(
         # Chainlit answers an element update at once and writes it in the background,
         # where the data layer refuses it (A's rows are compared below).
         _http("PUT", server, "/project/element", bob, json=body)
-        await _until_logged(server, "data layer refused create_element")
+        await server.logged("data layer refused create_element")
         await mine.sio.emit("edit_message", {"message": {"id": owned.question, "output": "x"}})
         await mine.sio.emit(
             "message_favorite",
@@ -336,7 +328,7 @@ async def test_b_cannot_reach_as_session(
                 }
             },
         )
-        await _until_logged(server, "refused an edit of message")
+        await server.logged("refused an edit of message")
         await mine.ask("Thanks")  # a whole turn later, the favorite has been handled too
     finally:
         await mine.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
@@ -39,6 +40,14 @@ class RunningServer:
     def log_text(self) -> str:
         """What the server printed so far."""
         return self.log.read_text(errors="replace")
+
+    async def logged(self, text: str, timeout: float = 30) -> None:  # noqa: ASYNC109
+        """Wait until the server's log contains `text`."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log_text():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never logged:\n{self.log_text()[-2000:]}")
+            await asyncio.sleep(0.1)
 
     def login(self, username: str = ADMIN_USER, password: str = ADMIN_PASSWORD) -> str:
         """Log in through `POST /login`; returns the `Cookie` header value to send."""
