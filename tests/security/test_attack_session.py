@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import chainlit as cl
 import httpx
@@ -23,6 +24,9 @@ import pytest
 
 from tests.auth.helpers import add_user, get, post
 from tests.support.browser import HAS_CHROMIUM, NO_CHROMIUM, ask, browser_page, log_in
+
+if HAS_CHROMIUM:
+    from playwright.sync_api import expect
 from tests.support.chainlit_client import ChainlitClient, dumps
 from tests.support.server import RunningServer, cadre_server
 
@@ -182,6 +186,33 @@ async def test_an_uploaded_html_file_is_served_as_an_inert_download(
     assert served.headers["content-disposition"].startswith("attachment")
     assert served.headers["x-content-type-options"] == "nosniff"
     assert served.headers["content-security-policy"] == "sandbox"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not HAS_CHROMIUM, reason=NO_CHROMIUM)
+def test_opening_an_uploaded_html_file_runs_nothing(server: RunningServer, tmp_path: Path) -> None:
+    page_file = tmp_path / "invite.html"
+    page_file.write_text("<script>alert('ran in Cadre');fetch('/project/threads')</script>Hi")
+    with browser_page(server) as page:
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        log_in(page, server)
+        page.locator("#chat-input").fill("Here is the invitation")
+        # Enabled once the socket is connected: the upload needs the page's session.
+        expect(page.locator("#chat-submit")).to_be_enabled(timeout=30_000)
+        # Attached with the paperclip, as a person would; the page's own session keeps it.
+        with page.expect_response(lambda r: "/project/file" in r.url) as uploaded:
+            page.locator("input[type=file]").first.set_input_files(str(page_file))
+        assert uploaded.value.ok, uploaded.value.text()
+        file_id = uploaded.value.json()["id"]
+        session_id = parse_qs(urlparse(uploaded.value.url).query)["session_id"][0]
+        url = f"{server.url}/project/file/{file_id}?session_id={session_id}"
+        opened = page.context.new_page()
+        with opened.expect_download() as download:
+            opened.evaluate("url => { window.location.href = url; }", url)
+        assert file_id in download.value.url  # a download, not a page
+        page.wait_for_timeout(1000)
+        assert dialogs == []  # nothing ran: it downloaded instead of rendering
 
 
 # 5. A very long extension ----------------------------------------------------------------
