@@ -70,6 +70,9 @@ def _keep_private(data_dir: Path) -> None:
     New files are private through the process umask (app/cli/main.py); this also closes
     folders and databases made by earlier versions under a looser umask.
     """
-    data_dir.chmod(0o700)
-    for database in data_dir.glob("*.db*"):
-        database.chmod(0o600)
+    try:
+        data_dir.chmod(0o700)
+        for database in data_dir.glob("*.db*"):
+            database.chmod(0o600)
+    except OSError as exc:  # a mounted volume owned by someone else: say so, keep serving
+        log.warning("could not make %s private (%s); restrict it by hand", data_dir, exc)

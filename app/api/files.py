@@ -63,7 +63,7 @@ class FileHeadersMiddleware:
             return
 
         async def harden(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 200:
+            if message["type"] == "http.response.start" and message["status"] in (200, 206):
                 headers = MutableHeaders(raw=message["headers"])
                 media_type, extra, inline = safe_file_headers(headers.get("content-type"))
                 headers["content-type"] = media_type
