@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from contextlib import aclosing
 
 import chainlit as cl
 from chainlit.types import ThreadDict
@@ -139,8 +140,10 @@ async def _answer(text: str, caller: Caller, attached: tuple[str, ...]) -> None:
     )
     request = TurnRequest(text, history=tuple(history), attached=attached)
     try:
-        async for event in Turns(shared).stream(caller, request):
-            await renderer.handle(event)
+        # Closed however this ends: a stop cancels every operator, tool and generation at once.
+        async with aclosing(Turns(shared).stream(caller, request)) as events:
+            async for event in events:
+                await renderer.handle(event)
     except asyncio.CancelledError:
         # The stop button cancels this task, and with it every operator, tool and generation.
         _remember(history, text, await renderer.close(stopped=True))
