@@ -2,10 +2,12 @@
 
 Code decides whether a request needs several operators, from two signals:
 
-- its clauses ("find X, then compute Y and draft Z"), each sent through the semantic router;
 - cues of the work each built-in kind of operator does, anywhere in the request: a document
-  to read ("the lease says", "in my notes", "I uploaded"), arithmetic to do ("work out",
-  "how much would", "growth rate"), a text to write ("draft", "email", "turn it into").
+  named after a reading verb or a preposition ("check the vendor agreement", "in my notes",
+  "I uploaded"), numbers to work with ("work out", "12% of", "what would 3 hires cost"), a
+  text to produce ("draft", "put together a heads-up", "email the team");
+- its clauses ("find X, then compute Y and draft Z"), each sent through the semantic router;
+  a clause the router is sure of adds its operator's kind of work when the cues missed it.
 
 Two or more operators make a plan; the steps follow the flow of work (read, then compute,
 then write), each with the clauses meant for it, or the whole request when its part cannot
@@ -28,6 +30,8 @@ from agents.spec import AgentSpec
 log = logging.getLogger(__name__)
 
 MAX_STEPS = 4
+CLAUSE_MARGIN = 0.1
+"""How far a clause's route must lead its runner-up to count as a kind of work of its own."""
 
 _VERBS = (
     r"research|find|look\s+up|look|search|check|read|review|pull|get|see|tell|what|which|who"
@@ -38,46 +42,81 @@ _VERBS = (
 
 _DOC_NOUN = (
     r"contracts?|agreements?|lease|polic(?:y|ies)|reports?|deck|minutes|plans?|catalog(?:ue)?"
-    r"|quotes?|quotations?|letters?|receipts?|handbook|manual|notes|files?|documents?|docs|pdfs?"
+    r"|quotes?|quotations?|letters?|receipts?|handbook|manual|notes|files?|documents?|docs?|pdfs?"
     r"|invoices?|statements?|proposals?|brief|spreadsheets?|memo|terms|price\s+list|guide"
     r"|presentation|slides|transcripts?|records|confirmation|itinerary|budget|roadmap|survey"
-    r"|nda|sow|msa|sla|faq|wiki|readme"
+    r"|nda|sow|msa|sla|faq|wiki|readme|charter|postmortem|post-mortem|rfp|rfq|tender"
+    r"|schedule|bills?|offer|export|timesheets?|ledger|workbook|sheet|summary|list|register"
+    r"|minutes|agenda|specs?|specification|requirements|playbook|runbook|policy\s+doc"
+    r"|audit|review|analysis|study|findings|dashboard|forecast|checklist|certificate|brochure"
+    r"|rate\s+card|card|description|log|tracker|inventory|directory|calendar"
 )
-# Cues of each kind of work, by the operator that does it: phrases that name the work (not
-# topics), so a single-purpose request rarely shows two kinds.
+_DET = r"(?:the|my|our|your|this|that|these|those|each|both|all|last\s+year's|this\s+year's)"
+_MODS = r"(?:[\w'&/-]+\s+){0,3}"
+# Verbs of reading and looking things up; their object, when it is a document, is a cue.
+_READ = (
+    r"check|look\s+up|look\s+(?:in|at|through|over|into)|find|search|read|review|consult"
+    r"|go\s+(?:through|over)|skim|scan|dig\s+(?:up|out|into|through)|summari[sz]e|extract|pull"
+    r"|get|see|use|using|open|study|examine|go\s+by|refer\s+to|compare"
+)
+# What a writer produces; "a short note", "the announcement", "talking points".
+_ARTIFACT = (
+    r"e-?mails?|memo|notes?|post|letter|message|update|paragraph|announcement|reply|response"
+    r"|reminder|tweet|caption|summary|proposal|brief|poster|talking\s+points|cover\s+letter|apology|heads-up"
+    r"|bio|blurb|pitch|press\s+release|newsletter|invitation|description|slack\s+message|text"
+    r"|report\s+paragraph|request|claim|recommendation|write-up|script|speech|toast|thank-you"
+)
+_PRODUCE = (
+    r"draft|write|compose|prepare|put\s+together|send|create|make|produce|craft"
+    r"|turn\s+(?:it|them|this|that|the\s+\w+(?:\s+\w+)?)\s+into|shoot\s+off|whip\s+up|do"
+)
+# Cues of each kind of work, by the operator that does it: words that name the work (reading
+# a named document, computing with numbers, producing a text), not topics, so a
+# single-purpose request rarely shows two kinds.
 _CUES = {
     "documents": re.compile(
-        rf"\b(?:in|from|out\s+of|under)\s+(?:the|my|our|your|this|that|each|both|all)"
-        rf"\s+(?:[\w'-]+\s+){{0,3}}(?:{_DOC_NOUN})\b"
-        rf"|\b(?:{_DOC_NOUN})\s+(?:says?|said|states?|sets?|lists?|mentions?|gives?|shows?)\b"
-        r"|\b(?:check|look\s+up|look\s+in|find|search|read|review|consult|go\s+through"
-        r"|summari[sz]e|extract|pull)\s+(?:[\w'-]+\s+){0,2}(?:the|our|my|this|that|each|both"
-        rf"|all)\s+(?:[\w'-]+\s+){{0,3}}(?:{_DOC_NOUN})\b"
-        r"|\b(?:i|we)\s+(?:uploaded|attached|shared)\b|\baccording\s+to\b"
+        rf"\b(?:in|from|out\s+of|under|using|based\s+on|per|according\s+to|within|on)\s+{_DET}"
+        rf"\s+{_MODS}(?:{_DOC_NOUN})\b"
+        rf"|\b(?:{_DOC_NOUN})\s+(?:says?|said|states?|sets?|lists?|mentions?|gives?|shows?"
+        r"|allows?|requires?|covers?|specif(?:y|ies))\b"
+        rf"|\b(?:does|do|did)\s+{_DET}\s+{_MODS}(?:{_DOC_NOUN})\s+(?:say|state|list|mention"
+        r"|allow|require|cover|specify)\b"
+        rf"|\b(?:{_READ})\s+(?:[\w'-]+\s+){{0,2}}{_DET}\s+{_MODS}(?:{_DOC_NOUN})\b"
+        r"|\b(?:i|we)\s+(?:uploaded|attached|shared|received|got|were\s+sent|have\s+on\s+file)\b"
+        r"|\buploaded\s+(?:files?|documents?|docs?|pdfs?|sheets?)\b|\baccording\s+to\b"
         r"|^\W*research\s+(?:what|how|whether|when|who|which|our|my|the)\b"
-        r"|\b(?:my|our)\s+(?:notes|files|documents|docs|uploads)\b",
+        r"|\b(?:my|our)\s+(?:notes|files|documents|docs|uploads|records)\b",
         re.IGNORECASE,
     ),
     "arithmetic": re.compile(
         r"\b(?:compute|calculate|calc|work\s+out|figure\s+out|(?:total|add|sum)\s+(?:\w+\s+)?up"
-        r"|sum\s+of"
-        r"|average|growth\s+rate|percentage|break[- ]even|price\s+out)\b",
+        r"|sum\s+of|multiply|divide|average|growth\s+rate|percentage|break[- ]even|price\s+out"
+        r"|roi|compound\s+interest|total\s+(?:it|them|those|these)\s+up|total\s+(?:it|them|those|these))\b"
+        r"|\d\s*%\s+of\b",
         re.IGNORECASE,
     ),
     "writing": re.compile(
-        r"\b(?:draft|write|compose|rewrite|announce"
-        r"|(?:an?|short|quick|friendly|formal|polite)\s+(?:e-?mail|memo|note|post|letter|message"
-        r"|update|paragraph|announcement|reply)"
+        r"\b(?:draft|write|compose|rewrite|announce|reply\s+to|respond\s+to"
+        rf"|(?:{_PRODUCE})\s+(?:me\s+|us\s+|them\s+|him\s+|her\s+)?(?:an?|some|the|my|our)?\s*"
+        rf"{_MODS}(?:{_ARTIFACT})"
+        r"|(?:an?|short|quick|friendly|formal|polite)\s+(?:[\w'-]+\s+){0,2}(?:e-?mail|memo|note"
+        r"|post|letter|message|update|paragraph|announcement|reply|reminder|tweet)"
+        r"|e-?mail\s+(?:the|all|my|our|it|them|to)\b|e-?mail\s+\w+\s+(?:an?|the)\s|let\s+(?:[\w'-]+\s+){1,4}know"
         r"|put\s+(?:it|them|this|that)\s+in(?:to)?\s+an?|turn\s+(?:it|them|this|that)\s+into"
-        r"|explain\s+it)\b",
+        r"|explain\s+(?:it|this|that|them)\b)",
         re.IGNORECASE,
     ),
 }
 # Asking "how much" or "which is cheaper" is arithmetic only when there are numbers to work
 # with; otherwise it is usually a look-up ("how many vacation days do we get?").
 _WEAK_ARITHMETIC = re.compile(
-    r"\b(?:how\s+much|how\s+many|how\s+far\s+(?:over|under)|cheaper|difference|total|convert"
-    r"|(?:will|would)\s+(?:be|cost|come\s+to)|over\s+(?:the\s+)?(?:cap|budget|limit))\b",
+    r"\b(?:how\s+much|how\s+many|how\s+long|how\s+far\s+(?:over|under)|cheaper|difference"
+    r"|total|convert|estimate|split|times|save|saving|savings|raise|increase|discount|margin"
+    r"|(?:will|would|'d)\s+(?:be|cost|pay|come\s+to|owe|earn)|cost\s+(?:us|me|per)|per\s+(?:person"
+    r"|head|unit|attendee|seat|day|week|month|year|hour)|(?:monthly|weekly|annual|yearly)"
+    r"\s+(?:payment|cost|amount|income)|what\s+\w+\s+(?:owes?|earns?)|growth|project\w*\s+(?:\w+\s+)?forward"
+    r"|what\s+(?:would|will|does|do)\s+(?:[\w,.%-]+\s+){1,8}cost"
+    r"|over\s+(?:the\s+)?(?:cap|budget|limit))\b",
     re.IGNORECASE,
 )
 _DIGIT = re.compile(r"\d")
@@ -164,13 +203,19 @@ class Planner:
         route = await asyncio.to_thread(self.router.route, request)
         parts = clauses(request)
         routed: list[tuple[str, str]] = []
+        kinds = set(kinds_of_work(request))
         if len(parts) >= 2:
             for part in parts:
                 part_route = await asyncio.to_thread(self.router.route, part)
-                if part_route.operator is not None:
-                    routed.append((part_route.operator, part))
+                if part_route.operator is None:
+                    continue
+                routed.append((part_route.operator, part))
+                # A clause the router is sure about names a kind of work the cues may have
+                # missed (a document called something they do not know, "the rate card").
+                if part_route.margin >= CLAUSE_MARGIN:
+                    kinds.update(k for k, op in self.kinds.items() if op == part_route.operator)
         by_clause = _merge(routed)
-        by_cue = [self.kinds[k] for k in kinds_of_work(request) if k in self.kinds]
+        by_cue = [self.kinds[k] for k in FLOW if k in kinds and k in self.kinds]
         if len(by_cue) >= 2:
             order = by_cue
         elif len(by_cue) == 1:

@@ -75,7 +75,19 @@ def test_a_single_question_stays_whole() -> None:
         ("Draft an email to the landlord about the broken heater", ["writing"]),
         ("Check the contract and draft a polite reply to the vendor", ["documents", "writing"]),
         (FLEET, ["documents", "arithmetic", "writing"]),
+        # Documents named by kind, numbers worked with, texts produced, in everyday words.
+        (
+            "Skim the board minutes and put together a heads-up for the team",
+            ["documents", "writing"],
+        ),
+        (
+            "Based on the SLA, how quickly must we answer? Let the on-call team know",
+            ["documents", "writing"],
+        ),
+        ("What's 12% of 3,400? Shoot off a reply to the vendor", ["arithmetic", "writing"]),
+        ("Split 900 across 4 people and email the team", ["arithmetic", "writing"]),
         ("Hi there!", []),
+        ("Give me summary statistics for this CSV: a,b\n1,2", []),
     ],
 )
 def test_the_kinds_of_work_a_request_names_are_found_in_flow_order(
@@ -138,6 +150,19 @@ async def test_with_the_bundled_embedder_each_step_gets_its_own_clause(
     assert [(s.operator, s.task) for s in plan.steps] == list(
         zip(["Researcher", "Analyst", "Writer"], FLEET_CLAUSES, strict=True)
     )
+
+
+@pytest.mark.slow
+async def test_a_clause_the_router_is_sure_of_adds_work_the_cues_missed(
+    real_router: SemanticRouter,
+) -> None:
+    # "the onboarding pack" names no document the cues know; its clause is plainly a look-up.
+    request = "Search the onboarding pack for the laptop policy and write a note to new starters"
+    assert kinds_of_work(request) == ["writing"]
+
+    plan = await Planner(real_router, OPERATORS).plan(request)
+
+    assert plan.operators == ["Researcher", "Writer"]
 
 
 # --- the Chief of Staff runs a plan -------------------------------------------------------
