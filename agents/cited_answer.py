@@ -114,6 +114,20 @@ async def answer_from_passages(
     passages = shown_passages(ctx)
     messages = prompt(question, passages, tool_notes(tool_outputs))
     reply = await generate(ctx, model, messages, options=GREEDY)
+    return checked_answer(ctx, question, reply.text, scaffolding=(SYSTEM, INSTRUCTION))
+
+
+def checked_answer(
+    ctx: RunContext, question: str, text: str, *, scaffolding: Sequence[str] = ()
+) -> str:
+    """`text` with its citations attached and checked against the passages this run was shown.
+
+    Shown to the user as a `check_citations` step of the run. Used on the answer the bundled
+    models write from `prompt`, and on the final answer of models that ran their own
+    search-and-answer tool loop (they cite more often, but not always the right passage).
+    `scaffolding` is prompt text that must never reach the user.
+    """
+    passages = shown_passages(ctx)
     call_id = new_id()
     started = time.perf_counter()
     ctx.emit(
@@ -125,9 +139,9 @@ async def answer_from_passages(
         )
     )
     checked = ground(
-        reply.text,
+        text,
         [Evidence(n, p.text) for n, p in passages],
-        scaffolding=(SYSTEM, INSTRUCTION),
+        scaffolding=scaffolding,
         question=question,
     )
     ctx.emit(
@@ -140,10 +154,10 @@ async def answer_from_passages(
             is_error=False,
         )
     )
-    text = checked.text.strip()
-    if not text or text.startswith(NOT_SAID):
+    answer = checked.text.strip()
+    if not answer or answer.startswith(NOT_SAID):
         # Nothing verifiable: say so, and point at what came closest instead of guessing.
-        text = f"{NOT_SAID}.{_closest(passages)}"
+        answer = f"{NOT_SAID}.{_closest(passages)}"
     if checked.note:
-        text = f"{text}\n\n*{checked.note}*"
-    return text
+        answer = f"{answer}\n\n*{checked.note}*"
+    return answer

@@ -24,7 +24,7 @@ from contextlib import aclosing
 from dataclasses import replace
 from typing import Any
 
-from agents.cited_answer import answer_from_passages
+from agents.cited_answer import answer_from_passages, checked_answer
 from agents.context import Price, RunContext, TurnState
 from agents.delegation import close_open_tasks
 from agents.errors import CadreError, ConfigError, DeadlineExceeded, TurnLimitExceeded
@@ -358,6 +358,8 @@ class Runner:
             ctx.check_budget()
             reply = await self.generate(ctx, model, messages, specs)
             if not reply.tool_calls:
+                if agent.grounded and shown_passages(ctx):
+                    return checked_answer(ctx, input, reply.text, scaffolding=(agent.instructions,))
                 return reply.text
             messages.append(ChatMessage.assistant(reply.text, reply.tool_calls))
             outputs = await call_tools(ctx, by_name, reply.tool_calls, loops)

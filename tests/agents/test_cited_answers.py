@@ -10,7 +10,7 @@ import pytest
 from agents import RESEARCHER, Runner, UserScope, knowledge_tools
 from agents.events import RunFinished, ToolCallFinished
 from agents.knowledge_tools import document_match
-from agents.models.base import Capabilities
+from agents.models.base import Capabilities, ToolCall
 from agents.models.scripted import ScriptedModel
 from knowledge.base import KnowledgeBase
 from tests.agents.agent_helpers import collect, of
@@ -123,3 +123,23 @@ async def test_document_match_is_higher_for_a_question_the_documents_answer(
 def test_the_researcher_is_grounded() -> None:
     assert RESEARCHER.grounded
     assert not replace(RESEARCHER, grounded=False).grounded
+
+
+async def test_a_tool_calling_model_s_answer_is_checked_too(kb: KnowledgeBase) -> None:
+    # A hosted model searches by itself and cites, but the wrong passage number and one
+    # figure that is in no passage: the same check fixes the one and removes the other.
+    search = ToolCall("call-1", "search_documents", {"query": "Tallinn warehouse opening"})
+    model = ScriptedModel(
+        [
+            [search],
+            "The Tallinn warehouse opens on 14 March 2027 [4]. It will employ 80 people [1].",
+        ]
+    )
+    assert model.capabilities.tools
+
+    text, check = await answer(kb, model, "When does the new Tallinn warehouse open?")
+
+    assert text.startswith("The Tallinn warehouse opens on 14 March 2027 [1].")
+    assert "80 people" not in text
+    assert "1 statement could not be verified" in text
+    assert "removed" in check
