@@ -1,7 +1,7 @@
 """Cadre's agent layer: specs, tools, the runner, delegation and the Chief of Staff."""
 
 from agents.chief import ChiefOfStaff
-from agents.context import Price, RunContext, TurnState
+from agents.context import RunContext, TurnState
 from agents.delegation import Outcome, delegate, delegation_tool, delegation_tools, plan_tool
 from agents.events import (
     DelegationFinished,
@@ -21,6 +21,7 @@ from agents.events import (
 )
 from agents.knowledge_tools import KNOWLEDGE_TOOL_NAMES, knowledge_tools
 from agents.limits import AgentLimits, TurnLimits
+from agents.models.prices import Price, PriceTable
 from agents.roster import (
     ANALYST,
     CHIEF_OF_STAFF,
@@ -54,6 +55,7 @@ __all__ = [
     "Notice",
     "Outcome",
     "Price",
+    "PriceTable",
     "Queued",
     "RetrievalDone",
     "Route",

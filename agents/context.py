@@ -21,21 +21,6 @@ if TYPE_CHECKING:
 Emit = Callable[["RunEvent"], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Price:
-    """What a model costs, in US dollars per million tokens."""
-
-    input_per_million: float
-    output_per_million: float
-
-    def cost(self, usage: Usage) -> float:
-        """Dollars for `usage`."""
-        return (
-            usage.input_tokens * self.input_per_million
-            + usage.output_tokens * self.output_per_million
-        ) / 1_000_000
-
-
 class AgentExecutor(Protocol):
     """What delegation needs from the runner: run an agent, and its concurrency slot."""
 

@@ -17,7 +17,6 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
-    Mapping,
     Sequence,
 )
 from contextlib import aclosing
@@ -25,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from agents.cited_answer import answer_from_passages, checked_answer
-from agents.context import Price, RunContext, TurnState
+from agents.context import RunContext, TurnState
 from agents.delegation import close_open_tasks
 from agents.errors import CadreError, ConfigError, DeadlineExceeded, TurnLimitExceeded
 from agents.events import (
@@ -43,6 +42,7 @@ from agents.limits import LoopDetector, TurnLimits
 from agents.models import base
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
 from agents.models.context import ApproximateCounter
+from agents.models.prices import PriceTable
 from agents.models.registry import ModelRegistry
 from agents.spec import AgentSpec
 from agents.tasks import InMemoryTaskStore, TaskStore, new_id
@@ -153,7 +153,7 @@ class Runner:
         tools: Iterable[Tool] = (),
         tasks: TaskStore | None = None,
         limits: TurnLimits | None = None,
-        prices: Mapping[str, Price] | None = None,
+        prices: PriceTable | None = None,
         options: ModelOptions | None = None,
     ) -> None:
         self.model = model
@@ -165,8 +165,8 @@ class Runner:
         """Where every turn keeps its tasks; `None` gives each turn its own in memory (the app
         files them from the `TaskUpdated` events, under the user and thread of the turn)."""
         self.limits = limits or TurnLimits()
-        self.prices = dict(prices or {})
-        """Price per model id, for the cost in `UsageReported`."""
+        self.prices = prices or PriceTable()
+        """Prices per model id, for the cost in `UsageReported`."""
         self.options = options
         self._slots: dict[str, asyncio.Semaphore] = {}
 
@@ -477,14 +477,14 @@ class Runner:
             )
         result.usage = usage
         ctx.add_usage(usage)
-        price = self.prices.get(model.id)
+        served = usage.model or model.id
         ctx.emit(
             UsageReported(
                 **ctx.tags,
-                model=model.id,
+                model=served,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
-                cost=None if price is None else price.cost(usage),
+                cost=self.prices.cost(served, usage),
             )
         )
         return result

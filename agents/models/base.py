@@ -127,11 +127,16 @@ class Usage:
 
     input_tokens: int = 0
     output_tokens: int = 0
+    model: str | None = None
+    """The id of the model that served the request, when it is not the one called (a
+    fallback chain answering with a later model); `None` means the one called."""
     kind: Literal["usage"] = "usage"
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
-            self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.model or other.model,
         )
 
     @property

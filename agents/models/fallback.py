@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 
 from agents.errors import ConfigError, ModelError
 from agents.models.base import (
@@ -23,6 +24,7 @@ from agents.models.base import (
     TextChunk,
     ToolCall,
     ToolSpec,
+    Usage,
 )
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,9 @@ class FallbackModel:
             try:
                 async for event in model.stream(messages, tools, options):
                     shown = shown or isinstance(event, TextChunk | ToolCall)
+                    if index and isinstance(event, Usage):
+                        # Tokens (and their price) belong to the model that spent them.
+                        event = replace(event, model=event.model or model.id)
                     yield event
                 return
             except ModelError as exc:

@@ -11,6 +11,7 @@ from agents import (
     AgentLimits,
     AgentSpec,
     Price,
+    PriceTable,
     Queued,
     RetrievalDone,
     RunContext,
@@ -143,7 +144,8 @@ async def test_usage_and_cost_are_reported_per_model_call() -> None:
     model = ScriptedModel(
         [[base.QueuePosition(2), base.QueuePosition(1), base.TextChunk("ok"), Usage(1000, 500)]]
     )
-    runner = Runner(model, prices={model.id: Price(input_per_million=2.0, output_per_million=8.0)})
+    prices = PriceTable({model.id: Price(input_per_million=2.0, output_per_million=8.0)})
+    runner = Runner(model, prices=prices)
     agent = AgentSpec(name="Helper", description="Helps.", instructions="")
 
     events = await collect(runner.stream(agent, "Hi"))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from agents import AgentSpec, RunFinished, Runner
+from agents import AgentSpec, Price, PriceTable, RunFinished, Runner, UsageReported
 from agents import Notice as RunNotice
 from agents.errors import ModelError
-from agents.models.base import ChatMessage, ModelNotice, TextChunk, complete
+from agents.models.base import ChatMessage, ModelNotice, TextChunk, Usage, complete
 from agents.models.fallback import FallbackModel
 from agents.models.scripted import ScriptedModel
 from tests.agents.agent_helpers import collect, of
@@ -58,3 +58,19 @@ async def test_the_switch_is_an_event_of_the_run_and_the_run_finishes() -> None:
     assert notice.agent == "Helper"
     assert "switched to scripted:b" in notice.text
     assert of(events, RunFinished)[-1].output == "Done."
+
+
+async def test_tokens_and_cost_belong_to_the_model_that_answered() -> None:
+    remote = ScriptedModel([ModelError("quota")], name="remote")
+    backup = ScriptedModel([[TextChunk("Done."), Usage(1000, 100)]], name="backup")
+    prices = PriceTable(
+        {"scripted:remote": Price(100.0, 100.0), "scripted:backup": Price(1.0, 10.0)}
+    )
+
+    events = await collect(
+        Runner(FallbackModel([remote, backup]), prices=prices).stream(HELPER, "Do it")
+    )
+
+    [usage] = of(events, UsageReported)
+    assert usage.model == "scripted:backup"
+    assert usage.cost == pytest.approx(0.002)  # 1000 x $1/M + 100 x $10/M, not the remote's price
