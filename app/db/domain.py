@@ -160,6 +160,8 @@ class UsageRecord(Base):
     model: Mapped[str] = mapped_column(String(255))
     input_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     output_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cost: Mapped[float | None] = mapped_column(Double)
+    """US dollars at the price of the day; `None` when the model has no known price."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 

@@ -29,8 +29,9 @@ class UsageLedger:
         model: str,
         input_tokens: int,
         output_tokens: int,
+        cost: float | None = None,
     ) -> None:
-        """Add one model call's tokens."""
+        """Add one model call's tokens and, when the model has a price, its cost."""
         async with self._sessions.writing() as session:
             if thread_id is not None:
                 await ensure_thread(session, self._sessions, thread_id, user_id)
@@ -43,6 +44,7 @@ class UsageLedger:
                     model=model,
                     input_tokens=input_tokens,
                     output_tokens=output_tokens,
+                    cost=cost,
                 )
             )
 
