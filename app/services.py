@@ -27,6 +27,7 @@ from agents.models.fallback import FallbackModel
 from agents.models.local import LocalModel
 from agents.models.ollama_chat import OllamaConfig, OllamaModel
 from agents.models.openai_compatible import OpenAICompatibleModel, OpenAIConfig
+from agents.models.prices import Price, PriceTable
 from agents.models.registry import ModelRegistry
 from agents.models.resilience import RetryPolicy
 from app.db.chainlit_data.layer import CadreDataLayer
@@ -132,6 +133,9 @@ class Services:
             limits=TurnLimits(
                 token_budget=self.settings.turn_token_budget,
                 deadline_s=self.settings.turn_deadline_s,
+            ),
+            prices=PriceTable(
+                {model: Price(*price) for model, price in self.settings.model_prices.items()}
             ),
         )
 

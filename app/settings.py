@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     rate-limited provider): e.g. `local:auto` behind `openai:gpt-4o-mini`."""
     provider_retries: int = Field(3, ge=1, le=10)
     """Tries per remote model call while nothing has been shown (the first included)."""
+    model_prices: dict[str, tuple[float, float]] = {}
+    """US dollars per million input and output tokens, by model id, over the built-in list
+    prices (`agents/models/prices.py`): `{"openai:my-finetune": [0.3, 1.2]}` as JSON."""
 
     # -- users and login (app/auth) ------------------------------------------------------------
     admin_user: str | None = None
