@@ -73,6 +73,14 @@ class TextDelta(_RunEventBase):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ReasoningDelta(_RunEventBase):
+    """A piece of the model's reasoning before it answers; shown apart, never in the answer."""
+
+    text: str
+    kind: Literal["reasoning_delta"] = "reasoning_delta"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ToolCallStarted(_RunEventBase):
     """The agent called a tool."""
 
@@ -174,6 +182,7 @@ RunEvent = (
     | RunFinished
     | RunFailed
     | TextDelta
+    | ReasoningDelta
     | ToolCallStarted
     | ToolCallFinished
     | DelegationStarted

@@ -30,6 +30,7 @@ from agents.errors import CadreError, ConfigError, DeadlineExceeded, TurnLimitEx
 from agents.events import (
     Notice,
     Queued,
+    ReasoningDelta,
     RunEvent,
     RunFailed,
     RunFinished,
@@ -43,6 +44,7 @@ from agents.models import base
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
 from agents.models.context import ApproximateCounter
 from agents.models.prices import PriceTable
+from agents.models.reasoning import split_reasoning
 from agents.models.registry import ModelRegistry
 from agents.spec import AgentSpec
 from agents.tasks import InMemoryTaskStore, TaskStore, new_id
@@ -450,11 +452,14 @@ class Runner:
         parts: list[str] = []
         usage: base.Usage | None = None
         seen_ids: set[str] = set()
-        async for event in model.stream(messages, tools, options or self.options):
+        stream = split_reasoning(model.stream(messages, tools, options or self.options))
+        async for event in stream:
             match event:
                 case base.TextChunk(text=text):
                     parts.append(text)
                     ctx.emit(TextDelta(**ctx.tags, text=text))
+                case base.ReasoningChunk(text=text):
+                    ctx.emit(ReasoningDelta(**ctx.tags, text=text))
                 case base.ToolCall():
                     # Some models reuse or omit call ids; results must map back one to one.
                     if not event.id or event.id in seen_ids:

@@ -22,6 +22,7 @@ from agents.models.base import (
     FinishReason,
     ModelEvent,
     ModelOptions,
+    ReasoningChunk,
     TextChunk,
     ToolCall,
     ToolSpec,
@@ -146,9 +147,10 @@ class AnthropicModel(RemoteModel):
                     delta = event.delta
                     if delta.type == "text_delta" and delta.text:
                         yield TextChunk(delta.text)
+                    elif delta.type == "thinking_delta" and delta.thinking:
+                        yield ReasoningChunk(delta.thinking)
                     elif delta.type == "input_json_delta" and event.index in blocks:
                         blocks[event.index]["json"] += delta.partial_json
-                    # thinking_delta: reasoning, never part of the answer
                 case "message_delta":
                     usage_out = event.usage.output_tokens or usage_out
                     if event.delta.stop_reason:

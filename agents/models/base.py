@@ -111,6 +111,15 @@ class TextChunk:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasoningChunk:
+    """A piece of the model's reasoning before it answers (`<think>` text, Ollama's `thinking`,
+    Anthropic's thinking blocks): shown apart from the answer, never part of it."""
+
+    text: str
+    kind: Literal["reasoning"] = "reasoning"
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCall:
     """A complete tool call the model asked for: an event of its stream, and part of the
     assistant message that made it in the conversation history."""
@@ -153,7 +162,7 @@ class Finish:
     kind: Literal["finish"] = "finish"
 
 
-ModelEvent = QueuePosition | ModelNotice | TextChunk | ToolCall | Usage | Finish
+ModelEvent = QueuePosition | ModelNotice | TextChunk | ReasoningChunk | ToolCall | Usage | Finish
 
 
 @runtime_checkable
@@ -213,7 +222,7 @@ async def complete(
                 result.usage = result.usage + event
             case Finish(reason=reason):
                 result.finish_reason = reason
-            case QueuePosition() | ModelNotice():
+            case QueuePosition() | ModelNotice() | ReasoningChunk():
                 pass
     result.text = "".join(parts)
     return result

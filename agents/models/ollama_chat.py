@@ -20,6 +20,7 @@ from agents.models.base import (
     FinishReason,
     ModelEvent,
     ModelOptions,
+    ReasoningChunk,
     TextChunk,
     ToolCall,
     ToolSpec,
@@ -112,6 +113,8 @@ class OllamaModel(RemoteModel):
         )
         async for chunk in stream:
             message = chunk.message
+            if message.thinking:
+                yield ReasoningChunk(message.thinking)
             if message.content:
                 yield TextChunk(message.content)
             for call in message.tool_calls or ():

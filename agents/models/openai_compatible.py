@@ -21,6 +21,7 @@ from agents.models.base import (
     FinishReason,
     ModelEvent,
     ModelOptions,
+    ReasoningChunk,
     TextChunk,
     ToolCall,
     ToolSpec,
@@ -162,6 +163,12 @@ class OpenAICompatibleModel(RemoteModel):
                 yield Usage(chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0)
             for choice in chunk.choices:
                 delta = choice.delta
+                # vLLM, DeepSeek and llama.cpp's server send reasoning beside the content.
+                reasoning = getattr(delta, "reasoning_content", None) or getattr(
+                    delta, "reasoning", None
+                )
+                if isinstance(reasoning, str) and reasoning:
+                    yield ReasoningChunk(reasoning)
                 if delta.content:
                     yield TextChunk(delta.content)
                 for part in delta.tool_calls or ():

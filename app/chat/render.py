@@ -72,6 +72,9 @@ class TurnRenderer:
         self._notice: cl.Message | None = None
         self._notes: dict[str, list[str]] = {}
         """Per run: retries and model switches, shown in the run's step footer."""
+        self._thoughts: dict[str, cl.Step] = {}
+        """Per run: the step its model's reasoning streams into (collapsed, apart from the
+        answer)."""
 
     @property
     def message(self) -> cl.Message:
@@ -87,6 +90,8 @@ class TurnRenderer:
                 await self._run_started(event)
             case ev.TextDelta():
                 await self._text(event)
+            case ev.ReasoningDelta():
+                await self._reasoning(event)
             case ev.ToolCallStarted():
                 await self._tool_started(event)
             case ev.ToolCallFinished():
@@ -115,6 +120,8 @@ class TurnRenderer:
     async def close(self, *, stopped: bool = False) -> str:
         """Finish the answer (also after a stop or an error) and return its text."""
         await self._clear_notice()
+        for thought in self._thoughts.values():
+            await self._end(thought)
         for step in self._steps.values():
             if step.end is None:  # cut short by a stop
                 step.is_error = stopped
@@ -167,7 +174,23 @@ class TurnRenderer:
                 step.output = ""
             await step.stream_token(event.text)
 
+    async def _reasoning(self, event: ev.ReasoningDelta) -> None:
+        thought = self._thoughts.get(event.run_id)
+        if thought is None:
+            parent = self._steps.get(event.run_id)
+            thought = cl.Step(
+                name="Reasoning",
+                type="undefined",
+                parent_id=parent.id if parent else None,
+                show_input=False,
+            )
+            self._thoughts[event.run_id] = thought
+            await thought.send()
+        await thought.stream_token(event.text)
+
     async def _run_finished(self, run_id: str, output: str, seconds: float) -> None:
+        if (thought := self._thoughts.pop(run_id, None)) is not None:
+            await self._end(thought)
         step = self._steps.get(run_id)
         if step is None:
             return

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.models.openai_server import FakeOpenAI, error, fake_openai, text, tool_call
+from tests.models.openai_server import FakeOpenAI, error, fake_openai, reasoned, text, tool_call
 from tests.support.chainlit_client import ChainlitClient, dumps
 from tests.support.server import RunningServer, cadre_server
 
@@ -90,3 +90,24 @@ async def test_a_dead_provider_hands_the_turn_to_the_local_model(
     root = next(s for s in steps if s["name"] == "Chief of Staff" and s["type"] == "run")
     assert "retrying (2/2)" in root["output"]
     assert "switched to local:qwen2.5-1.5b" in root["output"]
+
+
+async def test_a_reasoning_model_s_thoughts_are_a_step_not_part_of_the_answer(
+    server: RunningServer, remote: FakeOpenAI
+) -> None:
+    remote.replies.append(
+        reasoned(["The person asks for a capital. ", "France's is Paris."], "Paris.")
+    )
+    chat = ChainlitClient(server.url)
+    await chat.connect()
+    try:
+        events = await chat.ask("What is the capital of France?")
+    finally:
+        await chat.close()
+    steps = list(chat.messages(events).values())
+    root = next(s for s in steps if s["name"] == "Chief of Staff" and s["type"] == "run")
+    [thought] = [s for s in steps if s["name"] == "Reasoning"]
+    assert thought["parentId"] == root["id"]
+    assert thought["output"] == "The person asks for a capital. France's is Paris."
+    assert chat.answers(events)[-1].startswith("Paris.")
+    assert "capital" not in chat.answers(events)[-1]

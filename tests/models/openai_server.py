@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +43,15 @@ def text(*pieces: str, usage: tuple[int, int] = (12, 5)) -> Reply:
     chunks += [_chunk({"content": piece}) for piece in pieces]
     chunks.append(_chunk({}, finish="stop"))
     chunks.append(_usage(*usage))
+    return Reply(chunks)
+
+
+def reasoned(thoughts: Sequence[str], answer: str) -> Reply:
+    """A reasoning model's reply: `thoughts` as `reasoning_content` deltas (vLLM, DeepSeek),
+    then the answer."""
+    chunks = [_chunk({"role": "assistant", "content": ""})]
+    chunks += [_chunk({"reasoning_content": thought}) for thought in thoughts]
+    chunks += [_chunk({"content": answer}), _chunk({}, finish="stop"), _usage(12, 5)]
     return Reply(chunks)
 
 

@@ -15,6 +15,7 @@ from agents.models.base import (
     ChatMessage,
     Finish,
     ModelEvent,
+    ReasoningChunk,
     TextChunk,
     ToolCall,
     Usage,
@@ -24,7 +25,15 @@ from agents.models.openai_compatible import OpenAICompatibleModel, OpenAIConfig
 from agents.models.resilience import RetryPolicy
 from app.cli.doctor import diagnose
 from app.settings import Settings
-from tests.models.openai_server import FakeOpenAI, Reply, error, fake_openai, text, tool_call
+from tests.models.openai_server import (
+    FakeOpenAI,
+    Reply,
+    error,
+    fake_openai,
+    reasoned,
+    text,
+    tool_call,
+)
 
 FAST = RetryPolicy(attempts=3, base_delay_s=0.01, max_delay_s=0.05)
 
@@ -180,3 +189,14 @@ def test_doctor_says_whether_the_server_answers_and_what_it_offers(
     [check] = [c for c in down if c.name == "openai provider"]
     assert check.status == "fail"
     assert "CADRE_OPENAI_BASE_URL" in check.fix
+
+
+async def test_reasoning_sent_beside_the_content_is_kept_out_of_the_answer(
+    server: FakeOpenAI,
+) -> None:
+    # vLLM and DeepSeek stream a reasoning model's thoughts as `reasoning_content`.
+    server.replies.append(reasoned(["17% is 0.17; ", "0.17 x 2340 = 397.8"], "397.8"))
+    events = await events_of(model(server), "What is 17% of 2,340?")
+    thought = "".join(e.text for e in events if isinstance(e, ReasoningChunk))
+    assert thought == "17% is 0.17; 0.17 x 2340 = 397.8"
+    assert [e.text for e in events if isinstance(e, TextChunk)] == ["397.8"]
