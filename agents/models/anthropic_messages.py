@@ -1,5 +1,5 @@
 """Anthropic's Messages API through the official `anthropic` SDK: streamed text, tool use,
-usage; thinking blocks are kept out of the answer.
+usage; thinking blocks become reasoning, shown apart from the answer.
 
 Model ids are `anthropic:<model>`. The system prompt travels apart from the messages, tool
 calls are `tool_use` blocks of the assistant's turn and their results `tool_result` blocks of

@@ -67,6 +67,9 @@ class ModelOptions:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     tool_choice: ToolChoice = "auto"
+    json_schema: dict[str, Any] | None = None
+    """Constrain the reply to JSON valid for this schema (models whose capabilities say
+    `json_schema`): OpenAI's `response_format`, Ollama's `format`, llama.cpp's grammar."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,6 +155,11 @@ class OpenAICompatibleModel(RemoteModel):
                 request[key] = value
         if options.stop:
             request["stop"] = list(options.stop)
+        if options.json_schema is not None:
+            request["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "reply", "schema": options.json_schema, "strict": True},
+            }
         calls: dict[int, dict[str, str]] = {}
         finish: FinishReason = "stop"
         stream = await self.client.chat.completions.create(**request)

@@ -62,6 +62,11 @@ class RemoteModel(ABC):
         options: ModelOptions | None = None,
     ) -> AsyncIterator[ModelEvent]:
         """Stream one reply, retried while nothing has been shown."""
+        if options is not None and options.json_schema and not self.capabilities.json_schema:
+            raise ModelError(
+                f"{self.id} cannot constrain its reply to a JSON schema; use a model that can "
+                "(OpenAI, Ollama or a bundled Qwen model)."
+            )
         return resilient_stream(
             self.where,
             lambda: self._translated(self._once(messages, tools, options or ModelOptions())),

@@ -149,7 +149,25 @@ def _ollama_provider(settings: Settings) -> Check:
         )
     names = sorted(str(model.model) for model in listed.models if model.model)
     shown = ", ".join(f"ollama:{name}" for name in names[:8]) or "no models (ollama pull …)"
-    return Check("ollama provider", "ok", f"{settings.ollama_host} answers; models: {shown}")
+    detail = f"{settings.ollama_host} answers; models: {shown}"
+    try:
+        running = ollama.Client(host=settings.ollama_host, timeout=5.0).ps().models
+    except (ollama.ResponseError, httpx.HTTPError, ConnectionError):
+        running = []  # older servers have no /api/ps: the list above is still right
+    if running:
+        loaded = [f"{m.model} ({_memory(m.size or 0, m.size_vram or 0)})" for m in running]
+        detail += f"; loaded now: {', '.join(loaded)}"
+    return Check("ollama provider", "ok", detail)
+
+
+def _memory(size: int, on_gpu: int) -> str:
+    """How much memory a loaded Ollama model takes, and how much of it is on the GPU."""
+    gib = size / 2**30
+    if on_gpu >= size > 0:
+        return f"{gib:.1f} GiB on the GPU"
+    if on_gpu:
+        return f"{gib:.1f} GiB, {on_gpu / size:.0%} on the GPU"
+    return f"{gib:.1f} GiB in RAM"
 
 
 def _bundled_models(settings: Settings) -> list[Check]:

@@ -43,6 +43,11 @@ def said(*pieces: str) -> OllamaReply:
     return OllamaReply([*(_line(piece) for piece in pieces), _line(done=True)])
 
 
+def thought(thinking: str, answer: str) -> OllamaReply:
+    """A thinking model's reply: its `thinking`, then the answer."""
+    return OllamaReply([_line(thinking=thinking), _line(answer), _line(done=True)])
+
+
 def calls(name: str, arguments: dict[str, Any]) -> OllamaReply:
     """One whole tool call, as Ollama sends it."""
     call = {"function": {"name": name, "arguments": arguments}}
@@ -56,6 +61,8 @@ class FakeOllama:
     host: str
     replies: list[OllamaReply] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    loaded: list[tuple[str, int, int]] = field(default_factory=list)
+    """What `/api/ps` reports as loaded: name, bytes in memory, bytes of it on the GPU."""
 
     async def _chat(self, request: Request) -> Response:
         self.requests.append(await request.json())
@@ -72,6 +79,13 @@ class FakeOllama:
     async def _tags(self, _: Request) -> Response:
         return JSONResponse({"models": [{"name": "llama3.2:latest", "model": "llama3.2:latest"}]})
 
+    async def _ps(self, _: Request) -> Response:
+        loaded = [
+            {"name": name, "model": name, "size": size, "size_vram": on_gpu}
+            for name, size, on_gpu in self.loaded
+        ]
+        return JSONResponse({"models": loaded})
+
 
 @contextmanager
 def fake_ollama() -> Iterator[FakeOllama]:
@@ -82,6 +96,7 @@ def fake_ollama() -> Iterator[FakeOllama]:
         routes=[
             Route("/api/chat", fake._chat, methods=["POST"]),
             Route("/api/tags", fake._tags),
+            Route("/api/ps", fake._ps),
         ]
     )
     with serving(app, "fake-ollama", port):

@@ -13,7 +13,7 @@ from agents import AgentSpec, Runner
 from agents.calculator import calculate
 from agents.errors import ModelError, ModelNotFound
 from agents.models.anthropic_messages import AnthropicConfig, AnthropicModel
-from agents.models.base import ChatMessage, Finish, TextChunk, Usage
+from agents.models.base import ChatMessage, Finish, ReasoningChunk, TextChunk, Usage
 from agents.models.resilience import RetryPolicy
 from app.services import build_registry
 from app.settings import Settings
@@ -33,11 +33,12 @@ def claude(server: FakeAnthropic) -> AnthropicModel:
     return AnthropicModel("claude-test", config)
 
 
-async def test_text_streams_and_thinking_stays_out(server: FakeAnthropic) -> None:
+async def test_text_streams_and_thinking_is_reasoning_apart(server: FakeAnthropic) -> None:
     server.replies.append(wrote("Paris ", "is the capital.", thinking="The user asks…"))
     conversation = [ChatMessage.system("Be brief."), ChatMessage.user("Capital of France?")]
     events = [e async for e in claude(server).stream(conversation)]
     assert "".join(e.text for e in events if isinstance(e, TextChunk)) == "Paris is the capital."
+    assert [e.text for e in events if isinstance(e, ReasoningChunk)] == ["The user asks…"]
     assert Usage(40, 9) in events
     assert events[-1] == Finish("stop")
     [sent] = server.requests

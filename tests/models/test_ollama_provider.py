@@ -11,13 +11,20 @@ import pytest
 from agents import AgentSpec, Runner
 from agents.calculator import calculate
 from agents.errors import ModelError
-from agents.models.base import ChatMessage, Finish, TextChunk, Usage
+from agents.models.base import ChatMessage, Finish, ReasoningChunk, TextChunk, Usage
 from agents.models.ollama_chat import OllamaConfig, OllamaModel
 from agents.models.resilience import RetryPolicy
 from app.cli.doctor import diagnose
 from app.services import build_registry
 from app.settings import Settings
-from tests.models.ollama_server import FakeOllama, OllamaReply, calls, fake_ollama, said
+from tests.models.ollama_server import (
+    FakeOllama,
+    OllamaReply,
+    calls,
+    fake_ollama,
+    said,
+    thought,
+)
 
 FAST = RetryPolicy(attempts=2, base_delay_s=0.01, max_delay_s=0.05)
 
@@ -41,6 +48,15 @@ async def test_text_streams_with_usage(server: FakeOllama) -> None:
     [sent] = server.requests
     assert (sent["model"], sent["stream"]) == ("llama3.2", True)
     assert sent["messages"] == [{"role": "user", "content": "Capital?"}]
+
+
+async def test_thinking_is_reasoning_not_answer(server: FakeOllama) -> None:
+    server.replies.append(thought("The user wants a capital.", "Paris."))
+    events = [e async for e in model(server.host).stream([ChatMessage.user("Capital?")])]
+    assert [e.text for e in events if isinstance(e, ReasoningChunk)] == [
+        "The user wants a capital."
+    ]
+    assert [e.text for e in events if isinstance(e, TextChunk)] == ["Paris."]
 
 
 async def test_a_tool_call_round_trip_through_the_runner(server: FakeOllama) -> None:
@@ -86,6 +102,18 @@ def test_doctor_lists_the_servers_models(server: FakeOllama, tmp_path: Path) -> 
         if c.name == "ollama provider"
     ]
     assert check.detail == f"{server.host} answers; models: ollama:llama3.2:latest"
+
+
+def test_doctor_says_which_models_are_loaded_and_where(server: FakeOllama, tmp_path: Path) -> None:
+    server.loaded = [("llama3.2:latest", 3 * 2**30, 3 * 2**30), ("qwen3:8b", 6 * 2**30, 0)]
+    [check] = [
+        c
+        for c in diagnose(Settings(data_dir=tmp_path, ollama_host=server.host))
+        if c.name == "ollama provider"
+    ]
+    assert check.detail.endswith(
+        "loaded now: llama3.2:latest (3.0 GiB on the GPU), qwen3:8b (6.0 GiB in RAM)"
+    )
 
 
 async def test_the_app_resolves_ollama_ids_with_no_setting(tmp_path: Path) -> None:

@@ -209,9 +209,9 @@ class LocalModel:
             runtime = self._runtime
             assert runtime is not None
             forced = bool(tools) and options.tool_choice == "required"
-            if forced and not runtime.constrained:
+            if (forced or options.json_schema is not None) and not runtime.constrained:
                 raise ModelError(
-                    f"{self.id} on {runtime.name} cannot constrain its output to a tool call."
+                    f"{self.id} on {runtime.name} cannot constrain its output to a schema."
                 )
             sampling = Sampling(
                 max_tokens=options.max_tokens or self.config.max_tokens,
@@ -222,7 +222,7 @@ class LocalModel:
                 repeat_penalty=self.config.repeat_penalty,
                 stop=options.stop,
                 seed=options.seed,
-                json_schema=_call_schema(tools) if forced else None,
+                json_schema=_call_schema(tools) if forced else options.json_schema,
             )
             if forced:
                 messages = _with_tool_instructions(messages, tools)
