@@ -3,8 +3,8 @@
 Model ids are `ollama:<model>` (`ollama:llama3.2`); the server is `CADRE_OLLAMA_HOST`, by
 default Ollama's own local address. Ollama sends each tool call whole, with its arguments
 already parsed; a reasoning model's `thinking` is reasoning, shown apart from the answer; a
-`json_schema` option becomes its `format`. Retries and the
-circuit breaker come from `agents/models/resilience.py`, like every remote provider's.
+`json_schema` option becomes its `format`. Retries and the circuit breaker come from
+`agents/models/resilience.py`, like every remote provider's.
 """
 
 from __future__ import annotations
