@@ -168,11 +168,28 @@ class FakeAnthropic:
         return StreamingResponse(events(), media_type="text/event-stream")
 
 
+async def _models(_: Request) -> Response:
+    claude = {"type": "model", "id": "claude-test", "display_name": "Claude Test"}
+    return JSONResponse(
+        {
+            "data": [claude | {"created_at": "2026-01-01T00:00:00Z"}],
+            "has_more": False,
+            "first_id": "claude-test",
+            "last_id": "claude-test",
+        }
+    )
+
+
 @contextmanager
 def fake_anthropic() -> Iterator[FakeAnthropic]:
     """Serve the fake on a free loopback port for the duration of the block."""
     port = free_port()
     fake = FakeAnthropic(f"http://127.0.0.1:{port}")
-    app = Starlette(routes=[Route("/v1/messages", fake._messages, methods=["POST"])])
+    app = Starlette(
+        routes=[
+            Route("/v1/messages", fake._messages, methods=["POST"]),
+            Route("/v1/models", _models),
+        ]
+    )
     with serving(app, "fake-anthropic", port):
         yield fake
