@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from app.cli.keys import keys_cli
 from app.cli.knowledge import knowledge_cli
 from app.cli.options import DataDir, load_settings
 from app.cli.users import db_cli, users_cli
@@ -94,6 +95,7 @@ def doctor(data_dir: DataDir = None) -> None:
 cli.add_typer(users_cli)
 cli.add_typer(db_cli)
 cli.add_typer(knowledge_cli)
+cli.add_typer(keys_cli)
 
 
 def main() -> None:
