@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Literal
 
@@ -32,6 +32,7 @@ from agents.models.registry import ModelRegistry
 from agents.models.resilience import RetryPolicy
 from app.db.chainlit_data.layer import CadreDataLayer
 from app.db.stores import SqlDocumentCatalog
+from app.model_catalog import ModelCatalog
 from app.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.embedder import Embedder, SentenceTransformerEmbedder
@@ -115,6 +116,11 @@ class Services:
         rest = [self.registry.resolve(model_id) for model_id in self.settings.fallback_models]
         return FallbackModel([first, *rest])
 
+    @cached_property
+    def catalog(self) -> ModelCatalog:
+        """The models people may pick for a chat."""
+        return ModelCatalog(self.settings)
+
     @property
     def embedder(self) -> Embedder:
         """The bundled embedder, loaded once on first use (blocking: call it off the loop)."""
@@ -149,13 +155,22 @@ class Services:
                 )
             return self._knowledge
 
-    async def chief(self, operators: Sequence[AgentSpec] = OPERATORS) -> ChiefOfStaff:
+    async def chief(
+        self, operators: Sequence[AgentSpec] = OPERATORS, model: str | None = None
+    ) -> ChiefOfStaff:
         """The Chief of Staff for `operators`, with a semantic router when its model cannot
         call tools (one router per roster, built once: embedding the examples takes seconds).
+
+        `model` is a model picked for one chat: the Chief of Staff and every operator without
+        a model of its own run on it; `None` keeps the deployment's chat model.
         """
         roster = tuple(operators)
+        spec, team = CHIEF_OF_STAFF, roster
+        if model is not None:
+            spec = replace(CHIEF_OF_STAFF, model=model)
+            team = tuple(op if op.model else replace(op, model=model) for op in roster)
         router = None
-        if not self.chat_model.capabilities.tools:
+        if not self.runner.resolve_model(spec).capabilities.tools:
             router = self._routers.get(roster)
             if router is None:
                 # Loading the embedder takes seconds: do it off the event loop, like routing.
@@ -167,7 +182,8 @@ class Services:
                 self._routers[roster] = router
         return ChiefOfStaff(
             self.runner,
-            operators=roster,
+            operators=team,
+            spec=spec,
             router=router,
             documents=document_match(self.knowledge),
         )

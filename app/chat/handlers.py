@@ -22,6 +22,7 @@ from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callba
 from app.chat import documents
 from app.chat.citations import citation_elements
 from app.chat.history import history_from_thread
+from app.chat.model_picker import offer_models, picked_model
 from app.chat.render import TurnRenderer
 from app.chat.uploads import ingest_uploads
 from app.db.chainlit_data import CadreDataLayer
@@ -75,6 +76,7 @@ async def on_chat_start() -> None:
     """A new chat starts with an empty history."""
     cl.user_session.set(HISTORY, [])
     await cl.context.emitter.set_commands(documents.COMMANDS)
+    await _offer_models()
 
 
 @cl.on_chat_resume
@@ -82,6 +84,12 @@ async def on_chat_resume(thread: ThreadDict) -> None:
     """Continue an earlier chat: its turns become the model's context again."""
     cl.user_session.set(HISTORY, history_from_thread(thread))
     await cl.context.emitter.set_commands(documents.COMMANDS)
+    await _offer_models()
+
+
+async def _offer_models() -> None:
+    shared = services.current()
+    await offer_models(shared.catalog, shared.chat_model.id)
 
 
 @cl.action_callback(documents.DELETE_ACTION)
@@ -138,7 +146,8 @@ async def _answer(text: str, caller: Caller, attached: tuple[str, ...]) -> None:
             passages, shared.settings.originals_dir, caller.user_id, cited
         )
     )
-    request = TurnRequest(text, history=tuple(history), attached=attached)
+    model = picked_model(shared.chat_model.id)
+    request = TurnRequest(text, history=tuple(history), attached=attached, model=model)
     try:
         # Closed however this ends: a stop cancels every operator, tool and generation at once.
         async with aclosing(Turns(shared).stream(caller, request)) as events:

@@ -111,3 +111,53 @@ async def test_a_reasoning_model_s_thoughts_are_a_step_not_part_of_the_answer(
     assert thought["output"] == "The person asks for a capital. France's is Paris."
     assert chat.answers(events)[-1].startswith("Paris.")
     assert "capital" not in chat.answers(events)[-1]
+
+
+@pytest.fixture(scope="module")
+def local_first(
+    remote: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    # The bundled model is the default; the OpenAI-compatible server is configured beside it.
+    data: Path = tmp_path_factory.mktemp("picker")
+    with cadre_server(data, CADRE_OPENAI_BASE_URL=remote.url) as running:
+        yield running
+
+
+async def test_the_model_picked_in_the_chat_settings_answers(
+    local_first: RunningServer, remote: FakeOpenAI
+) -> None:
+    remote.requests.clear()
+    remote.replies.append(text("Paris, from the remote model."))
+    chat = ChainlitClient(local_first.url)
+    await chat.connect()
+    try:
+        [offered] = [e.data for e in chat.events if e.name == "chat_settings"]
+        [picker] = offered
+        values = {item["value"]: item["label"] for item in picker["items"]}
+        assert values["openai:test-model"] == (
+            "openai:test-model — plans with tools, requests leave the machine"
+        )
+        assert picker["initial"] in values  # the bundled default, offered first
+        assert values[picker["initial"]].endswith("stays on this machine")
+
+        await chat.sio.emit("chat_settings_change", {"model": "openai:test-model"})
+        events = await chat.ask("What is the capital of France?")
+    finally:
+        await chat.close()
+    assert chat.answers(events)[-1].startswith("Paris, from the remote model.")
+    assert len(remote.requests) == 1
+
+
+async def test_a_model_that_is_not_offered_is_refused_with_a_reason(
+    local_first: RunningServer, remote: FakeOpenAI
+) -> None:
+    remote.requests.clear()
+    chat = ChainlitClient(local_first.url)
+    await chat.connect()
+    try:
+        await chat.sio.emit("chat_settings_change", {"model": "openai:gpt-imaginary"})
+        events = await chat.ask("What is the capital of France?")
+    finally:
+        await chat.close()
+    assert "openai:gpt-imaginary is not available right now" in chat.answers(events)[-1]
+    assert remote.requests == []
