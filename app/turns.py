@@ -13,16 +13,20 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator, Collection, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from agents import OPERATORS, AgentSpec
 from agents import events as ev
-from agents.errors import ModelNotFound
+from agents.context import RunContext
+from agents.delegation import delegate
+from agents.errors import DelegationError, ModelNotFound
 from agents.models.base import ChatMessage
 from agents.roster import CHIEF_OF_STAFF
+from agents.runner import observe_run
 from agents.scope import UserScope
+from agents.tasks import new_id
 from app.db.errors import PersistenceError
 from app.db.operators import OperatorStore
 from app.db.stores import SqlTaskStore
@@ -62,6 +66,9 @@ class TurnRequest:
     model: str | None = None
     """A model picked for this conversation (`openai:gpt-4o-mini`); `None` for the
     deployment's chat model. Checked against the models that can answer now."""
+    operator: str | None = None
+    """Hand the request straight to this operator of the roster instead of letting the Chief
+    of Staff decide (the API's `operator:<name>` models); `None` for the Chief's choice."""
 
 
 class Turns:
@@ -96,7 +103,7 @@ class Turns:
                 f"{request.model} is not available right now; pick another model in the "
                 "chat settings."
             )
-        chief = await self._services.chief(await self.roster(caller), model=request.model)
+        roster = await self.roster(caller)
         records = _TurnRecords(
             SqlTaskStore(
                 self._services.data_layer, thread_id=caller.thread_id, user_id=caller.user_id
@@ -105,11 +112,37 @@ class Turns:
             caller,
         )
         scope = UserScope(caller.user_id, attached=request.attached)
-        turn = chief.stream(request.text, history=list(request.history), deps=scope)
+        if request.operator is None:
+            chief = await self._services.chief(roster, model=request.model)
+            turn = chief.stream(request.text, history=list(request.history), deps=scope)
+        else:
+            turn = self._direct(roster, request, scope)
         async with aclosing(turn) as events:
             async for event in events:
                 await records.keep(event)
                 yield event
+
+    def _direct(
+        self, roster: Sequence[AgentSpec], request: TurnRequest, scope: UserScope
+    ) -> AsyncGenerator[ev.RunEvent, None]:
+        """The Chief of Staff hands `request` to the named operator and relays its answer."""
+        operator = next((op for op in roster if op.name == request.operator), None)
+        if operator is None:
+            raise DelegationError(f"{request.operator!r} is not one of your operators")
+
+        async def work(ctx: RunContext) -> str:
+            outcome = await delegate(replace(ctx, call_id=new_id()), operator, request.text)
+            if not outcome.ok:
+                raise DelegationError(outcome.text)
+            ctx.emit(ev.TextDelta(**ctx.tags, text=outcome.text))
+            return outcome.text
+
+        async def body(ctx: RunContext) -> str:
+            return await observe_run(ctx, self._services.chat_model.id, request.text, work)
+
+        return self._services.runner.stream_turn(
+            CHIEF_OF_STAFF.name, request.text, body, history=list(request.history), deps=scope
+        )
 
 
 class _TurnRecords:
