@@ -171,6 +171,7 @@ class _TurnRecords:
                         model=event.model,
                         input_tokens=event.input_tokens,
                         output_tokens=event.output_tokens,
+                        cost=event.cost,
                     )
         except (PersistenceError, SQLAlchemyError):
             log.exception("could not record %s for user %s", event.kind, self._caller.user_id)

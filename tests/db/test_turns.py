@@ -87,6 +87,28 @@ async def test_a_turn_files_tasks_and_usage_under_the_caller(services: Services)
     assert await Turns(services).usage.totals(user.id) == (310, 21)
 
 
+async def test_each_call_s_cost_is_kept_at_the_configured_price(
+    db_url: str, tmp_path: Path
+) -> None:
+    prices = {"scripted:chief": (1.0, 10.0)}  # dollars per million input / output tokens
+    settings = Settings(
+        data_dir=tmp_path, database_url=db_url, chat_model="scripted:chief", model_prices=prices
+    )
+    shared = Services.from_settings(settings)
+    try:
+        user = await alice(shared)
+        script(shared, chief=[[TextChunk("Hello."), Usage(2000, 100)]], clerk=[])
+
+        await collect(Turns(shared).stream(Caller(user_id=user.id), TurnRequest("Hi")))
+
+        async with shared.data_layer.reading() as session:
+            [row] = list(await session.scalars(select(UsageRecord)))
+    finally:
+        await shared.close()
+    assert row.model == "scripted:chief"
+    assert row.cost == pytest.approx(0.003)  # 2000 x $1/M + 100 x $10/M
+
+
 async def test_disabled_and_clashing_operators_stay_out_of_the_roster(services: Services) -> None:
     user = await alice(services)
     store = OperatorStore(services.data_layer)
