@@ -279,6 +279,7 @@ def ground(
     """
     work = _Grounding(
         passages={item.number: _Index.of(item.text) for item in evidence},
+        asked=_Index.of(question),
         scaffolds=[
             *(_Scaffold.of(text) for text in scaffolding if text.strip()),
             *([_Scaffold.of(question, strict=True)] if question.strip() else []),
@@ -633,6 +634,8 @@ class _Grounding:
     """One `ground` call: the passages, the prompt text, and the running account."""
 
     passages: dict[int, _Index]
+    asked: _Index
+    """What the question itself names: restating it is not a claim to check."""
     scaffolds: list[_Scaffold]
     cited: dict[int, None] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
@@ -685,6 +688,11 @@ class _Grounding:
         abstains = bool(_ABSTAIN.search(bare))
         # An abstention names what is missing (often the question's own names): no citation.
         found = [f for f in _facts(bare) if not (abstains and f.kind == "name")]
+        if _first_word(bare) not in _VERDICTS:
+            # "The King who made the 1925 Birthday Honours was born in 1865": only 1865 is
+            # the answer's claim; the rest is the question's own, whichever passage holds it.
+            # A yes/no verdict is different: confirming the question's figures is the claim.
+            found = [f for f in found if not _holds(f, [self.asked])]
         if found:
             numbers, missing = self._cover(found, valid, bare)
             if missing:
@@ -711,7 +719,7 @@ class _Grounding:
             return sum(len(content & self.passages[n].content) for n in group)
 
         fewest = list(found)
-        for size in (1, 2):
+        for size in (1, 2, 3):  # an answer may join facts from up to three passages
             complete: list[Iterable[int]] = []
             for group in combinations(sorted(self.passages), size):
                 shown = [self.passages[n] for n in group]
@@ -734,6 +742,11 @@ class _Grounding:
         )
         shared = len(content & passage.content)
         return [number] if shared >= 3 and shared >= 0.5 * len(content) else []
+
+
+def _first_word(text: str) -> str:
+    words = _WORD.findall(text)
+    return words[0].lower() if words else ""
 
 
 def _plural(count: int, noun: str) -> str:

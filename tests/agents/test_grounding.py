@@ -86,6 +86,37 @@ def test_facts_spread_over_two_passages_cite_both() -> None:
     assert grounded.cited == (1, 2)
 
 
+def test_the_question_s_own_names_and_figures_need_no_passage() -> None:
+    # A multi-hop answer restates the question; only what it adds (the year) is its claim.
+    question = "In which year was the King who made the 1925 Birthday Honours born?"
+    king = Evidence(1, "George V (3 June 1865 - 20 January 1936) was King from 1910.")
+    answer = "The King who made the 1925 Birthday Honours was born in 1865."
+
+    grounded = ground(answer, [king], question=question)
+
+    assert grounded.text == f"{answer[:-1]} [1]."
+    assert grounded.verified
+
+
+def test_an_answer_figure_the_question_did_not_give_still_needs_a_passage() -> None:
+    question = "In which year was the King who made the 1925 Birthday Honours born?"
+    king = Evidence(1, "George V (3 June 1865 - 20 January 1936) was King from 1910.")
+
+    grounded = ground("The King was born in 1866.", [king], question=question)
+
+    assert not grounded.verified
+    assert grounded.unsupported == ("1866",)
+
+
+def test_a_yes_that_confirms_the_question_s_figure_must_be_supported() -> None:
+    question = "Does the lease end on 14 April 2027?"
+
+    grounded = ground("Yes, the lease ends on 14 April 2027.", PASSAGES, question=question)
+
+    assert not grounded.verified
+    assert grounded.text == ""
+
+
 @pytest.mark.parametrize(
     "date",
     ["14 March 2027", "2027-03-14", "March 14, 2027", "14th of March 2027", "14.03.2027",
