@@ -85,8 +85,8 @@ def quote(text: str) -> str:
 def passage_label(number: int, passage: Passage, *, with_document: bool = True) -> str:
     """`[3] "contract.pdf", page 3, section "Termination"`."""
     parts = [f'"{_one_line(passage.document_name)}"'] if with_document else []
-    if passage.page is not None:
-        parts.append(f"page {passage.page}")
+    if location := passage.location():
+        parts.append(location)  # "page 2, scanned"
     if passage.section:
         parts.append(f'section "{_one_line(passage.section)}"')
     return f"[{number}] " + (", ".join(parts) or "passage")

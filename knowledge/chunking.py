@@ -220,6 +220,7 @@ def chunk_document(
                     page=section.page,
                     section=section.title,
                     token_count=count_tokens(text),
+                    meta=section.meta,
                 )
             )
     return chunks

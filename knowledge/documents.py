@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+SCANNED = "scanned"
+"""`meta` key set to "1" on text read from a picture of a page (OCR)."""
+OCR_CONFIDENCE = "ocr_confidence"
+"""`meta` key: the OCR's mean confidence on that page, 0 to 1, as a string."""
+LOW_CONFIDENCE = "low_confidence"
+"""`meta` key set to "1" when that confidence is below what reads reliably."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,7 +21,9 @@ class Section:
     page: int | None = None
     """1-based page number for paged formats (PDF); `None` otherwise."""
     title: str | None = None
-    """The nearest heading above this text, if the format has headings."""
+    """The nearest heading above this text (its path, `A › B`, where headings nest)."""
+    meta: Mapping[str, str] = field(default_factory=dict)
+    """Facts a citation shows about this text: `scanned`, e-mail headers, the sheet…"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +36,22 @@ class ParsedDocument:
     sections: tuple[Section, ...]
     page_count: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
+    """Files inside this one (an e-mail's attachments), each stored as its own document."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file carried inside another (an e-mail attachment), parsed or refused with a reason."""
+
+    name: str
+    """Its file name in the message."""
+    document_id: str
+    """From its bytes, like every document's id."""
+    document: ParsedDocument | None = None
+    reason: str | None = None
+    """Why it could not be read (`document` is then `None`)."""
+    code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +64,8 @@ class Chunk:
     page: int | None = None
     section: str | None = None
     token_count: int = 0
+    meta: Mapping[str, str] = field(default_factory=dict)
+    """The section's `meta`, kept with the chunk (and in the store's row)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,3 +79,30 @@ class Passage:
     score: float
     page: int | None = None
     section: str | None = None
+    meta: Mapping[str, str] = field(default_factory=dict)
+    """What the citation shows besides page and section (see `Section.meta`)."""
+
+    @property
+    def scanned(self) -> bool:
+        """Whether this text was read from a picture of the page (OCR)."""
+        return self.meta.get(SCANNED) == "1"
+
+    def location(self) -> str:
+        """Where in the document: `page 2, scanned`, `page 3`, `scanned, low OCR confidence`."""
+        parts = [f"page {self.page}"] if self.page is not None else []
+        if self.scanned:
+            parts.append("scanned")
+            if self.meta.get(LOW_CONFIDENCE) == "1":
+                parts.append("low OCR confidence")
+        return ", ".join(parts)
+
+    def label(self) -> str:
+        """The citation line: name, location, section, and an e-mail's sender and date."""
+        where = self.location()
+        text = self.document_name + (f", {where}" if where else "")
+        if self.section:
+            text += f" — {self.section}"
+        sender, date = self.meta.get("from"), self.meta.get("date")
+        if sender or date:
+            text += " (" + ", ".join(part for part in (sender, date) if part) + ")"
+        return text

@@ -57,7 +57,8 @@ class UnsupportedFile(KnowledgeError):
         found = f" (it is {what})" if what else ""
         super().__init__(
             f"{name} is not a file type Cadre can read{found}; upload a PDF, Word (.docx), "
-            "Excel (.xlsx), HTML, Markdown, CSV, plain-text or source-code file.",
+            "Excel (.xlsx, .ods), e-mail (.eml), HTML, Markdown, CSV, plain-text or "
+            "source-code file, or a picture (PNG, JPEG, WebP, TIFF).",
             name=name,
         )
         self.what = what
@@ -108,14 +109,15 @@ class EncryptedDocument(KnowledgeError):
 
 
 class NoExtractableText(KnowledgeError):
-    """A PDF whose pages are images only (a scan) with no text layer."""
+    """A scan or photo in which OCR found no text (a PDF of images, a picture)."""
 
     code = "no_text"
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, picture: bool = False) -> None:
+        what = "its picture" if picture else "its pages, which are images without a text layer"
         super().__init__(
-            f"{name} has no extractable text (its pages look like scanned images); "
-            "run it through OCR (for example “Recognize text” in a PDF editor) "
+            f"{name} has no extractable text: text recognition (OCR) found none in {what}. "
+            "If it does show text, scan it again sharper (300 DPI, straight, well lit) "
             "and upload the result.",
             name=name,
         )

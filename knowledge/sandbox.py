@@ -4,9 +4,11 @@ Each worker is a fresh interpreter (the `spawn` start method: nothing of the ser
 threads, event loop or model weights is inherited) that parses one file at a time. Per file:
 
 - the size is checked in the server process before anything is read or sent;
-- the worker caps its own address space (`RLIMIT_AS`, baseline + `limits.memory_bytes`) for
-  the duration of the parse, so a decompression or allocation bomb ends in `MemoryError`;
-- the server waits at most `limits.timeout_s`, then kills that worker and starts another;
+- the worker caps its own address space (`RLIMIT_AS`, baseline + `limits.memory_bytes`, or
+  `limits.ocr_memory_bytes` once it reads a page with OCR) for the duration of the parse, so
+  a decompression or allocation bomb ends in `MemoryError`;
+- the server waits at most `limits.timeout_s` (plus `limits.ocr_page_timeout_s` for each page
+  the worker reads with OCR), then kills that worker and starts another;
 - a worker that dies (a segfault in a C parser, the kernel's OOM killer) fails only the file
   it was reading; the others keep their workers.
 
@@ -40,7 +42,7 @@ from knowledge.errors import (
     ParserUnavailable,
     ParseTimeout,
 )
-from knowledge.parsing import ParseLimits, Progress, check_file, parse_file
+from knowledge.parsing import ParseLimits, Progress, check_file, ocr, parse_file
 
 try:
     import resource
@@ -78,19 +80,26 @@ def _address_space() -> int | None:
 
 
 @contextlib.contextmanager
-def _memory_cap(extra: int) -> Iterator[None]:
-    """Limit the address space to what is mapped now plus `extra` bytes, then restore it."""
+def _memory_cap(extra: int) -> Iterator[Callable[[int], None]]:
+    """Limit the address space to what is mapped now plus `extra` bytes, then restore it.
+
+    Yields a function that raises the cap to the baseline plus a larger `extra` (OCR).
+    """
     baseline = _address_space()
     if resource is None or baseline is None:
-        yield
+        yield lambda _extra: None
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    cap = baseline + extra
-    if hard != resource.RLIM_INFINITY:
-        cap = min(cap, hard)
-    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+    def cap_at(allowed: int) -> None:
+        cap = baseline + allowed
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+    cap_at(extra)
     try:
-        yield
+        yield lambda allowed: cap_at(max(allowed, extra))
     finally:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
@@ -102,13 +111,19 @@ def _run(conn: Connection, job: _Job, parser: Parser) -> tuple[str, Any, bool]:
         conn.send(("progress", done, total))
 
     try:
-        with _memory_cap(job.limits.memory_bytes):
-            document = parser(
-                Path(job.path),
-                name=job.name,
-                limits=job.limits,
-                progress=progress if job.progress else None,
-            )
+        with _memory_cap(job.limits.memory_bytes) as raise_cap:
+
+            def ocr_page() -> None:
+                raise_cap(job.limits.ocr_memory_bytes)  # the OCR models get their allowance
+                conn.send(("ocr",))  # and the server gives the file more time per such page
+
+            with ocr.on_each_page(ocr_page):
+                document = parser(
+                    Path(job.path),
+                    name=job.name,
+                    limits=job.limits,
+                    progress=progress if job.progress else None,
+                )
     except KnowledgeError as error:
         # After a memory failure the heap may be fragmented or half-freed: start afresh.
         return ("error", error, isinstance(error.__cause__, MemoryError))
@@ -201,12 +216,13 @@ class _Worker:
         cancel: threading.Event | None,
     ) -> tuple[str, Any, bool]:
         deadline = time.monotonic() + job.limits.timeout_s
+        allowed = job.limits.timeout_s
         while True:
             if cancel is not None and cancel.is_set():
                 raise concurrent.futures.CancelledError()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ParseTimeout(job.name, job.limits.timeout_s)
+                raise ParseTimeout(job.name, allowed)
             wait = min(remaining, _POLL_S) if cancel is not None else remaining
             if not self.conn.poll(wait):
                 continue
@@ -214,6 +230,11 @@ class _Worker:
                 message = self.conn.recv()
             except (EOFError, OSError):
                 raise self.death(job.name) from None
+            if message[0] == "ocr":
+                # Recognising a page takes seconds; the worker counts and caps the pages.
+                deadline += job.limits.ocr_page_timeout_s
+                allowed += job.limits.ocr_page_timeout_s
+                continue
             if message[0] != "progress":
                 return message  # type: ignore[no-any-return]
             if progress is not None:

@@ -4,7 +4,8 @@ Rules:
 
 - Binary formats are recognised by signature: `%PDF-` near the start, a zip whose members
   are a Word or Excel document, an OLE2 container (an old Office file, or an encrypted
-  DOCX/XLSX), and any other known signature (images, archives…) is unsupported.
+  DOCX/XLSX), a picture (PNG, JPEG, WebP, TIFF: read with OCR), and any other known
+  signature (GIF, archives, audio…) is unsupported.
 - Anything else is text if a charset can be detected without NUL bytes; between text kinds
   (HTML, Markdown, CSV, source code, plain text) the content decides first and the file
   extension settles what the content leaves open.
@@ -28,10 +29,15 @@ import filetype
 
 from knowledge.errors import EmptyDocument, EncryptedDocument, MislabeledFile, UnsupportedFile
 
-Kind = Literal["pdf", "docx", "xlsx", "html", "markdown", "csv", "code", "text"]
+Kind = Literal["pdf", "docx", "xlsx", "image", "html", "markdown", "csv", "code", "text"]
 """What `sniff` decides; also `ParsedDocument.kind`."""
 
-KINDS: Final[tuple[Kind, ...]] = ("pdf", "docx", "xlsx", "html", "markdown", "csv", "code", "text")
+KINDS: Final[tuple[Kind, ...]] = (
+    "pdf", "docx", "xlsx", "image", "html", "markdown", "csv", "code", "text"
+)  # fmt: skip
+
+_PICTURES: Final = frozenset({"image/png", "image/jpeg", "image/webp", "image/tiff"})
+"""Pictures read with OCR (scans, photos of pages)."""
 
 HEAD_BYTES: Final = 64 * 1024
 """How much of the file sniffing reads."""
@@ -132,6 +138,8 @@ def _binary_kind(path: Path, name: str, head: bytes) -> Kind | None:
             name, "an old-format Office file (.doc/.xls/.ppt); save it as .docx, .xlsx or PDF"
         )
     guess = filetype.guess(head)
+    if guess is not None and str(guess.mime) in _PICTURES:
+        return "image"
     if guess is not None:
         raise UnsupportedFile(name, _describe(str(guess.mime)))
     return None
@@ -236,6 +244,7 @@ _NAMES: Final[dict[Kind, str]] = {
     "pdf": "a PDF document",
     "docx": "a Word document",
     "xlsx": "an Excel workbook",
+    "image": "a picture",
     "html": "an HTML page",
     "markdown": "Markdown text",
     "csv": "CSV data",

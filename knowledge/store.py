@@ -34,6 +34,7 @@ because a pre-filtered ANN search only sees the owner's rows inside the probed p
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -164,13 +165,19 @@ def _schema(dimension: int, embedder_id: str, *, staging: bool) -> pa.Schema:
         pa.field("text", pa.string(), nullable=False),
         pa.field("vector", pa.list_(pa.float32(), dimension)),
         pa.field("embedder_id", pa.string(), nullable=False),
+        pa.field("meta", pa.string()),
     ]
     if staging:
         fields.append(pa.field("ingestion_id", pa.string(), nullable=False))
     return pa.schema(fields, metadata={_META_EMBEDDER: embedder_id.encode()})
 
 
-_COLUMNS = ["owner", "document_id", "document_name", "chunk_index", "page", "section", "text"]
+_COLUMNS = [
+    "owner", "document_id", "document_name", "chunk_index", "page", "section", "text", "meta"
+]  # fmt: skip
+_META = "meta"
+"""Column of a chunk's citation facts (`Chunk.meta`) as JSON; stores made before it existed
+gain it, empty, when opened (`_with_meta_column`)."""
 
 
 class KnowledgeStore:
@@ -218,6 +225,14 @@ class KnowledgeStore:
         stored = (table.schema.metadata or {}).get(_META_EMBEDDER, b"").decode()
         if stored != self.embedder_id:
             raise EmbedderMismatchError(self.uri, stored or "unknown", self.embedder_id)
+        return self._with_meta_column(table)
+
+    @staticmethod
+    def _with_meta_column(table: Any) -> Any:
+        """Add the `meta` column (empty) to a table written before it existed."""
+        if _META not in table.schema.names:
+            table.add_columns({_META: "CAST(NULL AS STRING)"})
+            _log.info("added the %s column to the %s table", _META, table.name)
         return table
 
     def _table_names(self) -> list[str]:
@@ -572,6 +587,7 @@ class StagedDocument:
                 "text": pa.array([c.text for c in chunks], pa.string()),
                 "vector": _vector_array(vectors, store.dimension),
                 "embedder_id": pa.array([store.embedder_id] * n, pa.string()),
+                "meta": pa.array([_meta_json(c.meta) for c in chunks], pa.string()),
                 "ingestion_id": pa.array([self.ingestion_id] * n, pa.string()),
             },
             schema=_schema(store.dimension, store.embedder_id, staging=True),
@@ -593,6 +609,20 @@ def _vector_array(vectors: Vectors, dimension: int) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(flat, dimension)
 
 
+def _meta_json(meta: Any) -> str | None:
+    return json.dumps(dict(meta), ensure_ascii=False, sort_keys=True) if meta else None
+
+
+def _meta_of(raw: Any) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
 def _passage(row: dict[str, Any], score: float) -> Passage:
     return Passage(
         text=str(row["text"]),
@@ -602,4 +632,5 @@ def _passage(row: dict[str, Any], score: float) -> Passage:
         score=score,
         page=None if row["page"] is None else int(row["page"]),
         section=row["section"],
+        meta=_meta_of(row.get(_META)),
     )

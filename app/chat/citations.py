@@ -27,9 +27,8 @@ def cited_numbers(answer: str) -> set[int]:
 
 
 def _label(passage: Passage) -> str:
-    where = f", page {passage.page}" if passage.page else ""
-    section = f" — {passage.section}" if passage.section else ""
-    return f"{passage.document_name}{where}{section}"
+    # "contract.pdf, page 2, scanned — Terms"; an e-mail adds its sender and date.
+    return passage.label()
 
 
 def unique_passages(passages: Sequence[Passage]) -> list[Passage]:

@@ -287,6 +287,8 @@ def passage_json(rank: int, passage: Passage) -> dict[str, Any]:
         "document_id": passage.document_id,
         "page": passage.page,
         "section": passage.section,
+        "scanned": passage.scanned,
+        "meta": dict(passage.meta),
         "chunk": passage.chunk_index,
         "score": passage.score,
         "text": passage.text,
@@ -295,8 +297,8 @@ def passage_json(rank: int, passage: Passage) -> dict[str, Any]:
 
 def _readable(rank: int, passage: Passage) -> str:
     where = [passage.document_name]
-    if passage.page is not None:
-        where.append(f"page {passage.page}")
+    if location := passage.location():
+        where.append(location)  # "page 2, scanned"
     if passage.section:
         where.append(passage.section)
     text = "\n".join(f"    {line}" for line in passage.text.strip().splitlines())

@@ -17,7 +17,7 @@ from knowledge.errors import (
     ParseResourceLimit,
     UnsupportedFile,
 )
-from knowledge.parsing import code, csv, docx, html, markdown, pdf, text, xlsx
+from knowledge.parsing import code, csv, docx, html, image, markdown, pdf, text, xlsx
 from knowledge.parsing._shared import Progress
 from knowledge.parsing.limits import ParseLimits
 from knowledge.sniff import Kind, sniff
@@ -32,6 +32,7 @@ PARSERS: dict[Kind, Parser] = {
     "pdf": pdf.parse,
     "docx": docx.parse,
     "xlsx": xlsx.parse,
+    "image": image.parse,
     "html": html.parse,
     "markdown": markdown.parse,
     "csv": csv.parse,
@@ -43,6 +44,7 @@ _KIND_NAMES: dict[Kind, str] = {
     "pdf": "a PDF",
     "docx": "a Word document",
     "xlsx": "an Excel workbook",
+    "image": "a picture",
     "html": "HTML",
     "markdown": "Markdown",
     "csv": "CSV",

@@ -31,13 +31,22 @@ class ParseLimits:
     """Most members in a DOCX/XLSX archive."""
     max_text_chars: int = 20_000_000
     """Most characters of text a document may produce (about 5 million tokens)."""
+    max_ocr_pages: int = 500
+    """Most pages (scanned PDF pages, picture frames) read with OCR in one file."""
+    ocr_memory_bytes: int = 2048 * _MIB
+    """Address space the worker may add once it starts OCR (the models and a page's feature
+    maps need ~600 MB resident, more in address space); replaces `memory_bytes` then."""
+    ocr_page_timeout_s: float = 30.0
+    """Time added to `timeout_s` for each page read with OCR (a page takes 1-5 s)."""
 
     def __post_init__(self) -> None:
-        for field in ("max_file_bytes", "memory_bytes", "max_pages", "max_unpacked_bytes"):
+        for field in (
+            "max_file_bytes", "memory_bytes", "ocr_memory_bytes", "max_pages", "max_unpacked_bytes"
+        ):  # fmt: skip
             if getattr(self, field) <= 0:
                 raise ValueError(f"ParseLimits.{field} must be positive")
-        if self.timeout_s <= 0:
-            raise ValueError("ParseLimits.timeout_s must be positive")
+        if self.timeout_s <= 0 or self.ocr_page_timeout_s < 0 or self.max_ocr_pages < 0:
+            raise ValueError("ParseLimits time limits and max_ocr_pages must be positive")
         if self.max_compression_ratio < 1:
             raise ValueError("ParseLimits.max_compression_ratio must be at least 1")
 

@@ -1,8 +1,13 @@
-"""PDF: text per page with pypdf, section titles from the document outline (bookmarks)."""
+"""PDF: text per page with pypdf, section titles from the document outline (bookmarks).
+
+A page without a text layer (a scan) is rendered with PDFium (`pypdfium2`) and read with
+OCR; its sections are marked `scanned`. Pages with text are never OCR'd.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +16,7 @@ from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
 from knowledge.documents import ParsedDocument, Section
 from knowledge.errors import EncryptedDocument, NoExtractableText, ParseResourceLimit
+from knowledge.parsing import ocr
 from knowledge.parsing._shared import Progress, TextBudget, nonblank, tidy
 from knowledge.parsing.limits import ParseLimits
 
@@ -20,6 +26,10 @@ logger = logging.getLogger(__name__)
 # pages are still worth reading, so these failures drop the titles and nothing else.
 _OUTLINE_ERRORS = (PyPdfError, KeyError, ValueError, TypeError, AttributeError, IndexError)
 _MAX_OUTLINE_ENTRIES = 10_000
+_MIN_TEXT_LAYER = 16
+"""Characters (not spaces) below which a page counts as having no text layer: a scanner's
+stamp ("Page 2") is not the page."""
+_RENDER_DPI = 200
 
 
 def _key(line: str) -> str:
@@ -108,21 +118,31 @@ def parse(
         starts = _outline_starts(reader, name)
         sections: list[Section] = []
         blank_pages: list[int] = []
+        scanned_pages: list[int] = []
         current: str | None = None
-        for index, page in enumerate(reader.pages):
-            text = tidy(budget.spend(page.extract_text() or ""))
-            if not text:
-                blank_pages.append(index + 1)
-            titles = starts.get(index, [])
-            page_sections, current = _page_sections(text, index + 1, titles, current)
-            sections.extend(page_sections)
-            if progress is not None:
-                progress(index + 1, count)
+        with _Renderer(path, name, limits) as renderer:
+            for index, page in enumerate(reader.pages):
+                text = tidy(budget.spend(page.extract_text() or ""))
+                meta: dict[str, str] = {}
+                if len("".join(text.split())) < _MIN_TEXT_LAYER:
+                    scan = renderer.read(index)
+                    if scan is not None and len(scan.text) > len(text):
+                        text, meta = tidy(budget.spend(scan.text)), scan.meta
+                        scanned_pages.append(index + 1)
+                if not text:
+                    blank_pages.append(index + 1)
+                titles = starts.get(index, [])
+                page_sections, current = _page_sections(text, index + 1, titles, current)
+                sections.extend(replace(section, meta=meta) for section in page_sections)
+                if progress is not None:
+                    progress(index + 1, count)
         metadata = _metadata(reader, name)
     if count and len(blank_pages) == count:
         raise NoExtractableText(name)
     if blank_pages:
         metadata["pages_without_text"] = ", ".join(str(p) for p in blank_pages)
+    if scanned_pages:
+        metadata["scanned_pages"] = ", ".join(str(p) for p in scanned_pages)
     return ParsedDocument(
         name=name, kind="pdf", sections=nonblank(sections), page_count=count, metadata=metadata
     )
@@ -136,3 +156,46 @@ def _metadata(reader: PdfReader, name: str) -> dict[str, str]:
         logger.warning("Ignoring the unreadable metadata of %s", name, exc_info=True)
         return {}
     return {"title": " ".join(str(title).split())} if title else {}
+
+
+class _Renderer:
+    """Renders pages to pictures for OCR, opening the file with PDFium only when needed."""
+
+    def __init__(self, path: Path, name: str, limits: ParseLimits) -> None:
+        self._path = path
+        self._name = name
+        self._limit = limits.max_ocr_pages
+        self._document: Any = None
+        self._done = 0
+
+    def __enter__(self) -> _Renderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._document is not None:
+            self._document.close()
+
+    def read(self, index: int) -> ocr.OcrPage | None:
+        """The OCR'd text of the 0-based page `index`; `None` if it cannot be rendered."""
+        if self._done >= self._limit:
+            raise ParseResourceLimit(
+                self._name, f"it has more than {self._limit:,} scanned pages to recognise"
+            )
+        self._done += 1
+        import pypdfium2
+
+        try:
+            if self._document is None:
+                self._document = pypdfium2.PdfDocument(str(self._path))
+            page = self._document[index]
+            try:
+                width, height = page.get_size()
+                scale = min(_RENDER_DPI / 72, ocr.MAX_SIDE / max(width, height, 1))
+                bitmap = page.render(scale=scale, grayscale=True)
+                picture = bitmap.to_pil()
+            finally:
+                page.close()
+        except pypdfium2.PdfiumError:
+            logger.warning("Could not render page %d of %s for OCR", index + 1, self._name)
+            return None
+        return ocr.recognize(picture)

@@ -16,7 +16,6 @@ from knowledge.errors import (
     FileTooLarge,
     KnowledgeError,
     MislabeledFile,
-    NoExtractableText,
     ParseResourceLimit,
     UnsupportedFile,
 )
@@ -123,18 +122,19 @@ def test_truncated_pdf_is_reported_as_damaged(tmp_path: Path, chapters_pdf: Path
         parse_file(broken)
 
 
-def test_scanned_pdf_has_no_extractable_text(tmp_path: Path) -> None:
+def test_scanned_pdf_is_read_with_ocr(tmp_path: Path) -> None:
     scan = make_scanned_pdf(tmp_path / "scan.pdf")
-    with pytest.raises(NoExtractableText, match="OCR") as caught:
-        parse_file(scan)
-    assert caught.value.code == "no_text"
+    [section] = parse_file(scan).sections
+    assert "SCANNED INVOICE 2024 TOTAL 1,234.00" in section.text
+    assert (section.page, section.meta["scanned"]) == (1, "1")
 
 
-def test_pdf_with_one_scanned_page_keeps_the_text_pages(tmp_path: Path) -> None:
+def test_pdf_with_one_scanned_page_ocrs_only_that_page(tmp_path: Path) -> None:
     mixed = make_scanned_pdf(tmp_path / "mixed.pdf", text_first_page=True)
     document = parse_file(mixed)
-    assert [s.page for s in document.sections] == [1]
-    assert document.metadata["pages_without_text"] == "2"
+    assert [(s.page, s.meta.get("scanned")) for s in document.sections] == [(1, None), (2, "1")]
+    assert document.metadata["scanned_pages"] == "2"
+    assert "pages_without_text" not in document.metadata
 
 
 def test_pdf_over_the_page_limit_is_refused(chapters_pdf: Path) -> None:
@@ -360,10 +360,10 @@ def test_file_over_the_size_limit_is_refused(tmp_path: Path) -> None:
 
 
 def test_binary_files_are_refused_with_what_they_are(tmp_path: Path) -> None:
-    png = tmp_path / "photo.png"
-    png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
-    with pytest.raises(UnsupportedFile, match=r"photo\.png is not a file type Cadre can read"):
-        parse_file(png)
+    gif = tmp_path / "anim.gif"
+    gif.write_bytes(b"GIF89a" + b"\x00" * 64)
+    with pytest.raises(UnsupportedFile, match=r"anim\.gif is not a file type Cadre can read"):
+        parse_file(gif)
 
 
 def test_every_refusal_names_the_file_and_says_what_to_do(tmp_path: Path) -> None:

@@ -82,9 +82,11 @@ def test_pdf_named_docx_is_mislabeled(tmp_path: Path) -> None:
 
 
 def test_other_binaries_are_unsupported_and_named(tmp_path: Path) -> None:
-    png = _file(tmp_path, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32)
-    with pytest.raises(UnsupportedFile, match=r"it is an image \(png\)"):
-        sniff(png, name="photo.png")
+    gif = _file(tmp_path, b"GIF89a" + b"\x00" * 32)
+    with pytest.raises(UnsupportedFile, match=r"it is an image \(gif\)"):
+        sniff(gif, name="anim.gif")
+    png = _file(tmp_path, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 32, "photo")
+    assert sniff(png, name="photo.png") == "image"  # pictures are read with OCR
     noise = _file(tmp_path, bytes(range(256)) * 16, "noise")
     with pytest.raises(UnsupportedFile, match="binary data"):
         sniff(noise, name="noise")
