@@ -250,3 +250,52 @@ def test_an_s3_uri_is_handed_to_lancedb(tmp_path: Path) -> None:
         )
     assert not (tmp_path / "s3:").exists()
     assert "s3" in str(caught.value).lower() or "127.0.0.1" in str(caught.value)
+
+
+def test_a_store_made_before_chunk_facts_existed_gains_them_and_keeps_its_rows(
+    tmp_path: Path,
+) -> None:
+    import lancedb
+    import pyarrow as pa
+
+    embedder = HashEmbedder(64)
+    old_fields = [
+        pa.field("owner", pa.string(), nullable=False),
+        pa.field("document_id", pa.string(), nullable=False),
+        pa.field("document_name", pa.string(), nullable=False),
+        pa.field("chunk_index", pa.int32(), nullable=False),
+        pa.field("page", pa.int32()),
+        pa.field("section", pa.string()),
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("vector", pa.list_(pa.float32(), 64)),
+        pa.field("embedder_id", pa.string(), nullable=False),
+    ]
+    schema = pa.schema(old_fields, metadata={b"cadre.embedder_id": embedder.id.encode()})
+    vector = embedder.embed(["The tenant pays rent of 1200 euros."])[0].tolist()
+    row = {
+        "owner": "alice",
+        "document_id": "d1",
+        "document_name": "lease.pdf",
+        "chunk_index": 0,
+        "page": 1,
+        "section": None,
+        "text": "The tenant pays rent of 1200 euros.",
+        "vector": vector,
+        "embedder_id": embedder.id,
+    }
+    lancedb.connect(tmp_path).create_table("chunks", data=pa.Table.from_pylist([row], schema))
+
+    store = store_of(tmp_path, embedder)
+    [old] = store.read_document("alice", "d1")
+    assert (old.text, old.page, old.meta, old.label()) == (
+        row["text"],
+        1,
+        {},
+        "lease.pdf, page 1",
+    )
+    staged = store.stage("alice", "d2", "scan.png")
+    chunk = Chunk(text="Meter reading 48213 kWh", index=0, meta={"scanned": "1"})
+    staged.add([chunk], embedder.embed([chunk.text]))
+    assert staged.commit() == 1
+    [new] = store_of(tmp_path, embedder).read_document("alice", "d2")
+    assert (new.meta, new.scanned, new.label()) == ({"scanned": "1"}, True, "scan.png, scanned")
