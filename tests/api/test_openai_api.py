@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +20,13 @@ import pytest
 
 from tests.knowledge.doc_files import make_pdf
 from tests.models.openai_server import FakeOpenAI, fake_openai, text, tool_call
-from tests.support.env import subprocess_env
-from tests.support.server import REPO_ROOT, RunningServer, cadre_server
+from tests.support.cli import add_user, cadre, new_api_key
+from tests.support.server import RunningServer, cadre_server
 
 pytestmark = pytest.mark.slow  # starts a server
 
 QUESTION = "What is the capital of France?"
+HELLO = {"role": "user", "content": "hi"}
 PAGES = [
     "Project Zephyr overview. The team builds a solar-powered weather station network.",
     "Budget. The hardware budget is forty thousand euros, approved by the finance board.",
@@ -35,25 +34,10 @@ PAGES = [
 ]
 
 
-def cadre(data: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the `cadre` command on `data`, as a person would in a shell."""
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=REPO_ROOT,
-        env=subprocess_env(CADRE_DATA_DIR=str(data)),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-
-
-def new_key(data: Path, user: str) -> str:
-    made = cadre(data, "keys", "create", user, "--name", "tests")
-    assert made.returncode == 0, made.stderr
-    assert "cannot show it again" in made.stderr
-    return made.stdout.strip()
+def cadre_field(reply: openai.types.chat.ChatCompletion) -> dict[str, Any]:
+    """The `cadre` extension of a completion."""
+    extension: dict[str, Any] = (reply.model_extra or {})["cadre"]
+    return extension
 
 
 @dataclass
@@ -78,12 +62,11 @@ class Site:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data = tmp_path_factory.mktemp("data")
     for user in ("alice", "bob"):
-        added = cadre(data, "users", "add", user, "--password-stdin", stdin="a-long-password-1\n")
-        assert added.returncode == 0, added.stderr
+        add_user(data, user)
     pdf = make_pdf(data.parent / "zephyr-plan.pdf", [(None, page) for page in PAGES])
     ingested = cadre(data, "ingest", str(pdf), "--user", "alice")
     assert ingested.returncode == 0, ingested.stdout + ingested.stderr
-    alice, bob = new_key(data, "alice"), new_key(data, "bob")
+    alice, bob = new_api_key(data, "alice"), new_api_key(data, "bob")
     with (
         fake_openai() as remote,
         cadre_server(
@@ -115,7 +98,7 @@ def test_a_completion_answers_with_usage_and_is_recorded_under_the_keys_user(sit
     assert reply.usage is not None
     assert (reply.usage.prompt_tokens, reply.usage.completion_tokens) == (40, 7)
     assert reply.usage.total_tokens == 47
-    thread = (reply.model_extra or {})["cadre"]["thread_id"]
+    thread = cadre_field(reply)["thread_id"]
     owner = site.rows(
         "SELECT u.identifier, t.name FROM threads t JOIN users u ON u.id = t.user_id "
         "WHERE t.id = ?",
@@ -190,7 +173,7 @@ def test_steps_are_streamed_only_when_asked_for(site: Site) -> None:
         stream=True,
         extra_body={"cadre": {"steps": True}},
     )
-    chunks = [c.to_dict() for c in stream]
+    chunks: list[dict[str, Any]] = [c.to_dict() for c in stream]
     steps = [c["cadre"]["step"] for c in chunks if "step" in c.get("cadre", {})]
     started = [s for s in steps if s["kind"] == "delegation_started"]
     assert [(s["agent"], s["operator"]) for s in started] == [("Chief of Staff", "Analyst")]
@@ -208,7 +191,7 @@ def test_an_operator_model_goes_straight_to_that_operator(site: Site) -> None:
     assert reply.choices[0].message.content == "Dear team, thank you."
     assert "the Writer" in site.remote.requests[0]["messages"][0]["content"]
     tasks = site.rows(
-        "SELECT operator FROM tasks WHERE thread_id = ?", reply.model_extra["cadre"]["thread_id"]
+        "SELECT operator FROM tasks WHERE thread_id = ?", cadre_field(reply)["thread_id"]
     )
     assert tasks == [("Writer",)]
 
@@ -228,7 +211,7 @@ def test_answers_cite_the_keys_users_documents_and_never_another_users(site: Sit
     content = reply.choices[0].message.content or ""
     assert "14 March 2027" in content
     assert "[1]" in content
-    sources = reply.model_extra["cadre"]["citations"]
+    sources = cadre_field(reply)["citations"]
     assert sources[0]["index"] == 1
     assert sources[0]["document"] == "zephyr-plan.pdf"
     assert sources[0]["page"] == 3
@@ -240,7 +223,7 @@ def test_answers_cite_the_keys_users_documents_and_never_another_users(site: Sit
         messages=[{"role": "user", "content": "When is the Zephyr prototype deadline?"}],
     )
     assert "14 March" not in json.dumps(site.remote.requests[1]["messages"])
-    assert other.model_extra["cadre"]["citations"] == []
+    assert cadre_field(other)["citations"] == []
 
 
 def test_a_wrong_key_is_refused_with_openais_401(site: Site) -> None:
@@ -258,7 +241,7 @@ def test_a_wrong_key_is_refused_with_openais_401(site: Site) -> None:
 
 
 def test_a_revoked_key_stops_working_at_once(site: Site) -> None:
-    key = new_key(site.data, "bob")
+    key = new_api_key(site.data, "bob")
     assert site.client(key).models.list().data
     prefix = key.split(".")[0]
     listed = cadre(site.data, "keys", "list", "bob")
