@@ -149,6 +149,10 @@ class RetrievalDone(_RunEventBase):
     kind: Literal["retrieval_done"] = "retrieval_done"
 
 
+CallOutcome = Literal["ok", "failed", "cancelled"]
+"""How one model call ended."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UsageReported(_RunEventBase):
     """One model call's token usage, and its cost when the model has a price."""
@@ -158,6 +162,10 @@ class UsageReported(_RunEventBase):
     output_tokens: int
     cost: float | None = None
     """US dollars, when the runner knows the model's price."""
+    duration_s: float = 0.0
+    """How long the call took, queueing included."""
+    outcome: CallOutcome = "ok"
+    """`failed` when the model raised, `cancelled` when the turn was stopped during it."""
     kind: Literal["usage_reported"] = "usage_reported"
 
 

@@ -28,6 +28,7 @@ from agents.context import RunContext, TurnState
 from agents.delegation import close_open_tasks
 from agents.errors import CadreError, ConfigError, DeadlineExceeded, TurnLimitExceeded
 from agents.events import (
+    CallOutcome,
     Notice,
     Queued,
     ReasoningDelta,
@@ -452,44 +453,55 @@ class Runner:
         parts: list[str] = []
         usage: base.Usage | None = None
         seen_ids: set[str] = set()
-        stream = split_reasoning(model.stream(messages, tools, options or self.options))
-        async for event in stream:
-            match event:
-                case base.TextChunk(text=text):
-                    parts.append(text)
-                    ctx.emit(TextDelta(**ctx.tags, text=text))
-                case base.ReasoningChunk(text=text):
-                    ctx.emit(ReasoningDelta(**ctx.tags, text=text))
-                case base.ToolCall():
-                    # Some models reuse or omit call ids; results must map back one to one.
-                    if not event.id or event.id in seen_ids:
-                        event = replace(event, id=new_id())
-                    seen_ids.add(event.id)
-                    result.tool_calls.append(event)
-                case base.Usage():
-                    usage = event if usage is None else usage + event
-                case base.QueuePosition(position=position):
-                    ctx.emit(Queued(**ctx.tags, position=position))
-                case base.ModelNotice(text=text):
-                    ctx.emit(Notice(**ctx.tags, text=text))
-                case base.Finish(reason=reason):
-                    result.finish_reason = reason
-        result.text = "".join(parts)
-        if usage is None:
-            # Providers that report nothing still count against the budget, estimated.
-            usage = base.Usage(
-                sum(_counter.count(m.content) for m in messages), _counter.count(result.text)
+        started = time.perf_counter()
+        outcome: CallOutcome = "failed"
+        try:
+            stream = split_reasoning(model.stream(messages, tools, options or self.options))
+            async for event in stream:
+                match event:
+                    case base.TextChunk(text=text):
+                        parts.append(text)
+                        ctx.emit(TextDelta(**ctx.tags, text=text))
+                    case base.ReasoningChunk(text=text):
+                        ctx.emit(ReasoningDelta(**ctx.tags, text=text))
+                    case base.ToolCall():
+                        # Some models reuse or omit call ids; results must map back one to one.
+                        if not event.id or event.id in seen_ids:
+                            event = replace(event, id=new_id())
+                        seen_ids.add(event.id)
+                        result.tool_calls.append(event)
+                    case base.Usage():
+                        usage = event if usage is None else usage + event
+                    case base.QueuePosition(position=position):
+                        ctx.emit(Queued(**ctx.tags, position=position))
+                    case base.ModelNotice(text=text):
+                        ctx.emit(Notice(**ctx.tags, text=text))
+                    case base.Finish(reason=reason):
+                        result.finish_reason = reason
+            outcome = "ok"
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        finally:
+            # Every call is accounted for, also one that failed or was stopped half way.
+            result.text = "".join(parts)
+            if usage is None:
+                # Providers that report nothing still count against the budget, estimated.
+                usage = base.Usage(
+                    sum(_counter.count(m.content) for m in messages), _counter.count(result.text)
+                )
+            result.usage = usage
+            ctx.add_usage(usage)
+            served = usage.model or model.id
+            ctx.emit(
+                UsageReported(
+                    **ctx.tags,
+                    model=served,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                    cost=self.prices.cost(served, usage),
+                    duration_s=time.perf_counter() - started,
+                    outcome=outcome,
+                )
             )
-        result.usage = usage
-        ctx.add_usage(usage)
-        served = usage.model or model.id
-        ctx.emit(
-            UsageReported(
-                **ctx.tags,
-                model=served,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cost=self.prices.cost(served, usage),
-            )
-        )
         return result

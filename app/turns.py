@@ -172,6 +172,8 @@ class _TurnRecords:
                         input_tokens=event.input_tokens,
                         output_tokens=event.output_tokens,
                         cost=event.cost,
+                        duration_s=event.duration_s,
+                        outcome=event.outcome,
                     )
         except (PersistenceError, SQLAlchemyError):
             log.exception("could not record %s for user %s", event.kind, self._caller.user_id)

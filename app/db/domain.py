@@ -162,6 +162,10 @@ class UsageRecord(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     cost: Mapped[float | None] = mapped_column(Double)
     """US dollars at the price of the day; `None` when the model has no known price."""
+    duration_s: Mapped[float | None] = mapped_column(Double)
+    """How long the call took, queueing included."""
+    outcome: Mapped[str] = mapped_column(String(16), default="ok", server_default="ok")
+    """`ok`, `failed` or `cancelled`."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 

@@ -30,8 +30,10 @@ class UsageLedger:
         input_tokens: int,
         output_tokens: int,
         cost: float | None = None,
+        duration_s: float | None = None,
+        outcome: str = "ok",
     ) -> None:
-        """Add one model call's tokens and, when the model has a price, its cost."""
+        """Add one model call: its tokens, cost (when the model has a price), time, outcome."""
         async with self._sessions.writing() as session:
             if thread_id is not None:
                 await ensure_thread(session, self._sessions, thread_id, user_id)
@@ -45,6 +47,8 @@ class UsageLedger:
                     input_tokens=input_tokens,
                     output_tokens=output_tokens,
                     cost=cost,
+                    duration_s=duration_s,
+                    outcome=outcome,
                 )
             )
 

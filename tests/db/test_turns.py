@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from agents import AgentSpec, DelegationStarted, RunFinished, RunStarted, UsageReported
+from agents import (
+    AgentSpec,
+    DelegationStarted,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    UsageReported,
+)
+from agents.errors import ModelError
 from agents.models.base import TextChunk, Usage
 from agents.models.scripted import ScriptedModel
 from app.auth.users import Account, UserDirectory
@@ -107,6 +115,21 @@ async def test_each_call_s_cost_is_kept_at_the_configured_price(
         await shared.close()
     assert row.model == "scripted:chief"
     assert row.cost == pytest.approx(0.003)  # 2000 x $1/M + 100 x $10/M
+    assert row.outcome == "ok"
+    assert row.duration_s is not None
+    assert row.duration_s >= 0
+
+
+async def test_a_failed_model_call_is_recorded_as_failed(services: Services) -> None:
+    user = await alice(services)
+    script(services, chief=[ModelError("the provider is down")], clerk=[])
+
+    events = await collect(Turns(services).stream(Caller(user_id=user.id), TurnRequest("Hi")))
+
+    assert isinstance(events[-1], RunFailed)
+    async with services.data_layer.reading() as session:
+        [row] = list(await session.scalars(select(UsageRecord)))
+    assert (row.model, row.outcome, row.output_tokens) == ("scripted:chief", "failed", 0)
 
 
 async def test_disabled_and_clashing_operators_stay_out_of_the_roster(services: Services) -> None:
