@@ -35,13 +35,23 @@ class ModelChoice:
     """Calls tools itself (the Chief of Staff delegates natively); otherwise Cadre routes."""
     on_this_machine: bool
     """Requests stay on this machine (bundled models; Ollama on this host)."""
+    json_schema: bool = True
+    """Can be held to a JSON schema (structured output)."""
+    context_window: int | None = None
+    """Tokens of context, where the provider says."""
 
     @property
     def label(self) -> str:
         """The choice as people read it in a picker."""
-        how = "plans with tools" if self.plans_with_tools else "Cadre plans for it"
-        where = "stays on this machine" if self.on_this_machine else "requests leave the machine"
-        return f"{self.id} — {how}, {where}"
+        parts = ["plans with tools" if self.plans_with_tools else "Cadre plans for it"]
+        if self.json_schema:
+            parts.append("JSON output")
+        if self.context_window:
+            parts.append(f"{self.context_window // 1024}k context")
+        parts.append(
+            "stays on this machine" if self.on_this_machine else "requests leave the machine"
+        )
+        return f"{self.id} — {', '.join(parts)}"
 
 
 class ModelCatalog:
@@ -70,8 +80,15 @@ class ModelCatalog:
 
     def _bundled(self) -> list[ModelChoice]:
         cache = self._settings.models_dir
+        window = self._settings.local_model.context_window
         return [
-            ModelChoice(f"local:{model.name}", plans_with_tools=False, on_this_machine=True)
+            ModelChoice(
+                f"local:{model.name}",
+                plans_with_tools=False,
+                on_this_machine=True,
+                json_schema=model.constrained_tools,
+                context_window=window,
+            )
             for model in BUNDLED_MODELS.values()
             if is_available(model, cache)
         ]
@@ -142,5 +159,8 @@ class ModelCatalog:
         async with client:
             ids = sorted([model.id async for model in client.models.list()])
         return [
-            ModelChoice(f"anthropic:{i}", plans_with_tools=True, on_this_machine=False) for i in ids
+            ModelChoice(
+                f"anthropic:{i}", plans_with_tools=True, on_this_machine=False, json_schema=False
+            )
+            for i in ids
         ]

@@ -135,7 +135,7 @@ async def test_the_model_picked_in_the_chat_settings_answers(
         [picker] = offered
         values = {item["value"]: item["label"] for item in picker["items"]}
         assert values["openai:test-model"] == (
-            "openai:test-model — plans with tools, requests leave the machine"
+            "openai:test-model — plans with tools, JSON output, requests leave the machine"
         )
         assert picker["initial"] in values  # the bundled default, offered first
         assert values[picker["initial"]].endswith("stays on this machine")

@@ -30,10 +30,10 @@ async def test_every_live_provider_offers_its_models_with_what_they_can_do(
     assert {"openai:test-model", "anthropic:claude-test", "ollama:llama3.2:latest"} <= set(choices)
     assert "local:smollm2" in choices  # the small bundled model is always installed
     assert choices["local:smollm2"].label == (
-        "local:smollm2 — Cadre plans for it, stays on this machine"
+        "local:smollm2 — Cadre plans for it, 4k context, stays on this machine"
     )
     assert choices["openai:test-model"].label == (
-        "openai:test-model — plans with tools, requests leave the machine"
+        "openai:test-model — plans with tools, JSON output, requests leave the machine"
     )
     assert choices["ollama:llama3.2:latest"].on_this_machine
 
