@@ -65,6 +65,27 @@ class AgentRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class OperatorChange(Base):
+    """One change to an operator, for the audit log: who, when, what."""
+
+    __tablename__ = "operator_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    operator: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    """`created`, `updated`, `enabled`, `disabled` or `deleted`."""
+    changes: Mapped[dict[str, Any]] = mapped_column(
+        JSONType, default=dict, server_default=text("'{}'")
+    )
+    """Each changed field with its value before and after: `{"model": [old, new]}`."""
+    actor_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="SET NULL")
+    )
+    actor: Mapped[str] = mapped_column(String(255))
+    """The identifier of who made the change, kept when the user is deleted."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class DocumentRow(Base):
     """An uploaded file and where its ingestion stands."""
 

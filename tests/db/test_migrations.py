@@ -15,7 +15,7 @@ from app.db.operators import OperatorStore
 from app.db.sessions import Sessions
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-HEAD = "0004"
+HEAD = "0007"
 
 
 @pytest.fixture(params=BACKENDS)
