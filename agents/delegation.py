@@ -20,6 +20,7 @@ from agents.errors import CadreError, DeadlineExceeded, ToolError
 from agents.events import DelegationFinished, DelegationStarted, TaskUpdated
 from agents.limits import check_depth
 from agents.models.base import Usage
+from agents.scope import operator_scope
 from agents.spec import AgentSpec, slugify
 from agents.tasks import Priority, Task, TaskStatus, new_id
 from agents.tools import Tool, tool
@@ -113,6 +114,7 @@ async def delegate(
             task = await _save(ctx, task.start(child_run_id, instructions))
             # The operator's own time limit starts once it has a slot.
             child = ctx.child(operator.name, operator.limits.timeout_s, run_id=child_run_id)
+            child.deps = operator_scope(child.deps, operator)
             given = _operator_input(ctx, instructions) if with_request else instructions
             text = await executor.run_agent(child, operator, given)
         ok, status, result = True, "done", text

@@ -113,6 +113,10 @@ def _owner(ctx: RunContext, tool_name: str) -> str:
     return scope.owner
 
 
+def _scope(ctx: RunContext) -> UserScope | None:
+    return ctx.deps if isinstance(ctx.deps, UserScope) else None
+
+
 class _Library:
     """The knowledge base behind the tools, opened on first use."""
 
@@ -131,9 +135,15 @@ class _Library:
             return await source()
         return source
 
-    async def documents(self, kb: KnowledgeBase, owner: str) -> list[_Document]:
+    async def documents(
+        self, kb: KnowledgeBase, owner: str, scope: UserScope | None = None
+    ) -> list[_Document]:
         stored = await asyncio.to_thread(kb.store.documents, owner)
-        return [_Document(d.document_id, d.name, d.chunks, d.pages) for d in stored]
+        return [
+            _Document(d.document_id, d.name, d.chunks, d.pages)
+            for d in stored
+            if scope is None or scope.allows(d.document_id)
+        ]
 
 
 def _knowledge_failure(tool_name: str, error: KnowledgeError) -> ToolError:
@@ -145,9 +155,10 @@ async def _search(
 ) -> tuple[list[Passage], list[int]]:
     owner = _owner(ctx, tool_name)
     attached = ctx.deps.attached if isinstance(ctx.deps, UserScope) else ()
+    allowed = ctx.deps.documents if isinstance(ctx.deps, UserScope) else None
     kb = await library.get()
     try:
-        passages = await kb.search(query, owner, k=k * 4 if attached else k)
+        passages = await kb.search(query, owner, k=k * 4 if attached else k, documents=allowed)
     except KnowledgeError as error:
         raise _knowledge_failure(tool_name, error) from error
     if attached:
@@ -264,7 +275,7 @@ def knowledge_tools(
         owner = _owner(ctx, "read_document")
         kb = await library.get()
         try:
-            documents = await library.documents(kb, owner)
+            documents = await library.documents(kb, owner, _scope(ctx))
         except KnowledgeError as error:
             raise _knowledge_failure("read_document", error) from error
         if not documents:
@@ -287,10 +298,15 @@ def knowledge_tools(
     async def list_documents(ctx: RunContext) -> str:
         """List the user's documents: file name, id, pages, and whether each is ready."""
         owner = _owner(ctx, "list_documents")
+        scope = _scope(ctx)
         kb = await library.get()
         try:
-            stored = {d.document_id: d for d in await library.documents(kb, owner)}
-            records = await kb.list_documents(owner)
+            stored = {d.document_id: d for d in await library.documents(kb, owner, scope)}
+            records = [
+                r
+                for r in await kb.list_documents(owner)
+                if scope is None or scope.allows(r.document_id)
+            ]
         except KnowledgeError as error:
             raise _knowledge_failure("list_documents", error) from error
         lines = []

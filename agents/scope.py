@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agents.spec import AgentSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,7 +17,27 @@ class UserScope:
     """The knowledge owner id (the user's database id), as given to `KnowledgeBase`."""
     attached: tuple[str, ...] = ()
     """Ids of documents attached to the message being answered: always consulted first."""
+    documents: tuple[str, ...] | None = None
+    """The only document ids the knowledge tools may read (an operator's knowledge scope);
+    `None` for all of the owner's documents. Enforced by the store's search filter."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.owner, str) or not self.owner.strip():
             raise ValueError("UserScope.owner must be a non-empty user id")
+
+    def allows(self, document_id: str) -> bool:
+        """Whether the knowledge tools may read `document_id` in this scope."""
+        return self.documents is None or document_id in self.documents
+
+
+def operator_scope(deps: object, spec: AgentSpec) -> object:
+    """The `deps` an operator's run gets: narrowed to its knowledge scope, if it has one.
+
+    An operator an admin limited to some of their documents searches those documents only
+    (the admin's, for whoever asks), and nothing else: not the asker's, not attachments.
+    """
+    if spec.knowledge_scope is None or not isinstance(deps, UserScope):
+        return deps
+    return UserScope(
+        owner=spec.knowledge_owner or deps.owner, documents=tuple(spec.knowledge_scope)
+    )

@@ -32,6 +32,9 @@ class AgentSpec:
     """Names of tools from the runner's tool registry."""
     knowledge_scope: tuple[str, ...] | None = None
     """Collections or document ids its knowledge tools may search; `None` means all."""
+    knowledge_owner: str | None = None
+    """Whose documents `knowledge_scope` names (the admin who chose them); `None` for the
+    asking user's own."""
     limits: AgentLimits = field(default_factory=AgentLimits)
     examples: tuple[str, ...] = ()
     """Typical requests it should get; the semantic router matches against them."""

@@ -84,7 +84,9 @@ class Turns:
         """The operators the Chief of Staff may delegate to for `caller`."""
         reserved = [CHIEF_OF_STAFF.name, *(op.name for op in OPERATORS)]
         made = await self.operators.enabled(reserved=reserved)
-        roster = (*OPERATORS, *made)
+        states = await self.operators.states()
+        builtins = tuple(op for op in OPERATORS if states.get(op.name, True))
+        roster = (*builtins, *made)
         if caller.operators is None:
             return roster
         allowed = set(caller.operators)
@@ -117,6 +119,28 @@ class Turns:
             turn = chief.stream(request.text, history=list(request.history), deps=scope)
         else:
             turn = self._direct(roster, request, scope)
+        async with aclosing(turn) as events:
+            async for event in events:
+                await records.keep(event)
+                yield event
+
+    async def try_draft(
+        self, caller: Caller, draft: AgentSpec, text: str
+    ) -> AsyncGenerator[ev.RunEvent, None]:
+        """Run `text` on an operator that is not saved yet (the wizard's "Try it").
+
+        The Chief of Staff hands the request straight to `draft`, exactly as it would once
+        the operator is saved; its tasks and token usage are filed like any turn's.
+        """
+        records = _TurnRecords(
+            SqlTaskStore(
+                self._services.data_layer, thread_id=caller.thread_id, user_id=caller.user_id
+            ),
+            self.usage,
+            caller,
+        )
+        request = TurnRequest(text, operator=draft.name)
+        turn = self._direct((draft,), request, UserScope(caller.user_id))
         async with aclosing(turn) as events:
             async for event in events:
                 await records.keep(event)

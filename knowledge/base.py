@@ -126,10 +126,15 @@ class KnowledgeBase:
         return await self.pipeline.ingest(sources, owner, on_event)
 
     async def search(
-        self, query: str, owner: str, k: int = 8, mode: SearchMode = "hybrid"
+        self,
+        query: str,
+        owner: str,
+        k: int = 8,
+        mode: SearchMode = "hybrid",
+        documents: Sequence[str] | None = None,
     ) -> list[Passage]:
-        """The owner's `k` best passages for `query`, best first."""
-        return await asyncio.to_thread(self.searcher.search, query, owner, k, mode)
+        """The owner's `k` best passages for `query`, best first; only `documents` if given."""
+        return await asyncio.to_thread(self.searcher.search, query, owner, k, mode, documents)
 
     async def list_documents(self, owner: str) -> list[DocumentRecord]:
         """The owner's documents with their status (ready, failed with why, ...), newest first.

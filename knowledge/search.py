@@ -12,6 +12,7 @@ and docs/benchmarks.md ("Retrieval quality").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -88,9 +89,17 @@ class Searcher:
         self.parallel = parallel  # full-text side in a helper thread while vectors run
 
     def search(
-        self, query: str, owner: str, k: int = 8, mode: SearchMode = "hybrid"
+        self,
+        query: str,
+        owner: str,
+        k: int = 8,
+        mode: SearchMode = "hybrid",
+        documents: Sequence[str] | None = None,
     ) -> list[Passage]:
-        """The owner's `k` best passages for `query`. Blocking: run it in a worker thread."""
+        """The owner's `k` best passages for `query`. Blocking: run it in a worker thread.
+
+        `documents` limits the search to those document ids (filtered inside the store).
+        """
         if k < 1:
             raise ValueError("k must be at least 1")
         if mode not in SEARCH_MODES:
@@ -98,19 +107,21 @@ class Searcher:
         if not query.strip():
             return []
         if mode == "text":
-            return self.store.text_search(owner, query, k)
+            return self.store.text_search(owner, query, k, documents)
         if mode == "vector":
-            return self.store.vector_search(owner, self.embedder.embed_query(query), k)
+            return self.store.vector_search(owner, self.embedder.embed_query(query), k, documents)
         depth = max(20, self.weights.depth * k)
         if self.parallel:
             # The two searches run in LanceDB's native code and release the GIL: overlapping
             # them (and the query embedding) cuts hybrid latency to about the slower one.
-            text_future = _POOL.submit(self.store.text_search, owner, query, depth)
-            dense = self.store.vector_search(owner, self.embedder.embed_query(query), depth)
+            text_future = _POOL.submit(self.store.text_search, owner, query, depth, documents)
+            vector = self.embedder.embed_query(query)
+            dense = self.store.vector_search(owner, vector, depth, documents)
             sparse = text_future.result()
         else:
-            dense = self.store.vector_search(owner, self.embedder.embed_query(query), depth)
-            sparse = self.store.text_search(owner, query, depth)
+            vector = self.embedder.embed_query(query)
+            dense = self.store.vector_search(owner, vector, depth, documents)
+            sparse = self.store.text_search(owner, query, depth, documents)
         return fuse(
             [(self.weights.text, sparse), (self.weights.vector, dense)], k, self.weights.constant
         )

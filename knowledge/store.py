@@ -382,12 +382,19 @@ class KnowledgeStore:
 
     # ---- reading -------------------------------------------------------------------------
 
-    def vector_search(self, owner: str, vector: Vectors, k: int) -> list[Passage]:
-        """The owner's `k` chunks nearest to `vector` (score: cosine similarity)."""
+    def vector_search(
+        self, owner: str, vector: Vectors, k: int, documents: Sequence[str] | None = None
+    ) -> list[Passage]:
+        """The owner's `k` chunks nearest to `vector` (score: cosine similarity).
+
+        `documents` limits the search to those document ids (an operator's knowledge scope).
+        """
+        if documents is not None and not documents:
+            return []
         query = (
             self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
             .distance_type("cosine")
-            .where(self._owner_expr(owner), prefilter=True)
+            .where(self._scope_expr(owner, documents), prefilter=True)
             .select([*_COLUMNS, "_distance"])
             .limit(k)
         )
@@ -401,13 +408,15 @@ class KnowledgeStore:
             query = query.bypass_vector_index()
         return [_passage(row, 1.0 - float(row["_distance"])) for row in query.to_list()]
 
-    def text_search(self, owner: str, text: str, k: int) -> list[Passage]:
-        """The owner's `k` best full-text (BM25) matches for `text`."""
-        if not text.strip():
+    def text_search(
+        self, owner: str, text: str, k: int, documents: Sequence[str] | None = None
+    ) -> list[Passage]:
+        """The owner's `k` best full-text (BM25) matches for `text`, within `documents` if given."""
+        if not text.strip() or (documents is not None and not documents):
             return []
         query = (
             self._table.search(text, query_type="fts", fts_columns="text")
-            .where(self._owner_expr(owner), prefilter=True)
+            .where(self._scope_expr(owner, documents), prefilter=True)
             .select([*_COLUMNS, "_score"])
             .limit(k)
         )
@@ -477,6 +486,11 @@ class KnowledgeStore:
     @staticmethod
     def _owner_expr(owner: str) -> Expr:
         return col("owner") == lit(check_owner(owner))
+
+    @staticmethod
+    def _scope_expr(owner: str, documents: Sequence[str] | None) -> Expr:
+        owned = col("owner") == lit(check_owner(owner))
+        return owned if documents is None else owned & col("document_id").isin(list(documents))
 
     @staticmethod
     def _document_expr(owner: str, document_id: str) -> Expr:

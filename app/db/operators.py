@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Collection
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from agents.errors import ConfigError
 from agents.limits import AgentLimits
 from agents.spec import AgentSpec
-from app.db.domain import AgentRecord
+from app.db.domain import AgentRecord, OperatorChange
 from app.db.errors import PersistenceError
 from app.db.sessions import Sessions
 from app.db.stores import upsert
@@ -37,20 +37,23 @@ class OperatorStore:
     def __init__(self, sessions: Sessions) -> None:
         self._sessions = sessions
 
-    async def save(self, spec: AgentSpec, *, created_by: str | None = None) -> None:
-        """Insert the operator, or update the one with the same name."""
-        values = {
-            "description": spec.description,
-            "instructions": spec.instructions,
-            "model": spec.model,
-            "tools": list(spec.tools),
-            "examples": list(spec.examples),
-            "knowledge_scope": None
-            if spec.knowledge_scope is None
-            else {"documents": list(spec.knowledge_scope)},
-            "limits": asdict(spec.limits),
-            "updated_at": utcnow(),
-        }
+    async def save(
+        self,
+        spec: AgentSpec,
+        *,
+        created_by: str | None = None,
+        actor: Actor | None = None,
+        replaces: str | None = None,
+    ) -> None:
+        """Insert the operator, or update the one with the same name.
+
+        With `actor`, the change goes to the audit log (field by field against the saved
+        version); with `replaces`, the operator of that name is renamed to `spec.name`.
+        """
+        values = _values(spec)
+        if actor is not None:
+            await self._save_audited(spec, values, actor, replaces or spec.name)
+            return
         insert = upsert(self._sessions, AgentRecord).values(
             id=str(uuid.uuid4()), name=spec.name, created_by=created_by, enabled=True, **values
         )
@@ -65,15 +68,89 @@ class OperatorStore:
                 "users.id of an existing user"
             ) from exc
 
-    async def set_enabled(self, name: str, enabled: bool) -> bool:
+    async def _save_audited(
+        self, spec: AgentSpec, values: dict[str, Any], actor: Actor, old_name: str
+    ) -> None:
+        try:
+            async with self._sessions.writing() as session:
+                row = await session.scalar(select(AgentRecord).where(AgentRecord.name == old_name))
+                if row is None:
+                    row = AgentRecord(
+                        id=str(uuid.uuid4()), name=spec.name, created_by=actor.user_id
+                    )
+                    session.add(row)
+                    before: dict[str, Any] = {}
+                    action = "created"
+                else:
+                    before = _row_values(row)
+                    action = "updated"
+                after = {"name": spec.name, **values}
+                for key, value in after.items():
+                    setattr(row, key, value)
+                changes = {
+                    key: [before.get(key), value]
+                    for key, value in after.items()
+                    if key != "updated_at" and before.get(key) != value
+                }
+                session.add(_change(spec.name, action, changes, actor))
+        except IntegrityError as exc:
+            raise PersistenceError(f"cannot save operator {spec.name!r}: {exc.orig}") from exc
+
+    async def set_enabled(self, name: str, enabled: bool, *, actor: Actor | None = None) -> bool:
         """Enable or disable the operator called `name`; whether it exists."""
         async with self._sessions.writing() as session:
             row = await session.scalar(select(AgentRecord).where(AgentRecord.name == name))
             if row is None:
                 return False
+            if actor is not None and row.enabled != enabled:
+                state = "enabled" if enabled else "disabled"
+                session.add(_change(name, state, {"enabled": [row.enabled, enabled]}, actor))
             row.enabled = enabled
             row.updated_at = utcnow()
             return True
+
+    async def set_builtin_enabled(self, spec: AgentSpec, enabled: bool, actor: Actor) -> None:
+        """Disable or enable a built-in operator (kept as a row that only carries the flag)."""
+        if await self.set_enabled(spec.name, enabled, actor=actor):
+            return
+        async with self._sessions.writing() as session:
+            session.add(
+                AgentRecord(id=str(uuid.uuid4()), name=spec.name, enabled=enabled, **_values(spec))
+            )
+            state = "enabled" if enabled else "disabled"
+            session.add(_change(spec.name, state, {"enabled": [not enabled, enabled]}, actor))
+
+    async def delete(self, name: str, *, actor: Actor) -> bool:
+        """Delete the operator called `name` (its audit entries stay); whether it existed."""
+        async with self._sessions.writing() as session:
+            row = await session.scalar(select(AgentRecord).where(AgentRecord.name == name))
+            if row is None:
+                return False
+            session.add(
+                _change(name, "deleted", {k: [v, None] for k, v in _row_values(row).items()}, actor)
+            )
+            await session.delete(row)
+            return True
+
+    async def get(self, name: str) -> AgentSpec | None:
+        """The saved operator called `name` (enabled or not), or `None`."""
+        async with self._sessions.reading() as session:
+            row = await session.scalar(select(AgentRecord).where(AgentRecord.name == name))
+        return None if row is None else _spec(row)
+
+    async def states(self) -> dict[str, bool]:
+        """Every saved operator's name → whether it is enabled (built-ins' flags included)."""
+        async with self._sessions.reading() as session:
+            rows = (await session.execute(select(AgentRecord.name, AgentRecord.enabled))).all()
+        return {name: bool(enabled) for name, enabled in rows}
+
+    async def changes(self, name: str | None = None, limit: int = 50) -> list[OperatorChange]:
+        """The audit log, newest first; of one operator if `name` is given."""
+        query = select(OperatorChange).order_by(OperatorChange.id.desc()).limit(limit)
+        if name is not None:
+            query = query.where(OperatorChange.operator == name)
+        async with self._sessions.reading() as session:
+            return list(await session.scalars(query))
 
     async def enabled(self, reserved: Collection[str] = ()) -> list[AgentSpec]:
         """Every enabled operator as an `AgentSpec`, by name; `reserved` names are skipped."""
@@ -84,7 +161,8 @@ class OperatorStore:
         specs = []
         for row in rows:
             if row.name.casefold() in taken:
-                log.warning("operator %r is skipped: a built-in has that name", row.name)
+                if row.name not in reserved:  # a built-in's own row only carries its flag
+                    log.warning("operator %r is skipped: a built-in has that name", row.name)
                 continue
             try:
                 specs.append(_spec(row))
@@ -93,9 +171,60 @@ class OperatorStore:
         return specs
 
 
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who makes a change, for the audit log."""
+
+    user_id: str | None
+    identifier: str
+
+
+def _values(spec: AgentSpec) -> dict[str, Any]:
+    scope: dict[str, Any] | None = None
+    if spec.knowledge_scope is not None:
+        scope = {"documents": list(spec.knowledge_scope)}
+        if spec.knowledge_owner:
+            scope["owner"] = spec.knowledge_owner
+    return {
+        "description": spec.description,
+        "instructions": spec.instructions,
+        "model": spec.model,
+        "tools": list(spec.tools),
+        "examples": list(spec.examples),
+        "knowledge_scope": scope,
+        "limits": asdict(spec.limits),
+        "updated_at": utcnow(),
+    }
+
+
+def _row_values(row: AgentRecord) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "description": row.description,
+        "instructions": row.instructions,
+        "model": row.model,
+        "tools": list(row.tools or ()),
+        "examples": list(row.examples or ()),
+        "knowledge_scope": row.knowledge_scope,
+        "limits": dict(row.limits or {}),
+    }
+
+
+def _change(name: str, action: str, changes: dict[str, Any], actor: Actor) -> OperatorChange:
+    return OperatorChange(
+        operator=name,
+        action=action,
+        changes=changes,
+        actor_id=actor.user_id,
+        actor=actor.identifier,
+        created_at=utcnow(),
+    )
+
+
 def _spec(row: AgentRecord) -> AgentSpec:
     limits: dict[str, Any] = {k: v for k, v in (row.limits or {}).items() if k in _LIMIT_FIELDS}
     scope = (row.knowledge_scope or {}).get("documents") if row.knowledge_scope else None
+    owner = (row.knowledge_scope or {}).get("owner") if row.knowledge_scope else None
     return AgentSpec(
         name=row.name,
         description=row.description,
@@ -104,5 +233,6 @@ def _spec(row: AgentRecord) -> AgentSpec:
         tools=tuple(row.tools or ()),
         examples=tuple(row.examples or ()),
         knowledge_scope=None if scope is None else tuple(scope),
+        knowledge_owner=owner,
         limits=AgentLimits(**limits),
     )
