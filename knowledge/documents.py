@@ -103,6 +103,9 @@ class Passage:
         if self.section:
             text += f" — {self.section}"
         sender, date = self.meta.get("from"), self.meta.get("date")
-        if sender or date:
-            text += " (" + ", ".join(part for part in (sender, date) if part) + ")"
+        about = [f"from {sender}"] if sender else []
+        if date:
+            about.append(date)
+        if about:
+            text += " (" + ", ".join(about) + ")"
         return text

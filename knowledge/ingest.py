@@ -17,18 +17,21 @@ import logging
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TypeVar
 
 from knowledge.catalog import DocumentCatalog, DocumentRecord, DocumentStatus, InMemoryCatalog
-from knowledge.documents import Chunk, ParsedDocument
+from knowledge.documents import Attachment, Chunk, ParsedDocument
 from knowledge.embedder import Embedder
 from knowledge.errors import EmptyDocument, FileTooLarge, KnowledgeError
 from knowledge.parsing.limits import ParseLimits
 from knowledge.store import KnowledgeStore, StagedDocument, check_owner
 
 _log = logging.getLogger(__name__)
+
+_LINKED = ("from", "date", "subject", "thread")
+"""Headers of a message that its attachments' passages carry too."""
 
 PageProgress = Callable[[int, int], None]
 """Called with (pages done, pages in all) while a file is parsed."""
@@ -83,6 +86,9 @@ class IngestDone:
     chunks: int
     pages: int | None = None
     duplicate: bool = False
+    attachments: tuple[IngestDone | IngestFailed, ...] = ()
+    """An e-mail's attachments, each stored as a document of its own (named
+    `message.eml › file.pdf`), or refused with its reason."""
     kind: Literal["done"] = "done"
 
 
@@ -261,7 +267,14 @@ class IngestPipeline:
                 pages=document.page_count,
                 chunks=added,
             )
-            await queue.put(IngestDone(job.name, job.document_id, added, document.page_count))
+            attachments = tuple(
+                [await self._attachment(job, document, item) for item in document.attachments]
+            )
+            await queue.put(
+                IngestDone(
+                    job.name, job.document_id, added, document.page_count, attachments=attachments
+                )
+            )
         except KnowledgeError as error:
             await self._fail(job, str(error), error.code, queue)
         except asyncio.CancelledError:
@@ -325,6 +338,57 @@ class IngestPipeline:
                 await _settled(self._embed_and_stage, batch, staged)
                 done = start + len(batch)
                 await queue.put(self._progress(job, "embedding", document, done, len(chunks)))
+
+    async def _attachment(
+        self, job: _Job, message: ParsedDocument, item: Attachment
+    ) -> IngestDone | IngestFailed:
+        """Store one attachment as its own document, linked to its message."""
+        name = f"{job.name} › {item.name}"
+        owner, document_id = job.owner, item.document_id
+        record = DocumentRecord(owner, document_id, name, DocumentStatus.PROCESSING)
+        if await asyncio.to_thread(self.store.has_document, owner, document_id):
+            count = len(await asyncio.to_thread(self.store.read_document, owner, document_id))
+            if await self.catalog.get(owner, document_id) is None:
+                await self.catalog.put(record.moved_to(DocumentStatus.READY, chunks=count))
+            return IngestDone(name, document_id, count, duplicate=True)
+        document = item.document
+        if document is None:
+            reason = item.reason or f"{item.name} could not be read."
+            code = item.code or "error"
+            await self.catalog.put(record.moved_to(DocumentStatus.FAILED, reason=reason, code=code))
+            return IngestFailed(name, reason, code, document_id)
+        # Every passage of the attachment names its message: sender, date, thread.
+        link = {key: value for key, value in message.metadata.items() if key in _LINKED}
+        link["attached_to"] = job.document_id
+        chunks = [
+            replace(chunk, meta={**link, **chunk.meta})
+            for chunk in await asyncio.to_thread(self._chunk, document)
+        ]
+        if not chunks:
+            error = EmptyDocument(item.name)
+            await self.catalog.put(
+                record.moved_to(DocumentStatus.FAILED, reason=str(error), code=error.code)
+            )
+            return IngestFailed(name, str(error), error.code, document_id)
+        await self.catalog.put(record)
+        staged: StagedDocument | None = self.store.stage(owner, document_id, name)
+        try:
+            assert staged is not None
+            size = self.options.batch_size
+            async with self._embed_lock:
+                for start in range(0, len(chunks), size):
+                    await _settled(self._embed_and_stage, chunks[start : start + size], staged)
+            added = await _settled(staged.commit)
+            staged = None
+        finally:
+            if staged is not None:
+                await asyncio.shield(asyncio.to_thread(staged.abort))
+        await self.catalog.put(
+            record.moved_to(
+                DocumentStatus.READY, kind=document.kind, pages=document.page_count, chunks=added
+            )
+        )
+        return IngestDone(name, document_id, added, document.page_count, duplicate=added == 0)
 
     def _embed_and_stage(self, batch: list[Chunk], staged: StagedDocument) -> None:
         staged.add(batch, self.embedder.embed([chunk.text for chunk in batch]))

@@ -29,11 +29,13 @@ import filetype
 
 from knowledge.errors import EmptyDocument, EncryptedDocument, MislabeledFile, UnsupportedFile
 
-Kind = Literal["pdf", "docx", "xlsx", "image", "html", "markdown", "csv", "code", "text"]
+Kind = Literal[
+    "pdf", "docx", "xlsx", "ods", "image", "email", "html", "markdown", "csv", "code", "text"
+]
 """What `sniff` decides; also `ParsedDocument.kind`."""
 
 KINDS: Final[tuple[Kind, ...]] = (
-    "pdf", "docx", "xlsx", "image", "html", "markdown", "csv", "code", "text"
+    "pdf", "docx", "xlsx", "ods", "image", "email", "html", "markdown", "csv", "code", "text"
 )  # fmt: skip
 
 _PICTURES: Final = frozenset({"image/png", "image/jpeg", "image/webp", "image/tiff"})
@@ -54,6 +56,13 @@ _BINARY_EXTENSIONS: Final[dict[str, tuple[Kind, str]]] = {
 }
 _MARKDOWN_EXTENSIONS: Final = {".md", ".markdown", ".mdown", ".mkd", ".mdx"}
 _HTML_EXTENSIONS: Final = {".html", ".htm", ".xhtml"}
+_EMAIL_EXTENSIONS: Final = {".eml"}
+# Headers every mail program writes; a text that opens with several of them is a message.
+_MAIL_HEADER = re.compile(
+    r"^(from|to|cc|date|subject|message-id|mime-version|received|return-path|"
+    r"delivered-to|reply-to|in-reply-to|references|content-type|x-[\w-]+):[ \t]",
+    re.I,
+)
 _CSV_EXTENSIONS: Final = {".csv", ".tsv"}
 _TEXT_EXTENSIONS: Final = {".txt", ".text", ".log", ".rst", ".org", ".adoc"}
 CODE_EXTENSIONS: Final = frozenset(
@@ -212,8 +221,24 @@ def _looks_like_csv(text: str, strong: bool) -> bool:
     return len(widths) == 1 and min(widths) >= 2
 
 
+def _looks_like_mail(text: str) -> bool:
+    """Whether the text opens with a header block of at least three mail headers."""
+    known = 0
+    for line in text.splitlines()[:80]:
+        if not line.strip():
+            break  # the end of the header block
+        if line[0] in " \t":
+            continue  # a folded header's continuation
+        if not _MAIL_HEADER.match(line):
+            return False
+        known += 1
+    return known >= 3
+
+
 def _text_kind(text: str, head: bytes, name: str) -> Kind:
     ext = _extension(name)
+    if _looks_like_mail(text) or (ext in _EMAIL_EXTENSIONS and _MAIL_HEADER.match(text)):
+        return "email"
     if _HTML_START.match(head.lstrip(b"\xef\xbb\xbf")):
         return "html"
     if ext in _HTML_EXTENSIONS and _HTML_TAGS.search(text):
@@ -244,7 +269,9 @@ _NAMES: Final[dict[Kind, str]] = {
     "pdf": "a PDF document",
     "docx": "a Word document",
     "xlsx": "an Excel workbook",
+    "ods": "an OpenDocument spreadsheet",
     "image": "a picture",
+    "email": "an e-mail message",
     "html": "an HTML page",
     "markdown": "Markdown text",
     "csv": "CSV data",

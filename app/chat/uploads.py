@@ -110,6 +110,12 @@ async def ingest_uploads(
                     lines[event.document] = (
                         f"✅ **{event.document}**: ready — {event.chunks} passages{pages}{again}"
                     )
+                    for part in event.attachments:  # an e-mail's attachments, each a document
+                        lines[part.document] = (
+                            f"✅ **{part.document}**: ready — {part.chunks} passages"
+                            if isinstance(part, IngestDone)
+                            else f"❌ **{part.document}**: {part.reason}"
+                        )
                     try:
                         await asyncio.to_thread(
                             _keep_original, paths[event.document], originals_dir, owner, event

@@ -195,9 +195,14 @@ def outcome_line(event: IngestEvent) -> str:
         return f"{event.document}: failed: {event.reason}"
     if isinstance(event, IngestDone):
         pages = f"{event.pages} pages, " if event.pages else ""
+        # An e-mail's attachments are documents of their own: one line each, under it.
+        parts = "".join("\n" + outcome_line(part) for part in event.attachments)
         if event.duplicate:
-            return f"{event.document}: duplicate, already ingested ({pages}{event.chunks} chunks)"
-        return f"{event.document}: ready ({pages}{event.chunks} chunks)"
+            return (
+                f"{event.document}: duplicate, already ingested ({pages}{event.chunks} chunks)"
+                + parts
+            )
+        return f"{event.document}: ready ({pages}{event.chunks} chunks){parts}"
     return f"{event.document}: {_stage_detail(event)}"
 
 

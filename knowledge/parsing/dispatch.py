@@ -17,7 +17,7 @@ from knowledge.errors import (
     ParseResourceLimit,
     UnsupportedFile,
 )
-from knowledge.parsing import code, csv, docx, html, image, markdown, pdf, text, xlsx
+from knowledge.parsing import code, csv, docx, html, image, mail, markdown, pdf, text, xlsx
 from knowledge.parsing._shared import Progress
 from knowledge.parsing.limits import ParseLimits
 from knowledge.sniff import Kind, sniff
@@ -33,6 +33,7 @@ PARSERS: dict[Kind, Parser] = {
     "docx": docx.parse,
     "xlsx": xlsx.parse,
     "image": image.parse,
+    "email": mail.parse,
     "html": html.parse,
     "markdown": markdown.parse,
     "csv": csv.parse,
@@ -45,6 +46,7 @@ _KIND_NAMES: dict[Kind, str] = {
     "docx": "a Word document",
     "xlsx": "an Excel workbook",
     "image": "a picture",
+    "email": "an e-mail",
     "html": "HTML",
     "markdown": "Markdown",
     "csv": "CSV",
@@ -88,6 +90,7 @@ def parse_file(
     name: str | None = None,
     limits: ParseLimits | None = None,
     progress: Progress | None = None,
+    email_depth: int = 0,
 ) -> ParsedDocument:
     """Turn a file into a `ParsedDocument` in this process (use the sandbox for uploads).
 
@@ -97,6 +100,7 @@ def parse_file(
             file's own name.
         limits: Size and content ceilings; defaults to `ParseLimits()`.
         progress: Called as `progress(done, total)` (PDF pages, XLSX sheets).
+        email_depth: How many messages this file is attached inside (bounds the nesting).
 
     Raises:
         KnowledgeError: one of its subclasses, whose message tells the user what to do.
@@ -112,7 +116,12 @@ def parse_file(
             # those are log lines, never failures, whatever the process's warning filters.
             warnings.simplefilter("always")
             warnings.showwarning = _WarningLog(name)
-            document = PARSERS[kind](path, name=name, limits=limits, progress=progress)
+            if kind == "email":
+                document = mail.parse(
+                    path, name=name, limits=limits, progress=progress, email_depth=email_depth
+                )
+            else:
+                document = PARSERS[kind](path, name=name, limits=limits, progress=progress)
     except KnowledgeError:
         raise
     except MemoryError as exc:

@@ -101,11 +101,9 @@ class _Collector:
         self.paragraphs.clear()
 
 
-def parse(
-    path: Path, *, name: str, limits: ParseLimits, progress: Progress | None = None
-) -> ParsedDocument:
-    """Read an HTML page; headings become section titles, scripts and styles are dropped."""
-    text = _XML_DECLARATION.sub("", _decode(path.read_bytes()), count=1)
+def html_sections(text: str, *, name: str, limits: ParseLimits) -> tuple[list[Section], str | None]:
+    """Sections of an HTML page's text, and the page's title (also for e-mail bodies)."""
+    text = _XML_DECLARATION.sub("", text, count=1)
     # Only near the start, where a doctype can be: bounded work whatever the file holds.
     text = _DOCTYPE_SUBSET.sub("<!DOCTYPE html>", text[:_HEAD], count=1) + text[_HEAD:]
     if not text.strip():
@@ -151,9 +149,15 @@ def parse(
             if element is not root:
                 collector.text(element.tail)
     collector.flush()
+    return collector.sections, page_title
+
+
+def parse(
+    path: Path, *, name: str, limits: ParseLimits, progress: Progress | None = None
+) -> ParsedDocument:
+    """Read an HTML page; headings become section titles, scripts and styles are dropped."""
+    sections, page_title = html_sections(_decode(path.read_bytes()), name=name, limits=limits)
     if progress is not None:
         progress(1, 1)
     metadata = {"title": page_title} if page_title else {}
-    return ParsedDocument(
-        name=name, kind="html", sections=nonblank(collector.sections), metadata=metadata
-    )
+    return ParsedDocument(name=name, kind="html", sections=nonblank(sections), metadata=metadata)
