@@ -53,6 +53,7 @@ _BINARY_EXTENSIONS: Final[dict[str, tuple[Kind, str]]] = {
     ".pdf": ("pdf", "PDF"),
     ".docx": ("docx", "Word (.docx)"),
     ".xlsx": ("xlsx", "Excel (.xlsx)"),
+    ".ods": ("ods", "OpenDocument spreadsheet (.ods)"),
 }
 _MARKDOWN_EXTENSIONS: Final = {".md", ".markdown", ".mdown", ".mkd", ".mdx"}
 _HTML_EXTENSIONS: Final = {".html", ".htm", ".xhtml"}
@@ -114,6 +115,18 @@ def _describe(mime: str) -> str:
     return f"a {mime} file"
 
 
+_ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
+
+
+def _zip_member_head(path: Path, member: str) -> bytes:
+    """The first bytes of one archive member (an OpenDocument's `mimetype`)."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(member) as file:
+            return file.read(128).strip()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError):
+        return b""
+
+
 def _zip_kind(path: Path, name: str) -> Kind:
     try:
         with zipfile.ZipFile(path) as archive:
@@ -127,6 +140,8 @@ def _zip_kind(path: Path, name: str) -> Kind:
     if any(member.startswith("ppt/") for member in members):
         raise UnsupportedFile(name, "a PowerPoint presentation; export it as PDF")
     if "mimetype" in members and "content.xml" in members:
+        if _zip_member_head(path, "mimetype") == _ODS_MIMETYPE:
+            return "ods"
         raise UnsupportedFile(name, "an OpenDocument file; save it as .docx, .xlsx or PDF")
     raise UnsupportedFile(name, "a zip archive; unzip it and upload the files inside")
 

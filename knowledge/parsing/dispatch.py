@@ -17,7 +17,19 @@ from knowledge.errors import (
     ParseResourceLimit,
     UnsupportedFile,
 )
-from knowledge.parsing import code, csv, docx, html, image, mail, markdown, pdf, text, xlsx
+from knowledge.parsing import (
+    code,
+    csv,
+    docx,
+    html,
+    image,
+    mail,
+    markdown,
+    ods,
+    pdf,
+    text,
+    xlsx,
+)
 from knowledge.parsing._shared import Progress
 from knowledge.parsing.limits import ParseLimits
 from knowledge.sniff import Kind, sniff
@@ -32,6 +44,7 @@ PARSERS: dict[Kind, Parser] = {
     "pdf": pdf.parse,
     "docx": docx.parse,
     "xlsx": xlsx.parse,
+    "ods": ods.parse,
     "image": image.parse,
     "email": mail.parse,
     "html": html.parse,
@@ -45,6 +58,7 @@ _KIND_NAMES: dict[Kind, str] = {
     "pdf": "a PDF",
     "docx": "a Word document",
     "xlsx": "an Excel workbook",
+    "ods": "an OpenDocument spreadsheet",
     "image": "a picture",
     "email": "an e-mail",
     "html": "HTML",

@@ -1,4 +1,10 @@
-"""HTML with lxml, offline: nothing is fetched, no entities or DTDs are loaded."""
+"""HTML with lxml, offline: nothing is fetched, no entities or DTDs are loaded.
+
+Headings split the page into sections titled by their heading path (`FAQ › Install`).
+Site chrome is left out: when the page marks its content (`<main>`, `role="main"`, a single
+`<article>`) only that is read, and navigation, banners, footers, sidebars and breadcrumbs
+are dropped wherever they are.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from knowledge.documents import ParsedDocument, Section
 from knowledge.errors import EmptyDocument, ParseResourceLimit
 from knowledge.parsing._shared import Progress, TextBudget, nonblank, render_table, tidy
 from knowledge.parsing.limits import ParseLimits
+from knowledge.parsing.markdown import HeadingPath
 from knowledge.sniff import decode_text
 
 _META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([\w.:-]+)", re.I)
@@ -66,6 +73,48 @@ def _table_rows(table: etree._Element) -> list[list[str]]:
     ]
 
 
+# Site chrome: navigation, banners, footers, sidebars, breadcrumbs, cookie notices. Matched
+# on ARIA roles and on whole class/id words, as site generators (Sphinx, MkDocs, Docusaurus,
+# WordPress) name them.
+_CHROME_ROLES = frozenset({"navigation", "banner", "contentinfo", "search", "complementary"})
+_CHROME_WORDS = frozenset(
+    {"nav", "navbar", "navigation", "menu", "sidebar", "sphinxsidebar", "breadcrumb",
+     "breadcrumbs", "footer", "related", "cookie", "cookies", "cookie-banner", "skip-link",
+     "headerlink", "toc", "md-sidebar", "md-header", "md-footer", "wy-nav-side", "site-nav",
+     "site-header", "site-footer", "pagination", "edit-this-page"}
+)  # fmt: skip
+_HEADING_MARKS = "¶#§🔗 \u00a0"
+
+
+def _is_chrome(element: etree._Element, tag: str) -> bool:
+    """Whether `element` is navigation or page furniture rather than the page's content."""
+    if tag == "nav":
+        return True
+    if (element.get("role") or "").strip().lower() in _CHROME_ROLES:
+        return True
+    words = f"{element.get('class') or ''} {element.get('id') or ''}".lower().split()
+    if any(word in _CHROME_WORDS for word in words):
+        return True
+    # A page's own header and footer, not an article's.
+    return tag in ("header", "footer") and not any(
+        ancestor.tag in ("article", "main", "section") for ancestor in element.iterancestors()
+    )
+
+
+def _main_content(root: etree._Element) -> etree._Element:
+    """The element holding the page's content when the page marks it, else the whole page."""
+    for query in ("//main", "//*[@role='main']", "//article"):
+        found = root.xpath(query)
+        if len(found) == 1 and " ".join(found[0].text_content().split()):
+            return found[0]
+    return root
+
+
+def _heading_text(element: etree._Element) -> str:
+    """A heading's words, without the permalink marks (¶, #) site generators add."""
+    return " ".join(element.text_content().split()).strip(_HEADING_MARKS)
+
+
 class _Collector:
     """Builds sections from a walk over the tree."""
 
@@ -75,6 +124,8 @@ class _Collector:
         self.paragraphs: list[str] = []
         self.line: list[str] = []
         self.budget = budget
+        self.path = HeadingPath()
+        self.heading_text: str | None = None
 
     def text(self, text: str | None) -> None:
         if text:
@@ -88,16 +139,21 @@ class _Collector:
         self.newline()
         self.paragraphs.append("")
 
-    def heading(self, title: str) -> None:
+    def heading(self, level: int, heading: str) -> None:
         self.block()
         self.flush()
-        self.title = title
-        self.paragraphs.append(title)
+        self.title = self.path.enter(level, heading)
+        self.heading_text = heading
+        self.paragraphs.append(heading)
         self.paragraphs.append("")
 
     def flush(self) -> None:
         self.newline()
-        self.sections.append(Section(text=tidy("\n".join(self.paragraphs)), title=self.title))
+        text = tidy("\n".join(self.paragraphs))
+        # A heading with nothing under it before the next one is part of the path, not a
+        # passage of its own.
+        if text != self.heading_text:
+            self.sections.append(Section(text=text, title=self.title))
         self.paragraphs.clear()
 
 
@@ -116,16 +172,17 @@ def html_sections(text: str, *, name: str, limits: ParseLimits) -> tuple[list[Se
         raise ParseResourceLimit(name, "its HTML is nested too deeply or has oversized parts")
     page_title = " ".join((root.findtext(".//title") or "").split()) or None
     collector = _Collector(page_title, TextBudget(name, limits.max_text_chars))
-    walker = etree.iterwalk(root, events=("start", "end"))
+    content = _main_content(root)
+    walker = etree.iterwalk(content, events=("start", "end"))
     for event, element in walker:
         tag = element.tag if isinstance(element.tag, str) else ""
         if event == "start":
-            if tag in _DROPPED or not tag:
+            if tag in _DROPPED or not tag or _is_chrome(element, tag):
                 walker.skip_subtree()
             elif tag in _HEADINGS:
-                heading = " ".join(element.text_content().split())
+                heading = _heading_text(element)
                 if heading:
-                    collector.heading(collector.budget.spend(heading))
+                    collector.heading(int(tag[1]), collector.budget.spend(heading))
                 walker.skip_subtree()
             elif tag == "table":
                 collector.block()
@@ -146,7 +203,7 @@ def html_sections(text: str, *, name: str, limits: ParseLimits) -> tuple[list[Se
         else:
             if tag in _BLOCKS or tag in _HEADINGS:
                 collector.block()
-            if element is not root:
+            if element is not content:
                 collector.text(element.tail)
     collector.flush()
     return collector.sections, page_title

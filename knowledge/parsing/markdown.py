@@ -1,4 +1,8 @@
-"""Markdown: kept as written, split into sections at its headings."""
+"""Markdown: kept as written, split into sections at its headings.
+
+A section's title is its heading path (`Install › Linux › Debian`): the headings above it,
+one per level, so a passage found alone still says where in the document it sits.
+"""
 
 from __future__ import annotations
 
@@ -20,16 +24,39 @@ def _plain(heading: str) -> str:
     return " ".join(_INLINE.sub(lambda m: m.group(1) or "", heading).split())
 
 
+SEPARATOR = " › "
+"""Between the headings of a section's heading path."""
+
+
+class HeadingPath:
+    """The headings above the current text, one per level."""
+
+    def __init__(self) -> None:
+        self._open: list[tuple[int, str]] = []
+
+    def enter(self, level: int, heading: str) -> str:
+        """Start a section under `heading` at `level` (1 = top); return its path."""
+        while self._open and self._open[-1][0] >= level:
+            self._open.pop()
+        self._open.append((level, heading))
+        return SEPARATOR.join(text for _, text in self._open)
+
+
 def split_sections(text: str) -> list[Section]:
     """Sections of Markdown text, each starting at an ATX or setext heading."""
     sections: list[Section] = []
     title: str | None = None
     buffer: list[str] = []
     fence: str | None = None
+    path = HeadingPath()
+    heading_lines = 0
 
     def flush(lines: list[str]) -> None:
         body = "\n".join(lines).strip()
-        if body:
+        # A heading with nothing under it is part of the next section's path, not a passage.
+        if body and (
+            title is None or len([line for line in lines if line.strip()]) > heading_lines
+        ):
             sections.append(Section(text=body, title=title))
 
     for line in text.splitlines():
@@ -47,12 +74,15 @@ def split_sections(text: str) -> list[Section]:
         setext = _SETEXT.match(line)
         if atx and atx.group(2):
             flush(buffer)
-            title, buffer = _plain(atx.group(2)), [line]
+            title, buffer = path.enter(len(atx.group(1)), _plain(atx.group(2))), [line]
+            heading_lines = 1
         elif setext and buffer and buffer[-1].strip() and not _SETEXT.match(buffer[-1]):
             # `Title\n=====`: the previous line was the heading.
             heading = buffer.pop()
             flush(buffer)
-            title, buffer = _plain(heading), [heading, line]
+            level = 1 if setext.group(1).startswith("=") else 2
+            title, buffer = path.enter(level, _plain(heading)), [heading, line]
+            heading_lines = 2
         else:
             buffer.append(line)
     flush(buffer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import openpyxl
@@ -24,6 +25,27 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def sheet_section(title: str, rows: Iterable[Sequence[object]], budget: TextBudget) -> Section:
+    """One sheet as a section titled by its name: the first non-empty row names the columns,
+    every later row is a `column: value; …` line, so each passage carries its headers."""
+    header: list[str] | None = None
+    lines = []
+    for values in rows:
+        row = [_cell(value) for value in values]
+        if not any(cell.strip() for cell in row):
+            continue
+        if header is None:
+            header = [" ".join(cell.split()) for cell in row]
+            continue
+        lines.append(budget.spend(render_record(header, row)))
+    if header is not None and not lines:
+        lines.append(" | ".join(cell for cell in header if cell))
+    meta = {"sheet": title}
+    if header:
+        meta["columns"] = ", ".join(cell for cell in header if cell)
+    return Section(text="\n".join(lines), title=title, meta=meta)
+
+
 def parse(
     path: Path, *, name: str, limits: ParseLimits, progress: Progress | None = None
 ) -> ParsedDocument:
@@ -39,19 +61,7 @@ def parse(
             # stored instead of padded out to the declared width.
             if hasattr(sheet, "reset_dimensions"):
                 sheet.reset_dimensions()
-            header: list[str] | None = None
-            lines = []
-            for values in sheet.iter_rows(values_only=True):
-                row = [_cell(value) for value in values]
-                if not any(cell.strip() for cell in row):
-                    continue
-                if header is None:
-                    header = [" ".join(cell.split()) for cell in row]
-                    continue
-                lines.append(budget.spend(render_record(header, row)))
-            if header is not None and not lines:
-                lines.append(" | ".join(cell for cell in header if cell))
-            sections.append(Section(text="\n".join(lines), title=sheet.title))
+            sections.append(sheet_section(sheet.title, sheet.iter_rows(values_only=True), budget))
             if progress is not None:
                 progress(number, len(sheets))
     finally:

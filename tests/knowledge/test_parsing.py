@@ -211,7 +211,11 @@ def test_html_headings_titles_and_no_scripts(tmp_path: Path) -> None:
     )
     document = parse_file(page)
     assert document.kind == "html"
-    assert [s.title for s in document.sections] == ["Team handbook", "Holidays", "Sick leave"]
+    assert [s.title for s in document.sections] == [
+        "Team handbook",
+        "Holidays",
+        "Holidays › Sick leave",
+    ]
     assert document.sections[0].text == "Welcome aboard.\nRead this first."
     holidays = document.sections[1].text
     assert "- 25 days a year" in holidays
@@ -288,7 +292,12 @@ def test_markdown_headings_split_sections(tmp_path: Path) -> None:
     )
     document = parse_file(notes)
     assert document.kind == "markdown"
-    assert [s.title for s in document.sections] == [None, "Install", "Usage guide", "Deep dive"]
+    assert [s.title for s in document.sections] == [
+        None,
+        "Install",
+        "Install › Usage guide",
+        "Install › Deep dive",
+    ]
     assert "# not a heading" in document.sections[1].text
     assert document.sections[2].text.startswith("Usage **guide**")
 
