@@ -208,3 +208,25 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Site(Base):
+    """A web site whose pages may embed the chat widget, with its visitors' limits."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    origin: Mapped[str] = mapped_column(String(255), unique=True)
+    """`scheme://host[:port]`, lower case: the only origin whose pages get widget tokens."""
+    name: Mapped[str] = mapped_column(String(255))
+    operators: Mapped[list[str]] = mapped_column(
+        JSONType, default=list, server_default=text("'[]'")
+    )
+    """The operators its visitors may use; empty: the Chief of Staff alone."""
+    rate_per_minute: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    """Messages one visitor may send per minute."""
+    daily_tokens: Mapped[int] = mapped_column(Integer, default=20000, server_default="20000")
+    """Model tokens one visitor may use per day (UTC)."""
+    secret: Mapped[str] = mapped_column(String(128))
+    """Signs visitor ids for the site's backend (HMAC-SHA256); shown by `cadre sites add`."""
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

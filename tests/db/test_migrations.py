@@ -15,7 +15,7 @@ from app.db.operators import OperatorStore
 from app.db.sessions import Sessions
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-HEAD = "0007"
+HEAD = "0008"
 
 
 @pytest.fixture(params=BACKENDS)
