@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -36,6 +37,7 @@ class _Window:
 
     limit: int
     window_s: float
+    clock: Callable[[], float] = time.monotonic
     _failures: OrderedDict[str, list[float]] = field(default_factory=OrderedDict)
 
     def full(self, key: str) -> bool:
@@ -43,7 +45,7 @@ class _Window:
 
     def add(self, key: str) -> None:
         recent = self._recent(key)
-        recent.append(time.monotonic())
+        recent.append(self.clock())
         self._failures[key] = recent
         self._failures.move_to_end(key)
         while len(self._failures) > _MAX_KEYS:
@@ -53,7 +55,7 @@ class _Window:
         self._failures.pop(key, None)
 
     def _recent(self, key: str) -> list[float]:
-        cutoff = time.monotonic() - self.window_s
+        cutoff = self.clock() - self.window_s
         return [moment for moment in self._failures.get(key, []) if moment > cutoff]
 
 
@@ -71,12 +73,14 @@ class LoginThrottle:
     max_failures: int = MAX_FAILURES
     max_address_failures: int = MAX_ADDRESS_FAILURES
     window_s: float = WINDOW_S
+    clock: Callable[[], float] = time.monotonic
+    """Seconds from an arbitrary start; tests pass their own to move time."""
     _names: _Window = field(init=False)
     _addresses: _Window = field(init=False)
 
     def __post_init__(self) -> None:
-        self._names = _Window(self.max_failures, self.window_s)
-        self._addresses = _Window(self.max_address_failures, self.window_s)
+        self._names = _Window(self.max_failures, self.window_s, self.clock)
+        self._addresses = _Window(self.max_address_failures, self.window_s, self.clock)
 
     def blocked(self, name: str, address: str | None = None) -> bool:
         """Whether password logins for `name` (from `address`) are refused right now."""
