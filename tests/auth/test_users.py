@@ -166,14 +166,19 @@ def test_the_secret_is_made_once_and_kept_private(
 
 
 def test_login_throttle_pauses_a_name_then_forgets() -> None:
-    throttle = LoginThrottle(max_failures=3, window_s=0.2)
+    now = [1000.0]  # a clock the test moves: no real waiting, however loaded the machine
+    throttle = LoginThrottle(max_failures=3, window_s=600, clock=lambda: now[0])
     for _ in range(3):
         assert not throttle.blocked("Ivan")
         throttle.failed("ivan")
-    assert throttle.blocked("IVAN")
+        now[0] += 100
+    assert throttle.blocked("IVAN")  # three failures within 600 s
     assert not throttle.blocked("other")
-    time.sleep(0.25)
+    now[0] += 399  # the first failure is 699 s old, the last 499 s: two left in the window
     assert not throttle.blocked("ivan")
+    throttle.failed("ivan")
+    assert throttle.blocked("ivan")
+    now[0] += 600
     throttle.failed("ivan")
     throttle.failed("ivan")
     throttle.succeeded("ivan")
