@@ -19,7 +19,7 @@ from agents.errors import CadreError
 from agents.models.base import ChatMessage
 from app import services
 from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callbacks)
-from app.chat import documents
+from app.chat import documents, operators
 from app.chat.citations import citation_elements
 from app.chat.history import history_from_thread
 from app.chat.model_picker import offer_models, picked_model
@@ -61,8 +61,10 @@ def data_layer() -> CadreDataLayer:
 
 @cl.set_starters
 async def starters(user: cl.User | None = None, language: str | None = None) -> list[cl.Starter]:
-    """Suggestions shown on an empty chat."""
+    """Suggestions shown on an empty chat (and, for admins, the new-operator wizard)."""
+    admin = user is not None and await operators.is_admin(user.identifier)
     return [
+        *([operators.STARTER] if admin else []),
         cl.Starter(
             label="Draft a thank-you note", message="Draft a short thank-you note to my team."
         ),
@@ -75,7 +77,7 @@ async def starters(user: cl.User | None = None, language: str | None = None) -> 
 async def on_chat_start() -> None:
     """A new chat starts with an empty history."""
     cl.user_session.set(HISTORY, [])
-    await cl.context.emitter.set_commands(documents.COMMANDS)
+    await _offer_commands()
     await _offer_models()
 
 
@@ -83,8 +85,15 @@ async def on_chat_start() -> None:
 async def on_chat_resume(thread: ThreadDict) -> None:
     """Continue an earlier chat: its turns become the model's context again."""
     cl.user_session.set(HISTORY, history_from_thread(thread))
-    await cl.context.emitter.set_commands(documents.COMMANDS)
+    await _offer_commands()
     await _offer_models()
+
+
+async def _offer_commands() -> None:
+    admin = await operators.is_admin()
+    await cl.context.emitter.set_commands(
+        documents.COMMANDS + (operators.ADMIN_COMMANDS if admin else [])
+    )
 
 
 async def _offer_models() -> None:
@@ -107,6 +116,9 @@ async def on_message(message: cl.Message) -> None:
         caller = _caller()
         if documents.is_command(message):
             await documents.show_documents(await services.current().knowledge(), caller.user_id)
+            return
+        if command := operators.command_of(message):
+            await operators.run_command(command, caller)
             return
         attached = await _read_attachments(message, caller)
     except CadreError as exc:

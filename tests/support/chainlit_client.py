@@ -47,10 +47,60 @@ class ChainlitClient:
         self.disconnected = asyncio.Event()
         """Set when the server closes the socket (or we do)."""
         self.sio.on("*", self._record)
+        self.sio.on("ask", self._on_ask)
         self.sio.on("disconnect", self._on_disconnect)
+        self._replies: asyncio.Queue[Any] = asyncio.Queue()
 
     async def _on_disconnect(self, reason: Any = None) -> None:
         self.disconnected.set()
+
+    async def _on_ask(self, data: Any = None) -> Any:
+        # The reply to an `ask` is its ack: whatever `answer`/`press` queue next.
+        await self._record("ask", data)
+        return await self._replies.get()
+
+    async def next_ask(self, *, after: int = 0, timeout: float = 120) -> dict[str, Any]:  # noqa: ASYNC109
+        """The first `ask` (a question waiting for an answer) at index `after` or later."""
+        return dict((await self.wait_for("ask", after=after, timeout=timeout)).data)
+
+    def ask_actions(self, ask: dict[str, Any]) -> list[dict[str, Any]]:
+        """The buttons sent for `ask` (an `AskActionMessage`), in order."""
+        message_id = ask["msg"]["id"]
+        return [
+            e.data for e in self.events if e.name == "action" and e.data.get("forId") == message_id
+        ]
+
+    async def answer(self, text: str) -> int:
+        """Type `text` into the pending `AskUserMessage`; the event index to wait from."""
+        mark = len(self.events)
+        await self._replies.put(
+            {
+                "id": str(uuid.uuid4()),
+                "output": text,
+                "type": "user_message",
+                "name": "User",
+                "createdAt": datetime.now(UTC).isoformat(),
+            }
+        )
+        return mark
+
+    async def press(self, ask: dict[str, Any], label: str) -> int:
+        """Press the button labelled `label` of `ask`; the event index to wait from."""
+        actions = self.ask_actions(ask)
+        found = [a for a in actions if a.get("label") == label]
+        if not found:
+            raise AssertionError(
+                f"no button {label!r}; offered {[a.get('label') for a in actions]}"
+            )
+        mark = len(self.events)
+        await self._replies.put(found[0])
+        return mark
+
+    async def reply_raw(self, payload: Any) -> int:
+        """Send `payload` as the ack of the pending ask, as a crafted client could."""
+        mark = len(self.events)
+        await self._replies.put(payload)
+        return mark
 
     async def _record(self, name: str, data: Any = None) -> None:
         self.events.append(Received(name, data, time.monotonic()))
