@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import chainlit as cl
 import httpx
@@ -21,12 +23,15 @@ from app.db.chainlit_data.storage import LocalStorageClient
 
 
 @pytest.fixture
-async def client(
-    data_layer: CadreDataLayer, monkeypatch: pytest.MonkeyPatch
-) -> AsyncIterator[httpx.AsyncClient]:
+def api(data_layer: CadreDataLayer, monkeypatch: pytest.MonkeyPatch) -> FastAPI:
     monkeypatch.setenv("CHAINLIT_CUSTOM_AUTH", "true")  # Chainlit requires a login
-    api = FastAPI()
-    api.include_router(storage_router(data_layer, data_layer.storage))
+    app = FastAPI()
+    app.include_router(storage_router(data_layer, data_layer.storage))
+    return app
+
+
+@pytest.fixture
+async def client(api: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=api)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
         yield http
@@ -34,6 +39,44 @@ async def client(
 
 def token(identifier: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {create_jwt(cl.User(identifier=identifier))}"}
+
+
+async def raw_get(app: FastAPI, raw_path: str, headers: dict[str, str]) -> tuple[int, bytes]:
+    """GET `raw_path` exactly as written, the way uvicorn hands a request line to the app.
+
+    httpx (like browsers) removes `..` segments before sending, so a traversal sent through
+    it never reaches the server; an attacker's raw socket does send them.
+    """
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": unquote(raw_path),  # what uvicorn does: percent-decoded, never normalised
+        "raw_path": raw_path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"test")]
+        + [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+    }
+    status = 0
+    body = bytearray()
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])  # type: ignore[call-overload]
+        elif message["type"] == "http.response.body":
+            body.extend(message.get("body", b""))  # type: ignore[arg-type]
+
+    await app(scope, receive, send)  # type: ignore[arg-type]
+    return status, bytes(body)
 
 
 async def attach(
@@ -103,30 +146,40 @@ async def test_a_disabled_owner_cannot_download(
 
 
 @pytest.mark.parametrize(
-    "path",
+    ("path", "key_refused"),
     [
-        "/storage/../cadre.db",
-        "/storage/%2e%2e/%2e%2e/secret.txt",
-        "/storage/..%2F..%2Fsecret.txt",
-        "/storage/%2Fetc%2Fpasswd",
-        "/storage//etc/passwd",
-        "/storage/%252e%252e/secret.txt",
-        "/storage/a/b/..%5C..%5Csecret.txt",
-        "/storage/%00",
+        ("/storage/../secret.txt", True),
+        ("/storage/../../cadre.db", True),
+        ("/storage/%2e%2e/secret.txt", True),
+        ("/storage/..%2F..%2Fsecret.txt", True),
+        ("/storage/%2Fetc%2Fpasswd", True),
+        ("/storage//etc/passwd", True),
+        ("/storage/a/b/..%5C..%5Csecret.txt", True),
+        ("/storage/%00", True),
+        ("/storage/%252e%252e/secret.txt", False),  # a literal "%2e%2e" folder: no such file
     ],
 )
 async def test_traversal_attempts_get_404(
-    client: httpx.AsyncClient, data_layer: CadreDataLayer, tmp_path: Path, path: str
+    api: FastAPI,
+    data_layer: CadreDataLayer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    key_refused: bool,
 ) -> None:
     (tmp_path / "secret.txt").write_text("canary")
     await attach(data_layer, "alice", "a.txt", b"data", "text/plain")
-    response = await client.get(path, headers=token("alice"))
-    assert response.status_code == 404
-    assert b"canary" not in response.content
+    with caplog.at_level(logging.WARNING, logger="app.api.files"):
+        status, body = await raw_get(api, path, token("alice"))
+    assert status == 404
+    assert b"canary" not in body
+    # The `..` reached the route as sent, and the key check (not luck) refused it.
+    refused = [r for r in caplog.records if r.getMessage().startswith("refused a download")]
+    assert bool(refused) is key_refused, caplog.text
 
 
 async def test_a_hostile_key_in_the_database_is_still_refused(
-    client: httpx.AsyncClient, data_layer: CadreDataLayer, tmp_path: Path
+    api: FastAPI, client: httpx.AsyncClient, data_layer: CadreDataLayer, tmp_path: Path
 ) -> None:
     url = await attach(data_layer, "alice", "a.txt", b"data", "text/plain")
     key = url.removeprefix("/storage/")
@@ -139,9 +192,11 @@ async def test_a_hostile_key_in_the_database_is_still_refused(
                 update(Element).where(Element.object_key == key).values(object_key=hostile)
             )
         key = hostile
-        response = await client.get(f"/storage/{hostile}", headers=token("alice"))
-        assert response.status_code == 404
-        assert b"canary" not in response.content
+        # Sent raw: the database names this very key, so only the key check stands between
+        # the owner and a file outside the folder.
+        status, body = await raw_get(api, f"/storage/{hostile}", token("alice"))
+        assert status == 404
+        assert b"canary" not in body
 
 
 @pytest.mark.parametrize(
