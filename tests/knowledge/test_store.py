@@ -19,6 +19,7 @@ from knowledge.store import (
     sql_literal,
 )
 from tests.knowledge.retrieval_helpers import ingest_ok, open_base, store_of, upload
+from tests.support.local_http import serving
 
 CONTRACT = (
     "# Terms\nThe tenant pays rent of 1200 euros on the first day of each month.",
@@ -229,16 +230,29 @@ def test_ivf_pq_index_is_built_past_the_threshold_and_results_stay_right(tmp_pat
 
 
 def test_an_s3_uri_is_handed_to_lancedb(tmp_path: Path) -> None:
-    # No object store is reachable in tests: what matters is that the URI goes to LanceDB
-    # untouched (not treated as a local path) and LanceDB's own error comes back.
-    with pytest.raises(Exception) as caught:  # noqa: PT011 - LanceDB's error type varies by backend
+    # A stand-in object store on loopback answers every request with S3's "access denied":
+    # what matters is that the URI goes to LanceDB untouched (not treated as a local path),
+    # LanceDB's S3 client asks that endpoint for the bucket, and LanceDB's error comes back.
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    asked: list[str] = []
+
+    async def denied(request: Request) -> Response:
+        asked.append(f"{request.method} {request.url.path}")
+        return Response("<Error><Code>AccessDenied</Code></Error>", 403, media_type="text/xml")
+
+    store = Starlette(routes=[Route("/{rest:path}", denied, methods=["GET", "PUT", "HEAD"])])
+    with serving(store, "fake-s3") as endpoint, pytest.raises(ValueError, match="S3") as caught:
         KnowledgeStore(
             "s3://cadre-test-bucket/knowledge",
             embedder_id="hash:8",
             dimension=8,
             options=StoreOptions(
                 storage_options=(
-                    ("aws_endpoint", "http://127.0.0.1:9"),
+                    ("aws_endpoint", endpoint),
                     ("aws_access_key_id", "x"),
                     ("aws_secret_access_key", "y"),
                     ("aws_region", "us-east-1"),
@@ -249,7 +263,12 @@ def test_an_s3_uri_is_handed_to_lancedb(tmp_path: Path) -> None:
             ),
         )
     assert not (tmp_path / "s3:").exists()
-    assert "s3" in str(caught.value).lower() or "127.0.0.1" in str(caught.value)
+    assert not Path("s3:").exists()
+    assert asked, "LanceDB never asked the object store"
+    assert all(
+        line.startswith(("GET /cadre-test-bucket", "HEAD /cadre-test-bucket")) for line in asked
+    )
+    assert "403" in str(caught.value) or "AccessDenied" in str(caught.value), caught.value
 
 
 def test_a_store_made_before_chunk_facts_existed_gains_them_and_keeps_its_rows(
