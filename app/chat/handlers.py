@@ -24,6 +24,7 @@ from app.chat.citations import citation_elements
 from app.chat.history import history_from_thread
 from app.chat.model_picker import offer_models, picked_model
 from app.chat.render import TurnRenderer
+from app.chat.roles import require_role
 from app.chat.uploads import ingest_uploads
 from app.db.chainlit_data import CadreDataLayer
 from app.turns import Caller, TurnRequest, Turns
@@ -102,6 +103,7 @@ async def _offer_models() -> None:
 
 
 @cl.action_callback(documents.DELETE_ACTION)
+@require_role("member")
 async def on_delete_document(action: cl.Action) -> None:
     """Delete one of the signed-in person's documents."""
     kb = await services.current().knowledge()

@@ -52,6 +52,9 @@ def require_role(
                 raise Forbidden(f"this needs the {role} role")
             return await func(*args, **kwargs)
 
+        # Chainlit's wrapper copies this (functools.wraps), so tests can read every registered
+        # callback's role (tests/security/test_roles.py).
+        checked.required_role = role  # type: ignore[attr-defined]
         return checked
 
     return decorate
