@@ -97,3 +97,26 @@ async def test_a_refusal_is_an_http_403(users: UserDirectory) -> None:
         response = await client.post("/rotate")
     assert response.status_code == 403
     assert response.json() == {"detail": "this needs the admin role"}
+
+
+def test_every_action_the_web_app_registers_checks_a_role_and_admin_ones_need_admin() -> None:
+    # `POST /project/action` runs any registered callback for anyone with a session: each
+    # must check the caller's row (functions defined in a test prove nothing about the app).
+    from chainlit.config import config
+
+    import app.chat.handlers  # noqa: F401 (registers the app's callbacks, as the server does)
+    from app.chat import documents, operators
+
+    registered = config.code.action_callbacks
+    roles = {name: getattr(func, "required_role", None) for name, func in registered.items()}
+    assert roles[documents.DELETE_ACTION] == "member"
+    admin_actions = {
+        operators.NEW_ACTION,
+        operators.EDIT_ACTION,
+        operators.ENABLE_ACTION,
+        operators.DISABLE_ACTION,
+        operators.DELETE_ACTION,
+    }
+    assert {name for name, role in roles.items() if role == "admin"} >= admin_actions
+    unchecked = sorted(name for name, role in roles.items() if role not in ("admin", "member"))
+    assert unchecked == [], f"action callbacks without require_role: {unchecked}"
