@@ -541,15 +541,17 @@ class _Scaffold:
         if len(words) < 5 or words[0] in _VERDICTS:
             # "Yes, Verdi and Thomas were both opera composers" answers by restating.
             return False
+        # A sentence that adds facts of its own is an answer, even if it reuses the question's
+        # wording ("Margaret Court won the singles title at a 1973 tournament held at ...").
+        if any(not _holds(fact, [self.index]) for fact in _facts(sentence)):
+            return False
         if self.strict:
             repeated = _in_order(words, self.words)
             asked_back = sentence.rstrip().endswith("?") and repeated >= 0.7 * len(self.words)
             verbatim = repeated >= 0.9 * len(words) and len(words) <= len(self.words) + 2
             return asked_back or verbatim
-        # A sentence that adds facts or content of its own is an answer, even if it reuses
-        # the question's wording ("The notice period for ... is three months").
-        new_facts = [fact for fact in _facts(sentence) if not _holds(fact, [self.index])]
-        if new_facts or len(_content(sentence) - self.index.content) >= 2:
+        # So is one that adds content words ("The notice period for ... is three months").
+        if len(_content(sentence) - self.index.content) >= 2:
             return False
         if any(tuple(words[i : i + 6]) in self.runs for i in range(len(words) - 5)):
             return True

@@ -183,6 +183,24 @@ def test_an_answer_reusing_the_question_wording_with_new_facts_is_kept() -> None
     assert grounded.echoed == 0
 
 
+def test_an_answer_that_restates_the_question_around_its_answer_is_kept() -> None:
+    question = (
+        "Who won the singles title at a 1973 tennis tournament held at a Los Angeles arena "
+        "designed by architect Charles Luckman?"
+    )
+    arena = Evidence(1, "The 1973 Virginia Slims of Los Angeles was won by Margaret Court.")
+    answer = (
+        "[1] Margaret Court won the singles title at a 1973 tennis tournament held at a Los "
+        "Angeles arena designed by architect Charles Luckman."
+    )
+
+    grounded = ground(answer, [arena], question=question)
+
+    assert grounded.text.startswith("Margaret Court won the singles title")
+    assert grounded.text.endswith("Charles Luckman [1].")
+    assert grounded.echoed == 0
+
+
 def test_a_bullet_list_keeps_its_structure() -> None:
     answer = (
         "Key facts:\n\n- Lease ends 2027-03-14\n- Office: Berlin\n- Revenue: $3.5M\n\nThat is all."
