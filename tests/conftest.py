@@ -1,12 +1,15 @@
-"""Test-wide rules: no model hub, no network beyond loopback (here and in test servers)."""
+"""Test-wide rules: no model hub, no network beyond loopback (here and in test servers);
+in CI, a missing runtime, browser or database fails the run instead of skipping."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -37,3 +40,38 @@ def model_cache() -> Iterator[str]:
 def _shared_models(model_cache: str) -> str:
     """Create the shared model cache before any test server starts."""
     return model_cache
+
+
+STRICT = bool(os.environ.get("CI") or os.environ.get("CADRE_STRICT_TESTS"))
+"""CI (`CI` or `CADRE_STRICT_TESTS` set, as .ci/run does): skips for a missing install fail."""
+_MISSING_INSTALL = re.compile(r"postgres|chromium|llama[-_. ]?cpp", re.IGNORECASE)
+
+
+def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    longrepr: Any = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2])
+    return str(longrepr)
+
+
+def _fail_if_install_missing(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """On a developer's machine such a skip says what to install; in CI it would hide a
+    broken install (the tests that need it would never run), so there it is a failure."""
+    if not (STRICT and report.skipped):
+        return
+    reason = _skip_reason(report)
+    if _MISSING_INSTALL.search(reason):
+        report.outcome = "failed"
+        report.longrepr = f"CI must have every runtime, browser and database: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    _fail_if_install_missing(outcome.get_result())  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    outcome = yield
+    _fail_if_install_missing(outcome.get_result())  # type: ignore[attr-defined]
