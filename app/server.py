@@ -18,6 +18,7 @@ from app.api.health import health_router
 from app.api.openai_compat import install_openai_api
 from app.api.page import PageMiddleware
 from app.api.upload_guard import UploadLimitMiddleware, upload_router
+from app.api.widget import widget_router
 from app.db import migrate
 from app.services import Services
 from app.settings import Settings
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(action_router())
     app.include_router(health_router(services))
     install_openai_api(app, services)  # /v1: OpenAI clients with a personal API key
+    app.include_router(widget_router(services, app.state.origin_policy.sites))
     _mount_chainlit(app)
     return app
 

@@ -27,6 +27,7 @@ from agents.roster import CHIEF_OF_STAFF
 from agents.runner import observe_run
 from agents.scope import UserScope
 from agents.tasks import new_id
+from app.auth.sites import SiteStore, VisitorLimits
 from app.db.errors import PersistenceError
 from app.db.operators import OperatorStore
 from app.db.stores import SqlTaskStore
@@ -71,6 +72,10 @@ class TurnRequest:
     of Staff decide (the API's `operator:<name>` models); `None` for the Chief's choice."""
 
 
+_VISITOR_LIMITS = VisitorLimits()
+"""Messages per minute of each widget visitor, counted in this process."""
+
+
 class Turns:
     """Runs user turns for any channel."""
 
@@ -79,14 +84,21 @@ class Turns:
         layer = services.data_layer
         self.operators = OperatorStore(layer)
         self.usage = UsageLedger(layer)
+        self.sites = SiteStore(layer)
 
     async def roster(self, caller: Caller) -> tuple[AgentSpec, ...]:
-        """The operators the Chief of Staff may delegate to for `caller`."""
+        """The operators the Chief of Staff may delegate to for `caller`.
+
+        A widget visitor gets only the operators their site allows, whatever the channel.
+        """
         reserved = [CHIEF_OF_STAFF.name, *(op.name for op in OPERATORS)]
         made = await self.operators.enabled(reserved=reserved)
         states = await self.operators.states()
         builtins = tuple(op for op in OPERATORS if states.get(op.name, True))
         roster = (*builtins, *made)
+        site = await self.sites.site_of(caller.user_id)
+        if site is not None:
+            roster = tuple(op for op in roster if op.name in site.operators)
         if caller.operators is None:
             return roster
         allowed = set(caller.operators)
@@ -98,8 +110,12 @@ class Turns:
         """Run one turn for `caller`, yielding every event of the Chief of Staff's tree.
 
         Closing the generator early (a stop button, a dropped connection) cancels every
-        operator, tool and generation of the turn.
+        operator, tool and generation of the turn. A widget visitor over their site's rate
+        limit or daily token budget gets `VisitorLimitError` before anything runs.
         """
+        site = await self.sites.site_of(caller.user_id)
+        if site is not None:
+            await _VISITOR_LIMITS.admit(self.sites, caller.user_id, site)
         if request.model is not None and not await self._services.catalog.offers(request.model):
             raise ModelNotFound(
                 f"{request.model} is not available right now; pick another model in the "

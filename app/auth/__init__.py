@@ -74,6 +74,7 @@ def install(app: FastAPI, settings: Settings, services: Services) -> None:
     secret = ensure_auth_secret(settings)
     directory = UserDirectory(services.data_layer)
     policy = OriginPolicy.of(settings.allowed_origins, settings.public_url)
+    app.state.origin_policy = policy  # the widget's token route keeps policy.sites fresh
     restrict_chainlit_cors(policy)
     guard_socket(sio, policy, directory)
     # Added last = runs first: refuse foreign origins, then drop revoked tokens.

@@ -9,8 +9,9 @@ state-changing HTTP requests (POST, PUT, PATCH, DELETE) from other origins get 4
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
@@ -30,11 +31,45 @@ def normalize_origin(origin: str) -> str | None:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+class SiteOrigins:
+    """The origins of the widget's registered sites, as this process last read them.
+
+    Checks that cannot wait for the database (CORS, the socket.io handshake) read this set;
+    the widget's token route refreshes it (at most every `max_age_s`) and adds the origin of
+    each site it serves, so a site registered a moment ago works at once, and a removed one
+    is dropped at the next refresh.
+    """
+
+    def __init__(self, max_age_s: float = 10.0) -> None:
+        self._origins: frozenset[str] = frozenset()
+        self._read_at = float("-inf")
+        self.max_age_s = max_age_s
+
+    def __contains__(self, origin: object) -> bool:
+        return isinstance(origin, str) and normalize_origin(origin) in self._origins
+
+    def stale(self) -> bool:
+        """Whether the set is older than `max_age_s`."""
+        return time.monotonic() - self._read_at > self.max_age_s
+
+    def replace(self, origins: Iterable[str]) -> None:
+        """The registered origins, as just read from the database."""
+        self._origins = frozenset(o for o in (normalize_origin(x) for x in origins) if o)
+        self._read_at = time.monotonic()
+
+    def add(self, origin: str) -> None:
+        """One more registered origin (just found in the database)."""
+        if normalized := normalize_origin(origin):
+            self._origins = self._origins | {normalized}
+
+
 @dataclass(frozen=True)
 class OriginPolicy:
     """Same-origin requests, and requests from the listed origins, are allowed."""
 
     allowed: frozenset[str]
+    sites: SiteOrigins = field(default_factory=SiteOrigins, compare=False)
+    """The widget's registered sites: allowed like the configured origins."""
 
     @classmethod
     def of(cls, origins: Iterable[str], public_url: str | None = None) -> OriginPolicy:
@@ -54,7 +89,7 @@ class OriginPolicy:
         normalized = normalize_origin(origin)
         if normalized is None:  # "null" (sandboxed frames, file://) and anything malformed
             return False
-        if normalized in self.allowed:
+        if normalized in self.allowed or normalized in self.sites:
             return True
         netloc = urlsplit(normalized).netloc
         return any(host and netloc == host.strip().lower() for host in hosts)
@@ -98,7 +133,28 @@ def restrict_chainlit_cors(policy: OriginPolicy) -> None:
     found = False
     for middleware in chainlit_app.user_middleware:
         if getattr(middleware.cls, "__name__", "") == CORSMiddleware.__name__:
-            middleware.kwargs["allow_origins"] = origins
+            middleware.kwargs["allow_origins"] = _PolicyOrigins(policy)
             found = True
     if not found:
         raise RuntimeError("Chainlit's CORS middleware was not found; re-check after upgrading")
+
+
+class _PolicyOrigins(Collection[str]):
+    """The configured origins plus the widget's sites, as CORS middleware reads a list."""
+
+    def __init__(self, policy: OriginPolicy) -> None:
+        self._policy = policy
+
+    def __contains__(self, origin: object) -> bool:
+        if not isinstance(origin, str) or origin == "*":
+            return False
+        normalized = normalize_origin(origin)
+        return normalized is not None and (
+            normalized in self._policy.allowed or normalized in self._policy.sites
+        )
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._policy.allowed))
+
+    def __len__(self) -> int:
+        return len(self._policy.allowed)

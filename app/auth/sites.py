@@ -22,18 +22,20 @@ import re
 import secrets
 import time
 import uuid
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.auth.errors import AuthError
 from app.auth.origins import normalize_origin
 from app.auth.tokens import TOKEN_VERSION
 from app.auth.users import SessionSource
-from app.db.domain import Site
+from app.db.domain import Site, UsageRecord
 from app.db.models import User as UserRow
 from app.db.types import utcnow
 
@@ -52,6 +54,10 @@ class SiteError(AuthError):
 
 class VisitorRefusedError(AuthError):
     """A visitor id whose signature does not match the site's secret."""
+
+
+class VisitorLimitError(AuthError):
+    """A widget visitor has sent too many messages this minute or used today's tokens."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,29 @@ class SiteStore:
             await session.execute(delete(Site).where(Site.id == site.id))
         return site
 
+    async def site_of(self, user_id: str) -> SiteInfo | None:
+        """The site whose visitor the user `user_id` is; None for everyone else."""
+        async with self.store.reading() as session:
+            metadata = await session.scalar(
+                select(UserRow.metadata_).where(
+                    UserRow.id == user_id, UserRow.auth_provider == WIDGET_PROVIDER
+                )
+            )
+            site_id = (metadata or {}).get("site")
+            if not site_id:
+                return None
+            row = await session.get(Site, site_id)
+            return None if row is None else SiteInfo.of(row)
+
+    async def tokens_today(self, user_id: str) -> int:
+        """Model tokens the user's turns used since midnight UTC."""
+        midnight = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+        query = select(
+            func.coalesce(func.sum(UsageRecord.input_tokens + UsageRecord.output_tokens), 0)
+        ).where(UsageRecord.user_id == user_id, UsageRecord.created_at >= midnight)
+        async with self.store.reading() as session:
+            return int(await session.scalar(query) or 0)
+
     async def visitor(
         self, site: SiteInfo, visitor_id: str | None, signature: str | None
     ) -> tuple[str, str, str]:
@@ -220,3 +249,36 @@ class SiteStore:
         except IntegrityError:
             pass  # the same visitor's other tab created the row a moment ago
         return identifier, visitor_id, signature
+
+
+class VisitorLimits:
+    """The per-visitor rate limit and daily token budget of widget sites.
+
+    Messages per minute are counted in this process (a sliding window); tokens per day are
+    summed from the usage ledger, so they hold across restarts and processes.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._sent: dict[str, deque[float]] = {}
+
+    async def admit(self, sites: SiteStore, user_id: str, site: SiteInfo) -> None:
+        """Count one message of the visitor; `VisitorLimitError` with what to do if over."""
+        now = self._clock()
+        sent = self._sent.setdefault(user_id, deque())
+        while sent and now - sent[0] >= 60:
+            sent.popleft()
+        if len(sent) >= site.rate_per_minute:
+            raise VisitorLimitError(
+                f"You have sent {len(sent)} messages in the last minute, the most "
+                f"{site.name} allows. Wait a minute, then try again."
+            )
+        used = await sites.tokens_today(user_id)
+        if used >= site.daily_tokens:
+            raise VisitorLimitError(
+                f"You have used today's allowance on {site.name} ({site.daily_tokens} "
+                "tokens). Come back tomorrow."
+            )
+        sent.append(now)
+        if len(self._sent) > 100_000:  # forget idle visitors rather than grow without end
+            self._sent = {k: v for k, v in self._sent.items() if v and now - v[-1] < 60}

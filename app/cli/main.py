@@ -13,6 +13,7 @@ import typer
 from app.cli.keys import keys_cli
 from app.cli.knowledge import knowledge_cli
 from app.cli.options import DataDir, load_settings
+from app.cli.sites import sites_cli
 from app.cli.users import db_cli, users_cli
 
 cli = typer.Typer(
@@ -96,6 +97,7 @@ cli.add_typer(users_cli)
 cli.add_typer(db_cli)
 cli.add_typer(knowledge_cli)
 cli.add_typer(keys_cli)
+cli.add_typer(sites_cli)
 
 
 def main() -> None:
