@@ -65,7 +65,7 @@ ADMIN_COMMANDS: list[CommandDict] = [
     },
 ]
 
-STARTER = cl.Starter(label="New operator", message=f"/{NEW}", icon="/public/favicon")
+STARTER = cl.Starter(label="New operator", message=f"/{NEW}")
 """The admins' starter button; its message is the command typed out."""
 
 

@@ -204,7 +204,26 @@ async def test_cancel_at_any_step_saves_nothing(
     assert _rows(server, "SELECT name FROM agents WHERE name = 'Budget Checker'") == []
 
 
-async def test_operators_list_disables_enables_and_deletes_with_an_audit_trail(
+async def _press_listed(chat: ChainlitClient, label: str, after: int) -> int:
+    """Press a button of the `/operators` list, as the browser does (`POST /project/action`)."""
+    await chat.wait_until(
+        lambda ev: any(e.name == "action" and e.data["label"] == label for e in ev[after:])
+    )
+    action = next(
+        e.data for e in reversed(chat.events) if e.name == "action" and e.data["label"] == label
+    )
+    mark = len(chat.events)
+    async with httpx.AsyncClient(
+        base_url=chat.base_url, headers={"Cookie": chat.cookie or ""}
+    ) as http:
+        response = await http.post(
+            "/project/action", json={"sessionId": chat.session_id, "action": action}
+        )
+    assert response.status_code == 200, response.text
+    return mark
+
+
+async def test_operators_list_edits_disables_enables_and_deletes_with_an_audit_trail(
     admin: ChainlitClient, server: RunningServer
 ) -> None:
     mark = len(admin.events)
@@ -212,20 +231,52 @@ async def test_operators_list_disables_enables_and_deletes_with_an_audit_trail(
     await admin.wait_until(lambda ev: any("**Operators**" in s for s in _said(admin, mark)))
     listing = next(s for s in _said(admin, mark) if "**Operators**" in s)
     assert "| Writer | built-in | enabled |" in listing
-    actions = {e.data["label"]: e.data for e in admin.events[mark:] if e.name == "action"}
-    assert "Delete Writer" not in actions  # built-ins can be disabled, not deleted
-    async with httpx.AsyncClient(
-        base_url=server.url, headers={"Cookie": admin.cookie or ""}
-    ) as http:
-        for label in ("Disable Writer", "Enable Writer"):
-            response = await http.post(
-                "/project/action", json={"sessionId": admin.session_id, "action": actions[label]}
-            )
-            assert response.status_code == 200, response.text
-    rows = _rows(
-        server, "SELECT action, actor FROM operator_changes WHERE operator = 'Writer' ORDER BY id"
+    assert "| Travel Planner | made here | enabled |" in listing
+    assert "admin created **Travel Planner**" in listing  # the recent changes
+
+    mark = await _press_listed(admin, "Disable Writer", mark)
+    mark = await _press_listed(admin, "Enable Writer", mark)
+    labels = {e.data["label"] for e in admin.events if e.name == "action"}
+    assert "Delete Writer" not in labels  # built-ins can be disabled, not deleted
+
+    # Edit: the same wizard, prefilled; a new description, everything else kept.
+    ask = await _step(admin, await _press_listed(admin, "Edit Travel Planner", mark))
+    assert "Now: _Travel Planner_" in ask["msg"]["output"]
+    ask = await _step(admin, await admin.answer("keep"))
+    ask = await _step(
+        admin, await admin.answer("Plans business trips and checks them against the policy.")
     )
-    assert rows == [("disabled", "admin"), ("enabled", "admin")]
+    ask = await _step(admin, await admin.press(ask, "Keep the current ones"))
+    ask = await _step(admin, await admin.press(ask, "The chat's model"))
+    assert "Selected: **calculate**" in ask["msg"]["output"]
+    ask = await _step(admin, await admin.press(ask, "Done"))
+    ask = await _step(admin, await admin.press(ask, "No documents"))
+    ask = await _step(admin, await admin.press(ask, "Quick"))
+    review = await _step(admin, await admin.answer("keep"))
+    assert "Save changes" in [a["label"] for a in admin.ask_actions(review)]
+    mark = await admin.press(review, "Save changes")
+    await admin.wait_until(
+        lambda ev: any("Saved **Travel Planner**" in s for s in _said(admin, mark))
+    )
+
+    mark = await _press_listed(admin, "Delete Travel Planner", 0)  # the first list's button
+    await admin.wait_until(
+        lambda ev: any("Deleted **Travel Planner**" in s for s in _said(admin, mark))
+    )
+    assert _rows(server, "SELECT name FROM agents WHERE name = 'Travel Planner'") == []
+    rows = _rows(
+        server,
+        "SELECT operator, action, actor, changes FROM operator_changes ORDER BY id",
+    )
+    assert [(o, a, who) for o, a, who, _ in rows] == [
+        ("Travel Planner", "created", "admin"),
+        ("Writer", "disabled", "admin"),
+        ("Writer", "enabled", "admin"),
+        ("Travel Planner", "updated", "admin"),
+        ("Travel Planner", "deleted", "admin"),
+    ]
+    assert '"description"' in rows[3][3]
+    assert '"examples"' not in rows[3][3]  # kept, so not a change
 
 
 async def test_members_cannot_reach_the_wizard_by_any_door(
