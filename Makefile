@@ -43,6 +43,7 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/bandit -q -c pyproject.toml -r app agents knowledge
 
 # In a network namespace with only loopback where the machine allows one (it says why not
 # otherwise): no packet from any test, server, native library or subprocess leaves it.

@@ -85,7 +85,7 @@ def install(app: FastAPI, settings: Settings, services: Services) -> None:
 
 
 FIRST_ADMIN = "admin"
-FIRST_PASSWORD_FILE = "first-admin-password.txt"
+FIRST_PASSWORD_FILE = "first-admin-password.txt"  # nosec B105  # a file name, not a password
 
 
 async def _first_start_admin(settings: Settings, users: UserDirectory) -> None:

@@ -54,7 +54,7 @@ class SingleSignOnButton(OAuthProvider):
     def __init__(self, name: str) -> None:
         self.id = name
         self.client_id = ""
-        self.client_secret = ""
+        self.client_secret = ""  # nosec B105  # empty; the secret comes from settings
         self.authorize_url = ""
         self.authorize_params = {}
 

@@ -15,9 +15,9 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CHAINLIT_SECRET_VAR = "CHAINLIT_AUTH_SECRET"
+CHAINLIT_SECRET_VAR = "CHAINLIT_AUTH_SECRET"  # nosec B105  # a variable name, not a secret
 """Where Chainlit reads the signing secret (it reads it at every token operation)."""
-SECRET_FILE = "auth_secret"
+SECRET_FILE = "auth_secret"  # nosec B105  # a file name, not a secret
 MIN_SECRET_LENGTH = 32
 
 

@@ -26,7 +26,7 @@ from app.auth.users import Account, UserDirectory
 
 log = logging.getLogger(__name__)
 
-TOKEN_VERSION = "token_version"
+TOKEN_VERSION = "token_version"  # nosec B105  # a claim name, not a token
 """The key of the token's metadata that holds the user's token version."""
 
 # Paths that never need a login: no database lookup for them.

@@ -24,7 +24,7 @@ from app.db.models import ROLES
 from app.db.models import User as UserRow
 from app.db.types import utcnow
 
-PASSWORD = "password"
+PASSWORD = "password"  # nosec B105  # a provider name, not a password
 """`auth_provider` of users created with a password."""
 OIDC = "oidc"
 """`auth_provider` of users created by single sign-on."""
