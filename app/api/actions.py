@@ -3,11 +3,13 @@
 Chainlit's route looks the session up without checking it exists and builds the action from
 whatever the client sent, so a made-up session id or a malformed action is a 500. This route
 takes the path first (the parent app's routes win over the mount), answers those with 404
-and 400, and hands everything else to Chainlit's own handler.
+and 400, refuses actions restricted to a role (`restrict_action`) to anyone without it
+with 403, and hands everything else to Chainlit's own handler.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from chainlit.action import Action
@@ -16,6 +18,12 @@ from chainlit.server import call_action
 from chainlit.session import WebsocketSession
 from chainlit.types import CallActionRequest
 from fastapi import APIRouter, Depends, HTTPException
+
+from app import services
+from app.auth.roles import action_role, has_role
+from app.auth.users import UserDirectory
+
+log = logging.getLogger(__name__)
 
 
 def action_router() -> APIRouter:
@@ -28,9 +36,16 @@ def action_router() -> APIRouter:
         if WebsocketSession.get_by_id(payload.sessionId) is None:
             raise HTTPException(404, "That chat session has ended: reload the page.")
         try:
-            Action(**payload.action)
+            action = Action(**payload.action)
         except (TypeError, ValueError) as exc:
             raise HTTPException(400, "That is not an action this chat offers.") from exc
+        role = action_role(action.name)
+        if role is not None:
+            identifier = getattr(current_user, "identifier", None)
+            users = UserDirectory(services.current().data_layer)
+            if not await has_role(users, identifier, role):
+                log.warning("refused action %s to %r: needs role %s", action.name, identifier, role)
+                raise HTTPException(403, f"This needs the {role} role.")
         return await call_action(payload, current_user)
 
     return router

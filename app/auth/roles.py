@@ -37,3 +37,21 @@ async def has_role(directory: UserDirectory, identifier: str | None, role: str) 
     if account is None or account.disabled:
         return False
     return account.role == "admin" or account.role == role
+
+
+_ACTION_ROLES: dict[str, str] = {}
+
+
+def restrict_action(name: str, role: str) -> None:
+    """Only users with `role` may call the Chainlit action `name` (checked by the action route).
+
+    Chainlit runs an action callback inside a wrapper that logs and swallows any exception,
+    so a refusal raised inside the callback would still answer 200; the route checks first.
+    """
+    check_role(role)
+    _ACTION_ROLES[name] = role
+
+
+def action_role(name: str) -> str | None:
+    """The role the action `name` needs, if it is restricted."""
+    return _ACTION_ROLES.get(name)

@@ -22,7 +22,7 @@ from agents import OPERATORS
 from agents.errors import CadreError
 from agents.roster import CHIEF_OF_STAFF
 from app import services
-from app.auth.roles import Forbidden, has_role
+from app.auth.roles import Forbidden, has_role, restrict_action
 from app.auth.users import UserDirectory
 from app.chat.render import TurnRenderer
 from app.chat.roles import require_role, session_identifier
@@ -43,6 +43,8 @@ ENABLE_ACTION = "operator_enable"
 DISABLE_ACTION = "operator_disable"
 DELETE_ACTION = "operator_delete"
 NEW_ACTION = "operator_new"
+for _name in (EDIT_ACTION, ENABLE_ACTION, DISABLE_ACTION, DELETE_ACTION, NEW_ACTION):
+    restrict_action(_name, "admin")  # refused with a 403 before Chainlit runs the callback
 _INVALID = object()
 _running: set[asyncio.Task[None]] = set()
 

@@ -37,8 +37,9 @@ def require_role(
 ) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
     """Decorate an action callback (or any session handler) so only `role` may run it.
 
-    Refusals raise `Forbidden` (an HTTP 403 from `/project/action`) and run nothing.
-    Put it under `@cl.action_callback(...)`.
+    Refusals raise `Forbidden` and run nothing. Put it under `@cl.action_callback(...)`;
+    Chainlit's wrapper swallows the exception (the request still answers 200), so also
+    `restrict_action` the name (app/auth/roles.py) for the action route to answer 403.
     """
     check_role(role)
 
