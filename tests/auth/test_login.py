@@ -71,10 +71,16 @@ def test_repeated_failures_pause_logins_for_that_name(
 ) -> None:
     add_user(data_dir, "ivan", "ivan-password")
     for _ in range(10):
-        assert post(f"{server.url}/login", data={"username": "ivan", "password": "guess-guess"})
+        guess = post(f"{server.url}/login", data={"username": "ivan", "password": "guess-guess"})
+        assert guess.status_code == 401
+        assert "access_token" not in guess.cookies
     right = post(f"{server.url}/login", data={"username": "ivan", "password": "ivan-password"})
     assert right.status_code == 401  # paused, even with the right password
-    assert "too many failures" in server.log_text()
+    deadline = time.monotonic() + 30  # the log line is written as the refusal is answered
+    while "login for 'ivan' from" not in server.log_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    refusals = [line for line in server.log_text().splitlines() if "too many failures" in line]
+    assert any("login for 'ivan' from" in line for line in refusals), refusals  # this test's
     assert _user(server, server.login("carol", "carol-password")).status_code == 200
 
 
