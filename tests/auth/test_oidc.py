@@ -36,10 +36,15 @@ def server(tmp_path_factory: pytest.TempPathFactory, idp: Provider) -> Iterator[
         yield running
 
 
+_LOG_MARK: dict[str, int] = {}
+"""Per server: how much of its log earlier tests wrote (a refusal must be this test's own)."""
+
+
 @pytest.fixture(autouse=True)
-def reset(idp: Provider) -> None:
+def reset(idp: Provider, server: RunningServer) -> None:
     idp.mode = "normal"
     idp.next_user = {"sub": "u-1", "email": "Dana@Example.com", "name": "Dana"}
+    _LOG_MARK[server.url] = len(server.log_text())
 
 
 def _browser() -> httpx.Client:
@@ -68,14 +73,16 @@ def _refused(
     assert "access_token" not in response.cookies
     assert browser.get(f"{server.url}/user").status_code == 401
     # The refusal is logged as the callback is answered; give the log a moment to show it.
-    deadline = time.monotonic() + 10
+    # Only what this test made the server log counts: earlier tests refused logins too.
+    deadline = time.monotonic() + 30
     while True:
-        refusals = [line for line in server.log_text().splitlines() if "refused a single" in line]
-        if (refusals and because in refusals[-1]) or time.monotonic() > deadline:
+        written = server.log_text()[_LOG_MARK[server.url] :]
+        refusals = [line for line in written.splitlines() if "refused a single" in line]
+        if refusals or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    assert refusals
-    assert because in refusals[-1]
+    assert len(refusals) == 1, written
+    assert because in refusals[0]
 
 
 def _me(browser: httpx.Client, server: RunningServer) -> dict[str, object]:
