@@ -59,8 +59,13 @@ async def test_stop_ends_a_long_generation_at_once(client: ChainlitClient) -> No
     await client.stop()
     stopped_at = time.monotonic()
 
-    end = await client.wait_for("task_end", after=start, timeout=10)
-    assert end.at - stopped_at < 1.0
+    # Counted in tokens, not seconds: llama.cpp slows with the machine's load, and so does
+    # whatever was already on its way when the stop arrived. Unstopped, the essay runs to
+    # 1,500 tokens; stopped, at most a handful more arrive. (The stop's latency in seconds
+    # is a figure for bench/, not a test's pass mark.)
+    end = await client.wait_for("task_end", after=start, timeout=120)
+    late = [e for e in client.events if stopped_at <= e.at <= end.at and e.name == "stream_token"]
+    assert len(late) <= 8, f"{len(late)} tokens streamed after the stop"
     await asyncio.sleep(1.0)  # nothing more may stream once stopped
     after_stop = [e for e in client.events if e.at > end.at and e.name.startswith("stream")]
     assert after_stop == []
@@ -122,9 +127,12 @@ def test_the_page_is_branded_and_fully_offline(server: RunningServer) -> None:
 
 def test_readiness_waits_for_the_model(tmp_path: Path) -> None:
     with cadre_server(tmp_path, wait_ready=False) as running:
+        # Served as soon as /healthz answers, while the model still loads (seconds): the
+        # first probe must say so, or a balancer would send chats to a server that cannot
+        # answer them.
         first = httpx.get(f"{running.url}/readyz")
-        assert first.status_code in (200, 503)
-        assert first.json()["status"] in ("loading", "ready")
+        assert first.status_code == 503, first.text
+        assert first.json()["status"] == "loading"
         deadline = time.monotonic() + 300
         while httpx.get(f"{running.url}/readyz").status_code != 200:
             assert time.monotonic() < deadline, running.log_text()
