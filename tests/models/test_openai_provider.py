@@ -137,8 +137,9 @@ async def test_a_stream_cut_mid_answer_keeps_the_text_and_is_not_retried(
 
 
 async def test_a_hang_times_out_and_is_retried(server: FakeOpenAI) -> None:
-    server.replies += [Reply(hang_s=3.0), text("late but here")]
-    reply = await complete(model(server, timeout_s=0.5), [ChatMessage.user("Hi")])
+    # Long enough for the good reply on a loaded 2-core machine; the hang is longer still.
+    server.replies += [Reply(hang_s=8.0), text("late but here")]
+    reply = await complete(model(server, timeout_s=2.5), [ChatMessage.user("Hi")])
     # The hung reply carries no text: the answer can only come from the retry after a timeout.
     assert reply.text == "late but here"
     assert len(server.requests) == 2
