@@ -116,6 +116,10 @@ def guard_socket(sio: socketio.AsyncServer, policy: OriginPolicy, directory: Use
 
     # python-engineio calls this for every handshake that carries an Origin header.
     sio.eio.cors_allowed_origins = origin_allowed
+    # Chainlit's CORS middleware, which wraps the socket app, already answers with the same
+    # policy's headers; engineio adding its own would send Access-Control-Allow-Origin twice,
+    # which browsers reject (cross-origin long-polling, as the copilot widget starts with).
+    sio.eio._cors_headers = lambda environ: []
     sio.eio.max_http_buffer_size = SOCKET_BUFFER_BYTES
 
 
