@@ -7,18 +7,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.db.pg import create_database, drop_database, postgres_server
+from tests.db.pg import PgServer, create_database, drop_database, postgres_server
 
 
 @pytest.fixture(scope="session")
-def auth_pg_server() -> Iterator[tuple[str, int] | str]:
-    """(user, port) of a PostgreSQL server for this session, or why there is none."""
+def auth_pg_server() -> Iterator[PgServer | str]:
+    """A PostgreSQL server for this session, or why there is none."""
     with postgres_server() as server:
         yield server
 
 
 @pytest.fixture
-def auth_pg_url(auth_pg_server: tuple[str, int] | str) -> Iterator[str]:
+def auth_pg_url(auth_pg_server: PgServer | str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     if isinstance(auth_pg_server, str):
         pytest.skip(f"PostgreSQL tests skipped: {auth_pg_server}")

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from app.db import make_engine, metadata, migrate
 from app.db.chainlit_data.layer import CadreDataLayer
 from app.db.chainlit_data.storage import LocalStorageClient
-from tests.db.pg import create_database, drop_database, postgres_server
+from tests.db.pg import PgServer, create_database, drop_database, postgres_server
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -26,14 +26,14 @@ def auth_secret(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[tuple[str, int] | str]:
-    """(user, port) of a PostgreSQL server for this session, or why there is none."""
+def pg_server() -> Iterator[PgServer | str]:
+    """A PostgreSQL server for this session, or why there is none."""
     with postgres_server() as server:
         yield server
 
 
 @pytest.fixture
-def pg_url(pg_server: tuple[str, int] | str) -> Iterator[str]:
+def pg_url(pg_server: PgServer | str) -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
     if isinstance(pg_server, str):
         pytest.skip(f"PostgreSQL tests skipped: {pg_server}")
@@ -43,7 +43,7 @@ def pg_url(pg_server: tuple[str, int] | str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def pg_shared_url(pg_server: tuple[str, int] | str) -> Iterator[str]:
+def pg_shared_url(pg_server: PgServer | str) -> Iterator[str]:
     """One migrated PostgreSQL database for the session's data-layer tests."""
     if isinstance(pg_server, str):
         pytest.skip(f"PostgreSQL tests skipped: {pg_server}")

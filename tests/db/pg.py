@@ -1,4 +1,9 @@
-"""Find a PostgreSQL server for the tests, or start a throwaway one; say why when neither works."""
+"""Find a PostgreSQL server for the tests, or start a throwaway one; say why when neither works.
+
+The host's server is tried on 127.0.0.1:5432, then over its Unix socket: inside the test
+run's network namespace (tests/netguard/isolated) the host's loopback is out of reach, but
+its socket file is not.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,30 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 import asyncpg
+from sqlalchemy.engine import make_url
 
 _LOCAL = "127.0.0.1"
+_SOCKET_DIRS = ("/var/run/postgresql", "/run/postgresql", "/tmp")  # Debian, then others
+
+
+class PgServer(NamedTuple):
+    """Where a usable server listens: `host` is an address or a Unix socket folder."""
+
+    user: str
+    port: int
+    host: str = _LOCAL
+
+
+def url_for(server: PgServer, database: str) -> str:
+    """The asyncpg URL of `database` on `server`."""
+    if server.host.startswith("/"):
+        return (
+            f"postgresql+asyncpg://{server.user}@/{database}?host={server.host}&port={server.port}"
+        )
+    return f"postgresql+asyncpg://{server.user}@{server.host}:{server.port}/{database}"
 
 
 async def _can_connect(user: str, port: int, database: str, host: str = _LOCAL) -> bool:
@@ -28,13 +53,14 @@ async def _can_connect(user: str, port: int, database: str, host: str = _LOCAL) 
     return True
 
 
-def _existing_server() -> tuple[str, int] | None:
-    """(user, port) of the server on 127.0.0.1:5432 with trust auth, if there is one."""
-    for user in ("postgres", "root", os.environ.get("USER") or "postgres"):
-        if asyncio.run(_can_connect(user, 5432, "test")):
-            return user, 5432
-        if asyncio.run(_can_connect(user, 5432, "postgres")):
-            return user, 5432
+def _existing_server() -> PgServer | None:
+    """The host's server on 127.0.0.1:5432 or its Unix socket, with trust auth, if any."""
+    hosts = [_LOCAL, *(d for d in _SOCKET_DIRS if Path(d, ".s.PGSQL.5432").exists())]
+    for host in hosts:
+        for user in ("postgres", "root", os.environ.get("USER") or "postgres"):
+            for database in ("test", "postgres"):
+                if asyncio.run(_can_connect(user, 5432, database, host)):
+                    return PgServer(user, 5432, host)
     return None
 
 
@@ -45,7 +71,7 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _throwaway_cluster() -> Iterator[tuple[str, int] | str]:
+def _throwaway_cluster() -> Iterator[PgServer | str]:
     """Start a cluster from Debian's postgresql binaries; yields (user, port) or why not."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
@@ -91,7 +117,7 @@ def _throwaway_cluster() -> Iterator[tuple[str, int] | str]:
         yield f"could not start a throwaway PostgreSQL cluster: {exc}"
         return
     try:
-        yield user, port
+        yield PgServer(user, port)
     finally:
         subprocess.run(
             [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
@@ -102,8 +128,8 @@ def _throwaway_cluster() -> Iterator[tuple[str, int] | str]:
 
 
 @contextmanager
-def postgres_server() -> Iterator[tuple[str, int] | str]:
-    """(user, port) of a usable server for this test session, or the reason there is none."""
+def postgres_server() -> Iterator[PgServer | str]:
+    """A usable server for this test session, or the reason there is none."""
     found = _existing_server()
     if found is not None:
         yield found
@@ -112,31 +138,31 @@ def postgres_server() -> Iterator[tuple[str, int] | str]:
         yield started
 
 
-async def _admin(user: str, port: int) -> asyncpg.Connection:
+async def _admin(user: str, port: int, host: str = _LOCAL) -> asyncpg.Connection:
     try:
-        return await asyncpg.connect(host=_LOCAL, port=port, user=user, database="postgres")
+        return await asyncpg.connect(host=host, port=port, user=user, database="postgres")
     except asyncpg.InvalidCatalogNameError:
-        return await asyncpg.connect(host=_LOCAL, port=port, user=user, database="test")
+        return await asyncpg.connect(host=host, port=port, user=user, database="test")
 
 
-async def create_database(user: str, port: int) -> str:
+async def create_database(user: str, port: int, host: str = _LOCAL) -> str:
     """A new, empty database with a random name; returns its asyncpg URL."""
     name = f"cadre_test_{uuid.uuid4().hex[:12]}"
-    admin = await _admin(user, port)
+    admin = await _admin(user, port, host)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    return f"postgresql+asyncpg://{user}@{_LOCAL}:{port}/{name}"
+    return url_for(PgServer(user, port, host), name)
 
 
 async def drop_database(url: str) -> None:
     """Drop a database `create_database` made, closing whatever still uses it."""
-    rest = url.split("://", 1)[1]
-    user, rest = rest.split("@", 1)
-    hostport, name = rest.split("/", 1)
-    port = int(hostport.split(":")[1])
-    admin = await _admin(user, port)
+    parsed = make_url(url)
+    host = str(parsed.query.get("host") or parsed.host or _LOCAL)
+    port = int(str(parsed.query.get("port") or parsed.port or 5432))
+    name = parsed.database
+    admin = await _admin(parsed.username or "postgres", port, host)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
