@@ -6,15 +6,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from app.auth.api_keys import ApiKeyStore, KeyInfo
-from app.auth.errors import AuthError
 from app.cli.options import DataDir, load_settings
-from app.db.errors import PersistenceError
-from app.db.sessions import EngineSessions
+
+if TYPE_CHECKING:
+    from app.auth.api_keys import ApiKeyStore, KeyInfo
 
 T = TypeVar("T")
 
@@ -29,7 +28,12 @@ User = Annotated[str, typer.Argument(help="The login name of the key's user.")]
 
 def _with_keys(data_dir: Path | None, action: Callable[[ApiKeyStore], Awaitable[T]]) -> T:
     """Run `action` on the keys table (migrated first), turning our errors into messages."""
+    # Imported here: `cadre search` and the other commands start without the auth layer.
+    from app.auth.api_keys import ApiKeyStore
+    from app.auth.errors import AuthError
     from app.db import migrate
+    from app.db.errors import PersistenceError
+    from app.db.sessions import EngineSessions
 
     settings = load_settings(data_dir)
 

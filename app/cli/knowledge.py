@@ -18,16 +18,19 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from agents.errors import CadreError
 from app.cli.options import DataDir, load_settings
 from app.settings import Settings
+from knowledge.errors import CadreError
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from app.auth.users import SessionSource
     from app.db.chainlit_data.layer import CadreDataLayer
+    from app.db.sessions import EngineSessions
     from knowledge.base import KnowledgeBase
     from knowledge.documents import Passage
+    from knowledge.embedder import Embedder
     from knowledge.ingest import IngestEvent
     from knowledge.search import SearchMode
 
@@ -79,7 +82,22 @@ async def data_layer(settings: Settings) -> AsyncIterator[CadreDataLayer]:
         await layer.close()
 
 
-async def resolve_owner(layer: CadreDataLayer, user: str | None) -> tuple[str, str]:
+@asynccontextmanager
+async def user_sessions(settings: Settings) -> AsyncIterator[EngineSessions]:
+    """The database (migrated first) for looking up users only: no Chainlit data layer, which
+    would cost `cadre search` more than a second of imports."""
+    from app.db import migrate
+    from app.db.sessions import EngineSessions
+
+    await migrate(settings.db_url)
+    sessions = EngineSessions(settings.db_url)
+    try:
+        yield sessions
+    finally:
+        await sessions.close()
+
+
+async def resolve_owner(layer: SessionSource, user: str | None) -> tuple[str, str]:
     """The (knowledge owner id, login name) of `user`, or of the only user when it is `None`."""
     from app.auth.users import UserDirectory
 
@@ -310,13 +328,33 @@ def _readable(rank: int, passage: Passage) -> str:
     return f"[{rank}] {' · '.join(where)}  (score {passage.score:.4f})\n{text}"
 
 
+def _search_embedder(settings: Settings) -> Embedder:
+    """The bundled embedder for queries: ONNX Runtime alone when the server (or an earlier
+    ingest) has exported and verified the model, so a search does not import torch."""
+    from knowledge.embedder import OnnxEmbedder
+
+    # The cache folder `app.services.bundled_embedder` exports to (importing the services
+    # would cost a second of start-up).
+    fast = OnnxEmbedder.from_cache(settings.models_dir / "embedder")
+    if fast is not None:
+        return fast
+    from app.services import bundled_embedder
+
+    return bundled_embedder(settings)
+
+
 async def _search(
     settings: Settings, query: str, user: str | None, k: int, mode: Mode
 ) -> list[Passage]:
-    async with data_layer(settings) as layer:
-        owner, _ = await resolve_owner(layer, user)
-        kb = await open_knowledge(settings, layer)
-        return await kb.search(query, owner, k=k, mode=_RANKING[mode])
+    from knowledge.search import Searcher
+    from knowledge.store import KnowledgeStore
+
+    async with user_sessions(settings) as sessions:
+        owner, _ = await resolve_owner(sessions, user)
+    embedder = await asyncio.to_thread(_search_embedder, settings)
+    store = await asyncio.to_thread(KnowledgeStore.for_embedder, settings.knowledge_uri, embedder)
+    searcher = Searcher(store, embedder)
+    return await asyncio.to_thread(searcher.search, query, owner, k, _RANKING[mode])
 
 
 @knowledge_cli.command()

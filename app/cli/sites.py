@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from app.auth.errors import AuthError
-from app.auth.sites import SiteInfo, SiteStore
 from app.cli.options import DataDir, load_settings
-from app.db.errors import PersistenceError
-from app.db.sessions import EngineSessions
+
+if TYPE_CHECKING:
+    from app.auth.sites import SiteInfo, SiteStore
 
 T = TypeVar("T")
 
@@ -52,7 +51,12 @@ def snippet(site: SiteInfo, server: str) -> str:
 
 def _with_sites(data_dir: Path | None, action: Callable[[SiteStore], Awaitable[T]]) -> T:
     """Run `action` on the sites table (migrated first), turning our errors into messages."""
+    # Imported here: `cadre search` and the other commands start without the auth layer.
+    from app.auth.errors import AuthError
+    from app.auth.sites import SiteStore
     from app.db import migrate
+    from app.db.errors import PersistenceError
+    from app.db.sessions import EngineSessions
 
     settings = load_settings(data_dir)
 

@@ -6,15 +6,14 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from app.auth.errors import AuthError
-from app.auth.users import Account, UserDirectory
 from app.cli.options import DataDir, load_settings
-from app.db.errors import PersistenceError
-from app.db.sessions import EngineSessions
+
+if TYPE_CHECKING:
+    from app.auth.users import Account, UserDirectory
 
 T = TypeVar("T")
 
@@ -28,7 +27,12 @@ Name = Annotated[str, typer.Argument(help="The user's login name.")]
 
 def _with_directory(data_dir: Path | None, action: Callable[[UserDirectory], Awaitable[T]]) -> T:
     """Run `action` on the users table (migrated first), turning our errors into messages."""
+    # Imported here: `cadre search` and the other commands start without the auth layer.
+    from app.auth.errors import AuthError
+    from app.auth.users import UserDirectory
     from app.db import migrate
+    from app.db.errors import PersistenceError
+    from app.db.sessions import EngineSessions
 
     settings = load_settings(data_dir)
 
@@ -143,6 +147,7 @@ def set_role(
 def upgrade(data_dir: DataDir = None) -> None:
     """Apply pending database migrations (the server also does this at start)."""
     from app.db import current_revision, migrate
+    from app.db.errors import PersistenceError
 
     settings = load_settings(data_dir)
 

@@ -132,7 +132,12 @@ def parse_file(
             warnings.showwarning = _WarningLog(name)
             if kind == "email":
                 document = mail.parse(
-                    path, name=name, limits=limits, progress=progress, email_depth=email_depth
+                    path,
+                    name=name,
+                    limits=limits,
+                    progress=progress,
+                    email_depth=email_depth,
+                    parse_file=parse_file,
                 )
             else:
                 document = PARSERS[kind](path, name=name, limits=limits, progress=progress)

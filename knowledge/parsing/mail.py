@@ -15,6 +15,7 @@ import hashlib
 import logging
 import re
 import tempfile
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -124,10 +125,14 @@ def _attachment_name(part: Message, number: int) -> str:
 
 
 def _read_attachment(
-    data: bytes, filename: str, *, limits: ParseLimits, depth: int, folder: Path
+    data: bytes,
+    filename: str,
+    *,
+    limits: ParseLimits,
+    depth: int,
+    folder: Path,
+    parse_file: Callable[..., ParsedDocument],
 ) -> Attachment:
-    from knowledge.parsing.dispatch import parse_file  # dispatch imports this module
-
     document_id = hashlib.sha256(data).hexdigest()[:32]
     path = folder / f"attachment-{document_id}"
     path.write_bytes(data)
@@ -147,8 +152,13 @@ def parse(
     limits: ParseLimits,
     progress: Progress | None = None,
     email_depth: int = 0,
+    parse_file: Callable[..., ParsedDocument] | None = None,
 ) -> ParsedDocument:
-    """Read a message: headers and body as one section; attachments parsed alongside."""
+    """Read a message: headers and body as one section; attachments parsed alongside.
+
+    `parse_file` reads each attachment (`knowledge.parsing.dispatch.parse_file`, which
+    passes itself); without it, attachments are listed in the metadata but not read.
+    """
     budget = TextBudget(name, limits.max_text_chars)
     message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
     assert isinstance(message, EmailMessage)
@@ -168,7 +178,7 @@ def parse(
             name, f"it has {len(parts):,} attachments, over the limit of {MAX_ATTACHMENTS}"
         )
     attachments: list[Attachment] = []
-    if email_depth < MAX_DEPTH and parts:
+    if email_depth < MAX_DEPTH and parts and parse_file is not None:
         with tempfile.TemporaryDirectory(prefix="cadre-mail-") as folder:
             for number, part in enumerate(parts, start=1):
                 filename = _attachment_name(part, number)
@@ -184,7 +194,12 @@ def parse(
                     continue
                 attachments.append(
                     _read_attachment(
-                        data, filename, limits=limits, depth=email_depth, folder=Path(folder)
+                        data,
+                        filename,
+                        limits=limits,
+                        depth=email_depth,
+                        folder=Path(folder),
+                        parse_file=parse_file,
                     )
                 )
                 if progress is not None:

@@ -158,3 +158,31 @@ def test_with_several_users_the_user_must_be_named(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "There are 2 users (alice, bob)" in result.stderr
     assert "--user NAME" in result.stderr
+
+
+@pytest.mark.slow
+def test_search_runs_on_onnx_runtime_without_torch_or_chainlit(library: Library) -> None:
+    # The ingest exported and verified the ONNX graph; a search then needs nothing heavier.
+    script = (
+        "import runpy, sys\n"
+        "sys.argv = ['cadre', 'search', 'Where was the Zephyr-7 reactor commissioned?', '--json']\n"
+        "try:\n"
+        "    runpy.run_module('app', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "loaded = [m for m in ('torch', 'sentence_transformers', 'chainlit') if m in sys.modules]\n"
+        "print('LOADED', loaded)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        env=subprocess_env(CADRE_DATA_DIR=str(library.data_dir)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    json_text, _, loaded = result.stdout.rpartition("LOADED")
+    assert json.loads(json_text)[0]["page"] == 3
+    assert loaded.strip() == "[]"

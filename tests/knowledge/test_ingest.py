@@ -12,7 +12,7 @@ import pytest
 
 from knowledge.base import INTERRUPTED, KnowledgeBase
 from knowledge.catalog import DocumentRecord, DocumentStatus, InMemoryCatalog
-from knowledge.embedder import HashEmbedder, SentenceTransformerEmbedder, Vectors
+from knowledge.embedder import HashEmbedder, OnnxEmbedder, SentenceTransformerEmbedder, Vectors
 from knowledge.errors import EncryptedDocument
 from knowledge.ingest import (
     IngestDone,
@@ -267,3 +267,33 @@ async def test_real_embedder_end_to_end(tmp_path: Path, model_cache: str) -> Non
         assert all(h.document_name == "lease.pdf" for h in hits)
     hits = await base.search("Can I keep a puppy?", "alice", k=1, mode="vector")
     assert hits[0].section == "Pets"
+
+
+@pytest.mark.slow
+async def test_a_verified_onnx_export_searches_without_torch_with_the_same_results(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "onnx"
+    assert OnnxEmbedder.from_cache(cache) is None  # nothing exported and verified yet
+    full = SentenceTransformerEmbedder(cache_dir=cache)
+    light = OnnxEmbedder.from_cache(cache)
+    assert light is not None
+    assert (light.id, light.dimension) == (full.id, full.dimension)
+    texts = ["How do I end the lease?", "Der Vertrag endet im Juni.", "rent " * 400]
+    assert (full.embed(texts) * light.embed(texts)).sum(axis=1).min() > 0.99999
+
+    base = await open_base(tmp_path / "store", full)
+    await ingest_ok(
+        base,
+        "alice",
+        upload(
+            "lease.pdf", "# Rent\nThe rent is 1200 euros.", "# Ending\nGive three months notice."
+        ),
+    )
+    light_base = await open_base(tmp_path / "store", light)
+    for query in ("How do I terminate my lease?", "monthly payment"):
+        expected = await base.search(query, "alice", k=2, mode="vector")
+        found = await light_base.search(query, "alice", k=2, mode="vector")
+        assert [(p.chunk_index, round(p.score, 5)) for p in found] == [
+            (p.chunk_index, round(p.score, 5)) for p in expected
+        ]
