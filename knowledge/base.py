@@ -180,7 +180,11 @@ class KnowledgeBase:
         )
 
     async def delete_document(self, owner: str, document_id: str) -> bool:
-        """Delete a document and its passages; whether the owner had it."""
+        """Delete a document and its passages (an e-mail's attachments too); whether the
+        owner had it."""
+        attached = await asyncio.to_thread(self.store.attachments_of, owner, document_id)
+        for attachment in attached:
+            await self.delete_document(owner, attachment)
         removed = await asyncio.to_thread(self.store.delete_document, owner, document_id)
         recorded = await self.catalog.remove(owner, document_id)
         return bool(removed) or recorded

@@ -459,6 +459,19 @@ class KnowledgeStore:
             key=lambda d: (d.name.lower(), d.document_id),
         )
 
+    def attachments_of(self, owner: str, document_id: str) -> list[str]:
+        """Ids of the owner's documents stored as attachments of this one (an e-mail's)."""
+        # `meta` is JSON written with sorted keys and ", "/": " separators (`_meta_json`).
+        pattern = sql_literal(f'%"attached_to": {json.dumps(document_id)}%')
+        rows = (
+            self._table.search()
+            .where(f"owner = {sql_literal(check_owner(owner))} AND meta LIKE {pattern}")
+            .select(["document_id"])
+            .limit(None)
+            .to_arrow()
+        )
+        return sorted(set(rows["document_id"].to_pylist()) - {document_id})
+
     def has_document(self, owner: str, document_id: str) -> bool:
         """Whether the owner has a committed document with this id."""
         return bool(self._table.count_rows(self._document_filter(owner, document_id)))

@@ -183,3 +183,19 @@ def test_one_header_line_does_not_make_a_text_an_email(tmp_path: Path, header: s
     note = tmp_path / "note.txt"
     note.write_text(f"{header}\nJust a note that starts like a header.\n")
     assert parse_file(note).kind == "text"
+
+
+async def test_deleting_a_message_deletes_its_attachments(tmp_path: Path) -> None:
+    base = await KnowledgeBase.open(
+        tmp_path / "store", HashEmbedder(64), ingest_options=IngestOptions(batch_size=8)
+    )
+    budget, reply = await base.ingest_all([_budget_thread(tmp_path), _html_reply(tmp_path)], "ana")
+    assert isinstance(budget, IngestDone)
+    assert isinstance(reply, IngestDone)
+    assert len(await base.list_documents("ana")) == 4
+    [row] = await base.search("412.80", "ana", k=1, mode="text")
+    assert row.document_name == "budget.eml › ledger.csv"
+
+    assert await base.delete_document("ana", budget.document_id)
+    assert [r.name for r in await base.list_documents("ana")] == ["reply.eml"]
+    assert await base.search("412.80", "ana", k=3, mode="text") == []
