@@ -101,10 +101,12 @@ def test_a_registered_site_embeds_the_chat_and_sees_the_streamed_answer(
     shot(page, "widget-1-bubble")
     bubble.click()
     composer = page.locator("#chat-input")
-    expect(composer).to_be_visible(timeout=30_000)
-    shot(page, "widget-2-open")
+    expect(composer).to_be_editable(timeout=30_000)
     composer.fill("Say hello")
-    page.keyboard.press("Enter")
+    submit = page.locator("#chat-submit")
+    expect(submit).to_be_enabled(timeout=30_000)  # enabled once the socket is connected
+    shot(page, "widget-2-open")
+    submit.click()
     expect(page.get_by_text("Hello from the widget.")).to_be_visible(timeout=60_000)
     shot(page, "widget-3-answer")
     tools = {t["function"]["name"] for t in sites.remote.requests[0].get("tools", [])}
