@@ -11,6 +11,7 @@ from typing import Any
 
 _EXPORTS = {
     # nouns
+    "Attachment": "knowledge.documents",
     "Chunk": "knowledge.documents",
     "ParsedDocument": "knowledge.documents",
     "Passage": "knowledge.documents",
@@ -24,6 +25,7 @@ _EXPORTS = {
     # embedding
     "Embedder": "knowledge.embedder",
     "HashEmbedder": "knowledge.embedder",
+    "OnnxEmbedder": "knowledge.embedder",
     "SentenceTransformerEmbedder": "knowledge.embedder",
     # storage and search
     "EmbedderMismatchError": "knowledge.store",

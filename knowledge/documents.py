@@ -32,7 +32,8 @@ class ParsedDocument:
 
     name: str
     kind: str
-    """Detected format: `pdf`, `docx`, `html`, `markdown`, `text`, `csv`, `code`, `xlsx`."""
+    """Detected format: `pdf`, `docx`, `xlsx`, `ods`, `image`, `email`, `html`, `markdown`,
+    `csv`, `code`, `text`."""
     sections: tuple[Section, ...]
     page_count: int | None = None
     metadata: dict[str, str] = field(default_factory=dict)
