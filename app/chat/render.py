@@ -45,6 +45,12 @@ def queue_notice(position: int) -> str:
     return f"⏳ The model is busy: {ahead} ahead of yours. Your answer starts when it is free."
 
 
+def _notice_line(text: str) -> str:
+    """A retry or a model switch, as code: model ids and URLs are not markdown (the chat would
+    read `:qwen2:` as an emoji code and turn the URLs into links)."""
+    return "⚠️ `" + text.replace("`", "'") + "`"
+
+
 def usage_line(usage: Usage, seconds: float, cost: float | None = None) -> str:
     """`123 → 45 tokens · 1.2 s · $0.0001`: the footer of an agent's or tool's step."""
     parts = [f"{usage.input_tokens} → {usage.output_tokens} tokens"] if usage.total_tokens else []
@@ -151,7 +157,7 @@ class TurnRenderer:
             self._root = event.run_id
             root = cl.Step(name=event.agent, type="run", show_input=False)
             root.input = event.input
-            root.output = f"Working on it with {event.model}…"
+            root.output = f"Working on it with `{event.model}`…"
             self._steps[event.run_id] = root
             await root.send()
         elif event.run_id not in self._steps:
@@ -194,17 +200,19 @@ class TurnRenderer:
         step = self._steps.get(run_id)
         if step is None:
             return
-        footer = usage_line(self._usage.get(run_id, Usage()), seconds, self._cost.get(run_id))
+        footer = (
+            f"*{usage_line(self._usage.get(run_id, Usage()), seconds, self._cost.get(run_id))}*"
+        )
         if notes := self._notes.get(run_id):
-            footer = " · ".join([*notes, footer])
+            footer = "\n\n".join([*map(_notice_line, notes), footer])
         if run_id == self._root:
             delegated = [
                 s.name for s in self._steps.values() if s.parent_id == step.id and s.type == "llm"
             ]
             summary = f"Delegated to {', '.join(delegated)}." if delegated else "Answered directly."
-            step.output = f"{summary}\n\n*{footer}*"
+            step.output = f"{summary}\n\n{footer}"
         else:
-            step.output = f"{without_remote_images(output)}\n\n*{footer}*"
+            step.output = f"{without_remote_images(output)}\n\n{footer}"
         step.metadata = {**(step.metadata or {}), "duration_s": round(seconds, 3)}
         await self._end(step)
 
