@@ -9,11 +9,14 @@ up to `overlap_tokens` of the previous one's last whole sentences or words.
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from knowledge.documents import Chunk, ParsedDocument
+from knowledge.documents import HIDDEN_CHARACTERS, Chunk, ParsedDocument
 
 TokenCounter = Callable[[str], int]
 """Tokens in a text by the embedder's tokenizer, e.g. `Embedder.count_tokens`."""
@@ -170,6 +173,34 @@ def _overlap(emitted: list[_Unit], budget: int, count: TokenCounter) -> list[_Un
     return taken
 
 
+# Zero-width non-joiner and joiner stay: Persian, Indic scripts and emoji sequences need them.
+_KEPT_FORMAT = frozenset("\u200c\u200d")
+
+
+@functools.cache
+def _hidden_pattern() -> re.Pattern[str]:
+    """Every format character (Unicode category Cf) but the joiners, built once."""
+    hidden = (
+        chr(code)
+        for code in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(code)) == "Cf" and chr(code) not in _KEPT_FORMAT
+    )
+    return re.compile("[" + "".join(re.escape(ch) for ch in hidden) + "]")
+
+
+def strip_hidden(text: str) -> tuple[str, int]:
+    """`text` without invisible format characters, and how many were removed.
+
+    Bidi overrides and isolates reorder what a reader sees, tag characters spell ASCII no
+    one sees, zero-width spaces and the like split or hide words: all render as nothing
+    but reach the model.
+    """
+    if text.isascii():
+        return text, 0
+    cleaned, removed = _hidden_pattern().subn("", text)
+    return cleaned, removed
+
+
 def chunk_text(
     text: str, count_tokens: TokenCounter, options: ChunkingOptions | None = None
 ) -> list[str]:
@@ -212,7 +243,10 @@ def chunk_document(
     """
     chunks: list[Chunk] = []
     for section in document.sections:
-        for text in chunk_text(section.text, count_tokens, options):
+        # Invisible characters are removed and counted, so the citation can say so.
+        visible, hidden = strip_hidden(section.text)
+        meta = {**section.meta, HIDDEN_CHARACTERS: str(hidden)} if hidden else section.meta
+        for text in chunk_text(visible, count_tokens, options):
             chunks.append(
                 Chunk(
                     text=text,
@@ -220,7 +254,7 @@ def chunk_document(
                     page=section.page,
                     section=section.title,
                     token_count=count_tokens(text),
-                    meta=section.meta,
+                    meta=meta,
                 )
             )
     return chunks

@@ -11,6 +11,10 @@ OCR_CONFIDENCE = "ocr_confidence"
 """`meta` key: the OCR's mean confidence on that page, 0 to 1, as a string."""
 LOW_CONFIDENCE = "low_confidence"
 """`meta` key set to "1" when that confidence is below what reads reliably."""
+HIDDEN_CHARACTERS = "hidden_characters"
+"""`meta` key: how many invisible characters (bidi controls, zero-width and tag characters)
+chunking removed from the text, as a string. A reader never sees them; a model reads them,
+so they can carry instructions or reorder what a person checks (OWASP LLM01)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +93,15 @@ class Passage:
         return self.meta.get(SCANNED) == "1"
 
     def location(self) -> str:
-        """Where in the document: `page 2, scanned`, `page 3`, `scanned, low OCR confidence`."""
+        """Where in the document: `page 2, scanned`, `page 3`, `scanned, low OCR confidence`,
+        `page 4, hidden characters removed`."""
         parts = [f"page {self.page}"] if self.page is not None else []
         if self.scanned:
             parts.append("scanned")
             if self.meta.get(LOW_CONFIDENCE) == "1":
                 parts.append("low OCR confidence")
+        if self.meta.get(HIDDEN_CHARACTERS):
+            parts.append("hidden characters removed")  # someone may have hidden text here
         return ", ".join(parts)
 
     def label(self) -> str:
