@@ -42,8 +42,9 @@ def converted_weights(gguf: Path, cache_dir: Path) -> Path:
     shutil.rmtree(partial, ignore_errors=True)
     # B615 (no Hub revision pin) does not apply: these are local folders of verified files,
     # and nothing is downloaded (HF_HUB_OFFLINE; the bundled GGUF is checked by sha256).
-    tokenizer: Any = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)  # nosec B615
-    model: Any = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)  # nosec B615
+    source = str(gguf.parent)
+    tokenizer: Any = AutoTokenizer.from_pretrained(source, gguf_file=gguf.name)  # nosec B615
+    model: Any = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf.name)  # nosec B615
     # The weights are plain floats now; drop the GGUF marker so they can be saved as such.
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
@@ -72,11 +73,12 @@ class TransformersRuntime:
         weights = converted_weights(gguf, cache_dir)
         self.device = device
         # A local folder converted from the verified GGUF, never the Hub: B615 does not apply.
-        self._tokenizer: Any = AutoTokenizer.from_pretrained(str(weights))  # nosec B615
+        folder = str(weights)
+        self._tokenizer: Any = AutoTokenizer.from_pretrained(folder)  # nosec B615
         if not self._tokenizer.chat_template:
             raise ModelError(f"{gguf.name} has no chat template.")
         dtype = torch.float16 if device == "cuda" else torch.float32
-        model: Any = AutoModelForCausalLM.from_pretrained(str(weights), dtype=dtype)  # nosec B615
+        model: Any = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)  # nosec B615
         self._model = model.to(device).eval()
         self.context_window = context_window
 
