@@ -78,6 +78,26 @@ def test_the_page_policy_allows_images_from_cadre_only(server: RunningServer) ->
     assert page.headers["referrer-policy"] == "no-referrer"
 
 
+def test_every_page_carries_the_security_headers(server: RunningServer) -> None:
+    # Every route the browser can open as a page, signed in or not, and ones that do not exist
+    # (the app answers them with the page too): the same policy, never a foreign source.
+    cookie = {"Cookie": server.login()}
+    paths = ["/", "/login", f"/thread/{uuid.uuid4()}", "/no/such/page", "/login?next=/x"]
+    for path in paths:
+        for headers in ({}, cookie):
+            page = get(f"{server.url}{path}", headers=headers)
+            assert page.headers["content-type"].startswith("text/html"), (path, page.headers)
+            policy = page.headers["content-security-policy"]
+            directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+            assert directives["default-src"] == "'self'"
+            assert directives["frame-ancestors"] == "'self'"  # no foreign site frames Cadre
+            assert directives["connect-src"] == "'self'"
+            assert "http" not in policy, (path, policy)
+            assert "*" not in policy, (path, policy)
+            assert page.headers["x-content-type-options"] == "nosniff"
+            assert page.headers["referrer-policy"] == "no-referrer"
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(not HAS_CHROMIUM, reason=NO_CHROMIUM)
 def test_an_image_in_a_message_is_never_fetched(server: RunningServer) -> None:
