@@ -243,7 +243,7 @@ class Wizard:
                 rows = "\n".join(f"| {label} | {_cell(value)} |" for label, value in self.summary())
                 verb = "Save changes" if self.editing else "Save"
                 return (
-                    "**Review** — nothing is saved yet.\n\n| | |\n|---|---|\n" + rows,
+                    "**Review** — nothing is saved yet.\n\n| Field | Draft |\n|---|---|\n" + rows,
                     (
                         Choice("Try it", TRY, "Run a sample request on this draft"),
                         Choice(verb, SAVE),

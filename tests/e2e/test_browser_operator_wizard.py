@@ -5,6 +5,7 @@ Screenshots (with `CADRE_SCREENSHOTS=docs/screenshots`) show each stage.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,6 +56,9 @@ def test_an_admin_walks_the_wizard_in_the_browser(
     starter.click()
 
     expect(page.get_by_text("What is the new operator called?").last).to_be_visible(timeout=30_000)
+    # The first message opens a thread: the page moves to it before the composer settles.
+    expect(page).to_have_url(re.compile(r"/thread/"), timeout=30_000)
+    expect(page.locator("#chat-input")).to_be_editable(timeout=30_000)
     _type(page, "9 lives")
     expect(page.get_by_text("A name starts with a letter").last).to_be_visible(timeout=30_000)
     shot(page, "wizard-2-invalid-name")
