@@ -116,6 +116,9 @@ class Turns:
         site = await self.sites.site_of(caller.user_id)
         if site is not None:
             await _VISITOR_LIMITS.admit(self.sites, caller.user_id, site)
+            if request.model is not None:
+                # The site owner pays for the visitors' turns: they get the deployment's model.
+                raise ModelNotFound("Visitors of a site cannot choose the model.")
         if request.model is not None and not await self._services.catalog.offers(request.model):
             raise ModelNotFound(
                 f"{request.model} is not available right now; pick another model in the "

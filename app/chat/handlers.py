@@ -98,6 +98,9 @@ async def _offer_commands() -> None:
 
 
 async def _offer_models() -> None:
+    user = cl.context.session.user
+    if (getattr(user, "metadata", None) or {}).get("site"):
+        return  # a widget visitor: the site's turns run on the deployment's model
     shared = services.current()
     await offer_models(shared.catalog, shared.chat_model.id)
 

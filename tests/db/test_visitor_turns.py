@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agents.errors import ModelNotFound
 from agents.models.base import TextChunk, Usage
 from agents.models.scripted import ScriptedModel
 from app.auth.sites import SiteStore, VisitorLimitError
@@ -70,3 +71,11 @@ async def test_the_daily_budget_trips_once_the_tokens_are_used(services: Service
     await collect(Turns(services).stream(caller, TurnRequest("What is the capital of France?")))
     with pytest.raises(VisitorLimitError, match=r"today's allowance.*100 tokens.*tomorrow"):
         await collect(Turns(services).stream(caller, TurnRequest("And of Italy?")))
+
+
+async def test_a_visitor_cannot_choose_the_model(services: Services) -> None:
+    # Chat settings come from the browser: a visitor's pick is refused, not obeyed.
+    caller = await visitor(services, rate=10, budget=1000)
+    request = TurnRequest("Hello", model="local:smollm2")
+    with pytest.raises(ModelNotFound, match="Visitors of a site cannot choose the model"):
+        await collect(Turns(services).stream(caller, request))
