@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from app.cli.options import DataDir, load_settings
+from app.cli.options import DataDir, with_store
 
 if TYPE_CHECKING:
     from app.auth.api_keys import ApiKeyStore, KeyInfo
@@ -28,28 +27,9 @@ User = Annotated[str, typer.Argument(help="The login name of the key's user.")]
 
 def _with_keys(data_dir: Path | None, action: Callable[[ApiKeyStore], Awaitable[T]]) -> T:
     """Run `action` on the keys table (migrated first), turning our errors into messages."""
-    # Imported here: `cadre search` and the other commands start without the auth layer.
     from app.auth.api_keys import ApiKeyStore
-    from app.auth.errors import AuthError
-    from app.db import migrate
-    from app.db.errors import PersistenceError
-    from app.db.sessions import EngineSessions
 
-    settings = load_settings(data_dir)
-
-    async def run() -> T:
-        await migrate(settings.db_url)
-        sessions = EngineSessions(settings.db_url)
-        try:
-            return await action(ApiKeyStore(sessions))
-        finally:
-            await sessions.close()
-
-    try:
-        return asyncio.run(run())
-    except (AuthError, PersistenceError) as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    return with_store(data_dir, ApiKeyStore, action)
 
 
 def _when(moment: datetime | None) -> str:

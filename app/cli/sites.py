@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from app.cli.options import DataDir, load_settings
+from app.cli.options import DataDir, load_settings, with_store
 
 if TYPE_CHECKING:
     from app.auth.sites import SiteInfo, SiteStore
@@ -51,28 +50,9 @@ def snippet(site: SiteInfo, server: str) -> str:
 
 def _with_sites(data_dir: Path | None, action: Callable[[SiteStore], Awaitable[T]]) -> T:
     """Run `action` on the sites table (migrated first), turning our errors into messages."""
-    # Imported here: `cadre search` and the other commands start without the auth layer.
-    from app.auth.errors import AuthError
     from app.auth.sites import SiteStore
-    from app.db import migrate
-    from app.db.errors import PersistenceError
-    from app.db.sessions import EngineSessions
 
-    settings = load_settings(data_dir)
-
-    async def run() -> T:
-        await migrate(settings.db_url)
-        sessions = EngineSessions(settings.db_url)
-        try:
-            return await action(SiteStore(sessions))
-        finally:
-            await sessions.close()
-
-    try:
-        return asyncio.run(run())
-    except (AuthError, PersistenceError) as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    return with_store(data_dir, SiteStore, action)
 
 
 def _server(data_dir: Path | None) -> str:

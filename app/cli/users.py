@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from app.cli.options import DataDir, load_settings
+from app.cli.options import DataDir, load_settings, with_store
 
 if TYPE_CHECKING:
     from app.auth.users import Account, UserDirectory
@@ -27,28 +27,9 @@ Name = Annotated[str, typer.Argument(help="The user's login name.")]
 
 def _with_directory(data_dir: Path | None, action: Callable[[UserDirectory], Awaitable[T]]) -> T:
     """Run `action` on the users table (migrated first), turning our errors into messages."""
-    # Imported here: `cadre search` and the other commands start without the auth layer.
-    from app.auth.errors import AuthError
     from app.auth.users import UserDirectory
-    from app.db import migrate
-    from app.db.errors import PersistenceError
-    from app.db.sessions import EngineSessions
 
-    settings = load_settings(data_dir)
-
-    async def run() -> T:
-        await migrate(settings.db_url)
-        sessions = EngineSessions(settings.db_url)
-        try:
-            return await action(UserDirectory(sessions))
-        finally:
-            await sessions.close()
-
-    try:
-        return asyncio.run(run())
-    except (AuthError, PersistenceError) as exc:
-        typer.echo(f"Error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    return with_store(data_dir, UserDirectory, action)
 
 
 def _read_password(from_stdin: bool) -> str:
