@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.models.openai_server import FakeOpenAI, fake_openai
 from tests.support.chainlit_client import ChainlitClient
 from tests.support.server import RunningServer, cadre_server
 
@@ -23,6 +24,13 @@ def server(
 ) -> Iterator[RunningServer]:
     env = {**DEFAULT_ENV, **getattr(request.module, "SERVER_ENV", {})}
     with cadre_server(tmp_path_factory.mktemp("data"), **env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def remote() -> Iterator[FakeOpenAI]:
+    """A server speaking OpenAI's protocol, scripted by the module's tests."""
+    with fake_openai() as running:
         yield running
 
 

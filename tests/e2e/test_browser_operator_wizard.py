@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.models.openai_server import FakeOpenAI, fake_openai, text
+from tests.models.openai_server import FakeOpenAI, text
 from tests.support.browser import HAS_CHROMIUM, NO_CHROMIUM, log_in, shot
 from tests.support.browser import ask as _type
 from tests.support.server import RunningServer, cadre_server
@@ -22,12 +22,6 @@ if not HAS_CHROMIUM:
     pytest.skip(NO_CHROMIUM, allow_module_level=True)
 
 from playwright.sync_api import Page, expect  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def remote() -> Iterator[FakeOpenAI]:
-    with fake_openai() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.models.openai_server import FakeOpenAI, error, fake_openai
+from tests.models.openai_server import FakeOpenAI, error
 from tests.support.browser import HAS_CHROMIUM, NO_CHROMIUM, log_in, shot
 from tests.support.browser import ask as _ask
 from tests.support.server import RunningServer, cadre_server
@@ -21,12 +21,6 @@ if not HAS_CHROMIUM:
 from playwright.sync_api import Page, expect  # noqa: E402
 
 REMOTE_LABEL = "openai:test-model — plans with tools, JSON output, requests leave the machine"
-
-
-@pytest.fixture(scope="module")
-def remote() -> Iterator[FakeOpenAI]:
-    with fake_openai() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

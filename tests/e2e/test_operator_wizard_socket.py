@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.models.openai_server import FakeOpenAI, fake_openai, text, tool_call
+from tests.models.openai_server import FakeOpenAI, text, tool_call
 from tests.support.chainlit_client import ChainlitClient, dumps, login
 from tests.support.cli import add_user
 from tests.support.server import RunningServer, cadre_server
@@ -27,12 +27,6 @@ SAMPLES = (
     "What should I pack for a week in Oslo in winter?",
     "Find a morning train from Paris to Lyon on Monday",
 )
-
-
-@pytest.fixture(scope="module")
-def remote() -> Iterator[FakeOpenAI]:
-    with fake_openai() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.models.openai_server import FakeOpenAI, error, fake_openai, reasoned, text, tool_call
+from tests.models.openai_server import FakeOpenAI, error, reasoned, text, tool_call
 from tests.support.chainlit_client import ChainlitClient, dumps
 from tests.support.server import RunningServer, cadre_server
 
 pytestmark = pytest.mark.slow  # starts a server
-
-
-@pytest.fixture(scope="module")
-def remote() -> Iterator[FakeOpenAI]:
-    with fake_openai() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
