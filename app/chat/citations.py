@@ -19,11 +19,25 @@ from app.chat.uploads import find_original
 from knowledge.documents import Passage
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
+_CITATION = re.compile(r" ?(?<![\w\])])\[(\d{1,3})\]")
+"""A `[n]` marker with the space before it; not an index (`items[3]`) or a link's text."""
 
 
 def cited_numbers(answer: str) -> set[int]:
     """The `[n]` markers an answer uses."""
     return {int(n) for n in _MARKER.findall(answer)}
+
+
+def without_unknown_markers(answer: str, shown: int) -> str:
+    """`answer` without `[n]` markers that name no passage of this turn (1..`shown`).
+
+    Operators that were shown no passages still imitate the citation style sometimes
+    ("441 [3]"); a marker the Sources line cannot explain must not reach the person. Code is
+    left alone: `items[3]` is an index, not a citation.
+    """
+    if "`" in answer:
+        return answer
+    return _CITATION.sub(lambda m: m.group() if 1 <= int(m.group(1)) <= shown else "", answer)
 
 
 def _label(passage: Passage) -> str:

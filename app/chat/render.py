@@ -18,7 +18,7 @@ from agents import events as ev
 from agents.models.base import Usage
 from agents.roster import CHIEF_OF_STAFF
 from agents.tasks import Task, TaskStatus
-from app.chat.citations import cited_numbers
+from app.chat.citations import cited_numbers, unique_passages, without_unknown_markers
 from app.chat.history import ANSWER
 from app.chat.markdown import without_remote_images
 from knowledge.documents import Passage
@@ -133,7 +133,8 @@ class TurnRenderer:
                 step.is_error = stopped
                 step.output = (step.output or "") + ("\n\n*(stopped)*" if stopped else "")
                 await step.update()
-        answer = without_remote_images(self.message.content)
+        shown = len(unique_passages(self.citations))
+        answer = without_unknown_markers(without_remote_images(self.message.content), shown)
         self.message.content = answer
         if self.error and not stopped:
             self.message.content = f"{answer}\n\n⚠️ {self.error}" if answer else f"⚠️ {self.error}"
