@@ -67,10 +67,12 @@ class ModelCatalog:
         async with self._lock:
             if self._kept is not None and time.monotonic() - self._kept[0] < KEEP_S:
                 return self._kept[1]
-            listed = await asyncio.gather(
-                *(self._ask(name, ask) for name, ask in self._providers())
+            # Finding the bundled packages looks on disk: off the event loop, with the listing.
+            bundled, *listed = await asyncio.gather(
+                asyncio.to_thread(self._bundled),
+                *(self._ask(name, ask) for name, ask in self._providers()),
             )
-            found = [*self._bundled(), *(choice for batch in listed for choice in batch)]
+            found = [*bundled, *(choice for batch in listed for choice in batch)]
             self._kept = (time.monotonic(), found)
             return found
 
