@@ -78,6 +78,15 @@ CODE_EXTENSIONS: Final = frozenset(
     }
 )  # fmt: skip
 _CODE_FILE_NAMES: Final = {"makefile", "dockerfile", "rakefile", "gemfile", "justfile"}
+_PICTURE_EXTENSIONS: Final = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"}
+READABLE_EXTENSIONS: Final = frozenset(
+    {
+        *_BINARY_EXTENSIONS, *_PICTURE_EXTENSIONS, *_MARKDOWN_EXTENSIONS, *_HTML_EXTENSIONS,
+        *_EMAIL_EXTENSIONS, *_CSV_EXTENSIONS, *_TEXT_EXTENSIONS, *CODE_EXTENSIONS,
+    }
+)  # fmt: skip
+"""Extensions of the files Cadre reads, for file pickers: browsers give some of them no type.
+The content, not the name, decides how a file is read."""
 
 _HTML_START = re.compile(
     rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+html|html)\b", re.I | re.S
