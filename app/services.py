@@ -52,6 +52,7 @@ def build_registry(settings: Settings) -> ModelRegistry:
         host=settings.ollama_host,
         timeout_s=settings.provider_timeout_s,
         retry=RetryPolicy(attempts=settings.provider_retries),
+        think=settings.ollama_think,
     )
     registry.register_provider("ollama", lambda name: OllamaModel(name, nearby))
     if settings.anthropic_api_key:

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     ollama_host: str = "http://127.0.0.1:11434"
     """The Ollama server for `ollama:<model>` ids (`ollama:llama3.2`); its own default address
     needs no setting."""
+    ollama_think: bool | None = None
+    """Ask Ollama models for their reasoning (`think`): unset asks the models that say they
+    can think (`/api/show`), `true` every model, `false` none."""
     fallback_models: Annotated[list[str], NoDecode] = []
     """Models that answer, in order, when the chat model fails before answering (a dead or
     rate-limited provider): e.g. `local:auto` behind `openai:gpt-4o-mini`."""

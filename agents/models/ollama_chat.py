@@ -3,12 +3,15 @@
 Model ids are `ollama:<model>` (`ollama:llama3.2`); the server is `CADRE_OLLAMA_HOST`, by
 default Ollama's own local address. Ollama sends each tool call whole, with its arguments
 already parsed; a reasoning model's `thinking` is reasoning, shown apart from the answer; a
-`json_schema` option becomes its `format`. Retries and the circuit breaker come from
+`json_schema` option becomes its `format`. Ollama sends thinking only when asked (`think`):
+it is asked when the model says it can think (`/api/show` capabilities, asked once per model)
+or when the deployment says so. Retries and the circuit breaker come from
 `agents/models/resilience.py`, like every remote provider's.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +37,8 @@ from agents.models.resilience import (
     TransientProviderError,
 )
 
+log = logging.getLogger(__name__)
+
 DEFAULT_HOST = "http://127.0.0.1:11434"
 
 
@@ -45,6 +50,9 @@ class OllamaConfig:
     timeout_s: float = 60.0
     context_window: int = 8192
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    think: bool | None = None
+    """Ask for the model's reasoning (`think`): `None` when the model says it can think,
+    `True` always, `False` never (an older server rejects the field for models that cannot)."""
 
 
 def to_ollama_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
@@ -76,6 +84,7 @@ class OllamaModel(RemoteModel):
         )
         super().__init__(name, config.retry, capabilities)
         self.config = config
+        self._thinks: bool | None = config.think
 
     @property
     def where(self) -> str:
@@ -86,6 +95,25 @@ class OllamaModel(RemoteModel):
         from ollama import AsyncClient
 
         return AsyncClient(host=self.config.host, timeout=self.config.timeout_s)
+
+    async def thinks(self) -> bool:
+        """Whether requests ask for reasoning: as configured, else the model's capabilities.
+
+        The answer of `/api/show` is kept; a server that cannot say is asked again next time
+        (the chat request that follows reports what is wrong with it).
+        """
+        if self._thinks is None:
+            import httpx
+            import ollama
+
+            try:
+                shown = await self.client.show(self.name)
+            # A ValueError is an answer the SDK cannot read (an older or odd server).
+            except (ollama.ResponseError, httpx.HTTPError, ConnectionError, ValueError) as exc:
+                log.info("%s: could not ask whether it thinks: %s", self.where, exc)
+                return False
+            self._thinks = "thinking" in (shown.capabilities or ())
+        return self._thinks
 
     async def _once(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec], options: ModelOptions
@@ -105,6 +133,7 @@ class OllamaModel(RemoteModel):
         offered = to_openai_tools(tools) if tools and options.tool_choice != "none" else None
         calls = 0
         finish: FinishReason = "stop"
+        think = await self.thinks()
         stream = await self.client.chat(
             model=self.name,
             messages=to_ollama_messages(messages),
@@ -112,6 +141,8 @@ class OllamaModel(RemoteModel):
             stream=True,
             options=sampling or None,
             format=options.json_schema,
+            # Unasked, a thinking model may still think inside its text: `False` turns it off.
+            think=True if think else (False if self.config.think is False else None),
         )
         async for chunk in stream:
             message = chunk.message

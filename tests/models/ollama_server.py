@@ -1,4 +1,5 @@
-"""A local server that speaks Ollama's `/api/chat` (NDJSON streaming) and `/api/tags`."""
+"""A local server that speaks Ollama's `/api/chat` (NDJSON streaming), `/api/tags`,
+`/api/show` (a model's capabilities) and `/api/ps`."""
 
 from __future__ import annotations
 
@@ -63,6 +64,12 @@ class FakeOllama:
     requests: list[dict[str, Any]] = field(default_factory=list)
     loaded: list[tuple[str, int, int]] = field(default_factory=list)
     """What `/api/ps` reports as loaded: name, bytes in memory, bytes of it on the GPU."""
+    capabilities: dict[str, list[str]] = field(
+        default_factory=lambda: {"llama3.2": ["completion", "tools"]}
+    )
+    """What `/api/show` says each model can do (`thinking` for a reasoning model)."""
+    shown: list[str] = field(default_factory=list)
+    """The models `/api/show` was asked about, in order."""
 
     async def _chat(self, request: Request) -> Response:
         self.requests.append(await request.json())
@@ -78,6 +85,20 @@ class FakeOllama:
 
     async def _tags(self, _: Request) -> Response:
         return JSONResponse({"models": [{"name": "llama3.2:latest", "model": "llama3.2:latest"}]})
+
+    async def _show(self, request: Request) -> Response:
+        name = str((await request.json()).get("model", ""))
+        self.shown.append(name)
+        if name not in self.capabilities:
+            return JSONResponse({"error": f"model '{name}' not found"}, 404)
+        return JSONResponse(
+            {
+                "modelfile": "",
+                "details": {"format": "gguf"},
+                "model_info": {"general.architecture": "llama"},
+                "capabilities": self.capabilities[name],
+            }
+        )
 
     async def _ps(self, _: Request) -> Response:
         loaded = [
@@ -96,6 +117,7 @@ def fake_ollama() -> Iterator[FakeOllama]:
         routes=[
             Route("/api/chat", fake._chat, methods=["POST"]),
             Route("/api/tags", fake._tags),
+            Route("/api/show", fake._show, methods=["POST"]),
             Route("/api/ps", fake._ps),
         ]
     )

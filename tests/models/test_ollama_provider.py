@@ -11,6 +11,7 @@ import pytest
 from agents import AgentSpec, Runner
 from agents.calculator import calculate
 from agents.errors import ModelError
+from agents.events import ReasoningDelta, RunFinished, TextDelta
 from agents.models.base import ChatMessage, Finish, ReasoningChunk, TextChunk, Usage
 from agents.models.ollama_chat import OllamaConfig, OllamaModel
 from agents.models.resilience import RetryPolicy
@@ -57,6 +58,55 @@ async def test_thinking_is_reasoning_not_answer(server: FakeOllama) -> None:
         "The user wants a capital."
     ]
     assert [e.text for e in events if isinstance(e, TextChunk)] == ["Paris."]
+
+
+async def test_a_thinking_model_is_asked_to_think_and_its_thinking_is_not_the_answer(
+    server: FakeOllama,
+) -> None:
+    server.capabilities["llama3.2"] = ["completion", "tools", "thinking"]
+    server.replies += [
+        thought("Capitals: France's is Paris.", "Paris."),
+        thought("Again a capital.", "Rome."),
+    ]
+    thinker = model(server.host)
+    writer = AgentSpec(name="Writer", description="Writes.", instructions="Answer briefly.")
+    events = [e async for e in Runner(thinker).stream(writer, "Capital of France?")]
+    assert server.requests[0]["think"] is True
+    assert [e.text for e in events if isinstance(e, ReasoningDelta)] == [
+        "Capitals: France's is Paris."
+    ]
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["Paris."]
+    assert [e.output for e in events if isinstance(e, RunFinished)] == ["Paris."]
+    await Runner(thinker).run(writer, "Capital of Italy?")
+    assert server.requests[1]["think"] is True
+    assert server.shown == ["llama3.2"]  # the capabilities are asked once per model
+
+
+async def test_a_model_that_cannot_think_is_not_asked_to(server: FakeOllama) -> None:
+    server.replies.append(said("Paris."))
+    [e async for e in model(server.host).stream([ChatMessage.user("Capital?")])]
+    [sent] = server.requests
+    assert "think" not in sent
+    assert server.shown == ["llama3.2"]
+
+
+@pytest.mark.parametrize("think", [True, False])
+async def test_the_deployment_can_turn_thinking_on_or_off(server: FakeOllama, think: bool) -> None:
+    server.capabilities["llama3.2"] = ["completion", "thinking"]
+    server.replies.append(said("Paris."))
+    configured = OllamaModel(
+        "llama3.2", OllamaConfig(host=server.host, timeout_s=5, retry=FAST, think=think)
+    )
+    [e async for e in configured.stream([ChatMessage.user("Capital?")])]
+    assert server.requests[0]["think"] is think
+    assert server.shown == []  # configured: no need to ask
+
+
+def test_the_setting_reaches_the_provider(tmp_path: Path) -> None:
+    registry = build_registry(Settings(data_dir=tmp_path, ollama_think=False))
+    resolved = registry.resolve("ollama:llama3.2")
+    assert isinstance(resolved, OllamaModel)
+    assert resolved.config.think is False
 
 
 async def test_a_tool_call_round_trip_through_the_runner(server: FakeOllama) -> None:
