@@ -138,6 +138,22 @@ class CorruptDocument(KnowledgeError):
         self.kind = kind
 
 
+class UnsafeDocument(KnowledgeError):
+    """The file carries a construct no normal document has and readers are attacked with
+    (zip-slip member names, XML entity declarations)."""
+
+    code = "unsafe"
+
+    def __init__(self, name: str, detail: str) -> None:
+        super().__init__(
+            f"{name} was refused: {detail}. Ordinary documents never contain this; it is "
+            "used to attack the programs that read files. If you trust the file, open it in "
+            "its application, save it again, and upload the new copy.",
+            name=name,
+        )
+        self.detail = detail
+
+
 class EmptyDocument(KnowledgeError):
     """The file has no text at all."""
 

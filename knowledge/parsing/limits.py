@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge.errors import CorruptDocument, ParseResourceLimit
+from knowledge.parsing.package_safety import check_part_names, check_xml_parts
 
 _MIB = 1024 * 1024
 
@@ -58,15 +59,22 @@ _SMALL_MEMBER = _MIB
 def check_archive(path: Path, *, name: str, kind: str, limits: ParseLimits) -> None:
     """Refuse a zip-based document whose declared contents would unpack to too much data.
 
-    Reads only the central directory. The sizes it declares are what the zip module
+    Reads the central directory first. The sizes it declares are what the zip module
     enforces while inflating (it stops at a member's declared size), so checking them
-    bounds what the parser can unpack.
+    bounds what the parser can unpack. Then part names and XML prologs are checked
+    (`package_safety`).
     """
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
+            _check_sizes(members, name=name, limits=limits)
+            check_part_names(members, name=name)
+            check_xml_parts(archive, name=name)  # inflates parts: after the size checks
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise CorruptDocument(name, kind, "its zip container is broken") from exc
+
+
+def _check_sizes(members: list[zipfile.ZipInfo], *, name: str, limits: ParseLimits) -> None:
     if len(members) > limits.max_archive_members:
         raise ParseResourceLimit(
             name,

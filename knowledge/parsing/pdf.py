@@ -11,8 +11,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pypdf import PasswordType, PdfReader
-from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
+from pypdf import PageObject, PasswordType, PdfReader
+from pypdf.errors import (
+    DependencyError,
+    FileNotDecryptedError,
+    LimitReachedError,
+    PyPdfError,
+)
 
 from knowledge.documents import ParsedDocument, Section
 from knowledge.errors import EncryptedDocument, NoExtractableText, ParseResourceLimit
@@ -125,6 +130,7 @@ def parse(
                 text = tidy(budget.spend(page.extract_text() or ""))
                 meta: dict[str, str] = {}
                 if len("".join(text.split())) < _MIN_TEXT_LAYER:
+                    _check_drawing_size(page, index, name)
                     scan = renderer.read(index)
                     if scan is not None and len(scan.text) > len(text):
                         text, meta = tidy(budget.spend(scan.text)), scan.meta
@@ -146,6 +152,20 @@ def parse(
     return ParsedDocument(
         name=name, kind="pdf", sections=nonblank(sections), page_count=count, metadata=metadata
     )
+
+
+def _check_drawing_size(page: PageObject, index: int, name: str) -> None:
+    """Refuse a page whose drawing instructions inflate past pypdf's decompression limit
+    before PDFium renders it: pypdf's text extraction swallows that limit and returns no
+    text, and PDFium, which has none, aborts the worker at the memory cap (a flate bomb)."""
+    try:
+        page.get_contents()
+    except LimitReachedError as exc:
+        raise ParseResourceLimit(
+            name, f"page {index + 1} unpacks to too much data (it may be a decompression bomb)"
+        ) from exc
+    except _OUTLINE_ERRORS:
+        return  # a damaged stream: PDFium renders what it can, as before
 
 
 def _metadata(reader: PdfReader, name: str) -> dict[str, str]:
