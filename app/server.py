@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from app import auth
 from app import services as services_module
@@ -45,7 +46,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         await services.close()
 
-    app = FastAPI(title="Cadre", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # The API reference at /api/docs, with Swagger UI served from the wheel, not a CDN.
+    app = FastAPIOffline(
+        title="Cadre",
+        summary="A chat-first AI workforce: REST API (/api) and OpenAI-compatible API (/v1).",
+        lifespan=lifespan,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        static_url="/api/docs/assets",
+        favicon_url="/favicon",
+    )
     app.add_middleware(PageMiddleware)
     app.add_middleware(FileHeadersMiddleware)
     app.add_middleware(UploadLimitMiddleware, max_bytes=settings.max_upload_mb * 2**20)

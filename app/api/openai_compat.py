@@ -74,7 +74,7 @@ def install_openai_api(app: FastAPI, services: Services) -> None:
 
 def openai_router(services: Services) -> APIRouter:
     """`GET /v1/models`, `POST /v1/chat/completions`, and OpenAI-shaped 404s for the rest."""
-    router = APIRouter(prefix="/v1", include_in_schema=False)
+    router = APIRouter(prefix="/v1", tags=["OpenAI-compatible (/v1)"])
     key_holder = ApiKeyAuth(ApiKeyStore(services.data_layer), on_error=unauthorized)
     turns = Turns(services)
 
@@ -82,7 +82,7 @@ def openai_router(services: Services) -> APIRouter:
         roster = await turns.roster(_caller(holder))
         return [CHIEF_MODEL, *(f"{OPERATOR_PREFIX}{op.name}" for op in roster)]
 
-    @router.get("/models")
+    @router.get("/models", summary="The models this API key may use: cadre, operator:<name>")
     async def list_models(holder: KeyHolder = Depends(key_holder)) -> dict[str, Any]:  # noqa: B008
         created = int(time.time())
         return {
@@ -90,7 +90,7 @@ def openai_router(services: Services) -> APIRouter:
             "data": [model_entry(m, created) for m in await model_ids(holder)],
         }
 
-    @router.get("/models/{model_id:path}")
+    @router.get("/models/{model_id:path}", summary="One model this API key may use")
     async def get_model(
         model_id: str,
         holder: KeyHolder = Depends(key_holder),  # noqa: B008
@@ -99,7 +99,12 @@ def openai_router(services: Services) -> APIRouter:
             raise _no_model(model_id)
         return model_entry(model_id, int(time.time()))
 
-    @router.post("/chat/completions")
+    @router.post(
+        "/chat/completions",
+        summary="Ask the Chief of Staff (model cadre) or one operator; streams with stream=true",
+        description="The body and the answer follow OpenAI's chat completions API; the answer "
+        "keeps its [n] citation markers and lists its sources in a `cadre` field.",
+    )
     async def chat_completions(
         request: Request,
         holder: KeyHolder = Depends(key_holder),  # noqa: B008
@@ -120,7 +125,9 @@ def openai_router(services: Services) -> APIRouter:
             )
         return JSONResponse(await call.whole())
 
-    @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    @router.api_route(
+        "/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False
+    )
     async def unknown_route(rest: str) -> Response:
         raise ApiError(404, f"Cadre has no /v1/{rest} route.", code="unknown_url")
 

@@ -50,3 +50,11 @@ def test_a_person_stops_a_long_answer(page: Page, server: RunningServer) -> None
     expect(stop).to_be_hidden(timeout=5_000)
     expect(page.locator("#chat-submit")).to_be_visible()
     shot(page, "3-stopped")
+
+
+def test_a_developer_reads_the_api_reference_offline(page: Page, server: RunningServer) -> None:
+    # The page may reach only the test server (browser_page fails the test otherwise).
+    page.goto(f"{server.url}/api/docs")
+    expect(page.get_by_role("heading", name="Cadre").first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("/v1/chat/completions").first).to_be_visible(timeout=30_000)
+    shot(page, "api-docs")
