@@ -26,7 +26,13 @@ from typing import Any
 from agents.cited_answer import answer_from_passages, checked_answer
 from agents.context import RunContext, TurnState
 from agents.delegation import close_open_tasks
-from agents.errors import CadreError, ConfigError, DeadlineExceeded, TurnLimitExceeded
+from agents.errors import (
+    CadreError,
+    ConfigError,
+    DeadlineExceeded,
+    ModelNotFound,
+    TurnLimitExceeded,
+)
 from agents.events import (
     CallOutcome,
     Notice,
@@ -44,6 +50,7 @@ from agents.limits import LoopDetector, TurnLimits
 from agents.models import base
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
 from agents.models.context import ApproximateCounter
+from agents.models.fallback import FallbackModel
 from agents.models.prices import PriceTable
 from agents.models.reasoning import split_reasoning
 from agents.models.registry import ModelRegistry
@@ -158,9 +165,13 @@ class Runner:
         limits: TurnLimits | None = None,
         prices: PriceTable | None = None,
         options: ModelOptions | None = None,
+        fall_back_to_default: bool = False,
     ) -> None:
         self.model = model
         """Used by agents whose spec names no model."""
+        self.fall_back_to_default = fall_back_to_default
+        """An agent's own model that fails before answering, or cannot be had, gives way to
+        `model` with a notice in the step; otherwise its failure is the run's."""
         self.models = models
         self.tools: dict[str, Tool] = {t.name: t for t in tools}
         """The tool registry that `AgentSpec.tools` names resolve against."""
@@ -176,7 +187,12 @@ class Runner:
     # --- resolution -------------------------------------------------------------------
 
     def resolve_model(self, agent: AgentSpec) -> ChatModel:
-        """The model `agent` runs on."""
+        """The model `agent` runs on.
+
+        With `fall_back_to_default`, a model of its own (an admin's pick, a chat's pick) has
+        the runner's model behind it: when it fails before answering, the default answers and
+        the step says "switched to".
+        """
         if agent.model is None or agent.model == self.model.id:
             return self.model
         if self.models is None:
@@ -184,7 +200,21 @@ class Runner:
                 f"The {agent.name} asks for model {agent.model!r}, but the runner has no model "
                 "registry; pass `models=` to Runner or clear the agent's model."
             )
-        return self.models.resolve(agent.model)
+        own = self.models.resolve(agent.model)
+        return FallbackModel([own, self.model]) if self.fall_back_to_default else own
+
+    def _model_for(self, ctx: RunContext, agent: AgentSpec) -> ChatModel:
+        """`resolve_model`, except that a model that cannot be had any more (its provider
+        was unconfigured since an admin chose it) gives way to the default, with a notice."""
+        try:
+            return self.resolve_model(agent)
+        except ModelNotFound as exc:
+            if not self.fall_back_to_default or agent.model is None or self.models is None:
+                raise
+            log.warning("%s: %s; using %s", agent.name, exc, self.model.id)
+            notice = f"{agent.model} is not available ({exc}) — switched to {self.model.id}"
+            ctx.emit(Notice(**ctx.tags, text=notice))
+            return self.model
 
     def resolve_tools(self, agent: AgentSpec, extra: Sequence[Tool] = ()) -> list[Tool]:
         """The tools `agent` may call: its named tools from the registry, plus `extra`."""
@@ -339,7 +369,7 @@ class Runner:
 
         async def work(ctx: RunContext) -> str:
             # Resolved inside the run so a misconfigured agent fails as a visible run.
-            model = self.resolve_model(agent)
+            model = self._model_for(ctx, agent)
             available = self.resolve_tools(agent, tools)
             if model.capabilities.tools:
                 return await self._tool_loop(ctx, agent, model, input, available)

@@ -144,6 +144,8 @@ class Services:
             prices=PriceTable(
                 {model: Price(*price) for model, price in self.settings.model_prices.items()}
             ),
+            # An operator's pinned model (or a chat's pick) that is gone answers on the default.
+            fall_back_to_default=True,
         )
 
     async def knowledge(self) -> KnowledgeBase:
