@@ -90,11 +90,18 @@ class Turns:
         """The operators the Chief of Staff may delegate to for `caller`.
 
         A widget visitor gets only the operators their site allows, whatever the channel.
+        A built-in an admin pinned to a model runs on it (`AgentSpec.model`), like an
+        operator made here with a model of its own.
         """
         reserved = [CHIEF_OF_STAFF.name, *(op.name for op in OPERATORS)]
         made = await self.operators.enabled(reserved=reserved)
         states = await self.operators.states()
-        builtins = tuple(op for op in OPERATORS if states.get(op.name, True))
+        pinned = await self.operators.models()
+        builtins = tuple(
+            replace(op, model=pinned.get(op.name, op.model))
+            for op in OPERATORS
+            if states.get(op.name, True)
+        )
         roster = (*builtins, *made)
         site = await self.sites.site_of(caller.user_id)
         if site is not None:

@@ -120,6 +120,33 @@ class OperatorStore:
             state = "enabled" if enabled else "disabled"
             session.add(_change(spec.name, state, {"enabled": [not enabled, enabled]}, actor))
 
+    async def set_model(
+        self, name: str, model: str | None, *, actor: Actor, builtin: AgentSpec | None = None
+    ) -> bool:
+        """Pin the operator called `name` to `model`, or clear it with `None` (the chat's
+        model again); whether it exists. A built-in (`builtin`) gets the row that carries
+        its flags if it has none yet."""
+        async with self._sessions.writing() as session:
+            row = await session.scalar(select(AgentRecord).where(AgentRecord.name == name))
+            if row is None:
+                if builtin is None:
+                    return False
+                row = AgentRecord(id=str(uuid.uuid4()), name=name, enabled=True, **_values(builtin))
+                session.add(row)
+            if row.model != model:
+                session.add(_change(name, "updated", {"model": [row.model, model]}, actor))
+            row.model = model
+            row.updated_at = utcnow()
+            return True
+
+    async def models(self) -> dict[str, str]:
+        """Every saved operator's name → the model it is pinned to (built-ins' included);
+        operators that run on the chat's model are left out."""
+        query = select(AgentRecord.name, AgentRecord.model).where(AgentRecord.model.is_not(None))
+        async with self._sessions.reading() as session:
+            rows = (await session.execute(query)).all()
+        return {name: model for name, model in rows if model}
+
     async def delete(self, name: str, *, actor: Actor) -> bool:
         """Delete the operator called `name` (its audit entries stay); whether it existed."""
         async with self._sessions.writing() as session:
