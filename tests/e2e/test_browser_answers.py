@@ -19,12 +19,22 @@ if not HAS_CHROMIUM:
 from playwright.sync_api import Page, expect  # noqa: E402
 
 
-def _ask_with_file(page: Page, text: str, path: Path) -> None:
-    """Type the question, attach `path` with the paperclip, wait for the upload, send."""
+def _ask_with_file(page: Page, text: str, path: Path, *, typed: bool = True) -> None:
+    """Type the question, attach `path` with the paperclip, wait for the upload, send.
+
+    With `typed=False` the browser gives the file no MIME type, as it does for `.md`, `.eml`
+    and code on a machine without a MIME database.
+    """
     page.locator("#chat-input").fill(text)
     submit = page.locator("#chat-submit")
     expect(submit).to_be_enabled(timeout=30_000)  # the socket is connected: uploads work now
-    page.locator("input[type=file]").first.set_input_files(str(path))
+    picker = page.locator("input[type=file]").first
+    if typed:
+        picker.set_input_files(str(path))
+    else:
+        picker.set_input_files(
+            files=[{"name": path.name, "mimeType": "", "buffer": path.read_bytes()}]
+        )
     expect(page.get_by_text(path.name).first).to_be_visible(timeout=30_000)
     expect(submit).to_be_enabled(timeout=30_000)
     submit.click()
@@ -55,7 +65,7 @@ def test_a_plan_shows_each_operator_as_a_step(
     plan = tmp_path / "fleet-plan.md"
     plan.write_text(FLEET_PLAN)
 
-    _ask_with_file(page, FLEET_REQUEST, plan)
+    _ask_with_file(page, FLEET_REQUEST, plan, typed=False)
 
     expect(page.locator("#stop-button")).to_be_visible(timeout=60_000)
     shot(page, "walk-3-plan-working")
