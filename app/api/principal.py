@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from chainlit.auth.cookie import get_token_from_cookies
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.api_keys import ApiKeyAuth, bearer_token
 from app.auth.api_keys import KEY_START, ApiKeyStore
@@ -28,6 +29,13 @@ from app.services import Services
 log = logging.getLogger(__name__)
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# Declares the scheme in the OpenAPI page ("Authorize" there sends the key); reading and
+# checking the credential is `Authenticated`'s job, with the cookie as the other way in.
+_BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="API key",
+    description="A personal API key (`cadre-…`): `cadre keys create USER` or the API keys page.",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +63,11 @@ class Authenticated:
         self._users = UserDirectory(services.data_layer)
         self._keys = ApiKeyAuth(ApiKeyStore(services.data_layer))
 
-    async def __call__(self, request: Request) -> Principal:
+    async def __call__(
+        self,
+        request: Request,
+        _declared: HTTPAuthorizationCredentials | None = Depends(_BEARER),  # noqa: B008
+    ) -> Principal:
         principal = await self._identify(request)
         if self._role == "admin" and not principal.is_admin:
             log.warning(
