@@ -14,7 +14,7 @@ from pathlib import Path
 import chainlit as cl
 from chainlit.element import Element
 
-from app.chat.markdown import without_remote_images
+from app.chat.markdown import literal, without_remote_images
 from app.chat.uploads import find_original
 from knowledge.documents import Passage
 
@@ -41,8 +41,9 @@ def without_unknown_markers(answer: str, shown: int) -> str:
 
 
 def _label(passage: Passage) -> str:
-    # "contract.pdf, page 2, scanned — Terms"; an e-mail adds its sender and date.
-    return passage.label()
+    # "contract.pdf, page 2, scanned — Terms"; an e-mail adds its sender and date. Names and
+    # titles come from the files: shown as text, never as links, images or HTML.
+    return literal(passage.label())
 
 
 def unique_passages(passages: Sequence[Passage]) -> list[Passage]:

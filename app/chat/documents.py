@@ -11,6 +11,7 @@ import logging
 import chainlit as cl
 from chainlit.types import CommandDict
 
+from app.chat.markdown import literal
 from knowledge.base import KnowledgeBase
 from knowledge.catalog import DocumentRecord, DocumentStatus
 
@@ -49,8 +50,8 @@ def describe(record: DocumentRecord) -> str:
         details.append(f"{record.pages} pages")
     if record.chunks:
         details.append(f"{record.chunks} passages")
-    line = f"- **{record.name}** — {', '.join(details)}"
-    return f"{line}: {record.reason}" if record.reason else line
+    line = f"- **{literal(record.name)}** — {', '.join(details)}"
+    return f"{line}: {literal(record.reason)}" if record.reason else line
 
 
 async def show_documents(kb: KnowledgeBase, owner: str) -> None:
@@ -88,4 +89,4 @@ async def delete_document(kb: KnowledgeBase, owner: str, action: cl.Action) -> s
     await action.remove()
     name = record.name if record else "The document"
     log.info("Deleted document %s of %s", document_id, owner)
-    return f"Deleted **{name}**: its passages no longer appear in answers."
+    return f"Deleted **{literal(name)}**: its passages no longer appear in answers."

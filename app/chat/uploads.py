@@ -19,6 +19,7 @@ from pathlib import Path
 import chainlit as cl
 from chainlit.element import Element
 
+from app.chat.markdown import literal
 from knowledge.base import KnowledgeBase
 from knowledge.ingest import IngestDone, IngestFailed, IngestProgress, Upload
 
@@ -68,7 +69,7 @@ def find_original(originals_dir: Path, owner: str, document_id: str) -> Path | N
 
 def _progress_line(event: IngestProgress) -> str:
     stage = _STAGES.get(event.stage, event.stage)
-    parts = [f"⏳ **{event.document}**: {stage}"]
+    parts = [f"⏳ **{literal(event.document)}**: {stage}"]
     if event.pages:
         parts.append(f"page {event.pages_done}/{event.pages}")
     if event.total:
@@ -81,7 +82,7 @@ async def ingest_uploads(
 ) -> list[UploadOutcome]:
     """Ingest `files` for `owner`, showing progress in one step; return each file's outcome."""
     paths = {f.name: Path(f.path) for f in files if f.path}
-    lines = {name: f"⏳ **{name}**: waiting" for name in paths}
+    lines = {name: f"⏳ **{literal(name)}**: waiting" for name in paths}
     outcomes: list[UploadOutcome] = []
     async with cl.Step(name="Reading your files", type="tool", show_input=False) as step:
         last = 0.0
@@ -108,13 +109,14 @@ async def ingest_uploads(
                     again = " (already uploaded: kept once)" if event.duplicate else ""
                     pages = f", {event.pages} pages" if event.pages else ""
                     lines[event.document] = (
-                        f"✅ **{event.document}**: ready — {event.chunks} passages{pages}{again}"
+                        f"✅ **{literal(event.document)}**: ready — "
+                        f"{event.chunks} passages{pages}{again}"
                     )
                     for part in event.attachments:  # an e-mail's attachments, each a document
                         lines[part.document] = (
-                            f"✅ **{part.document}**: ready — {part.chunks} passages"
+                            f"✅ **{literal(part.document)}**: ready — {part.chunks} passages"
                             if isinstance(part, IngestDone)
-                            else f"❌ **{part.document}**: {part.reason}"
+                            else f"❌ **{literal(part.document)}**: {literal(part.reason)}"
                         )
                     try:
                         await asyncio.to_thread(
@@ -127,7 +129,9 @@ async def ingest_uploads(
                     outcomes.append(UploadOutcome(event.document, True, event.document_id))
                     await show(force=True)
                 case IngestFailed():
-                    lines[event.document] = f"❌ **{event.document}**: {event.reason}"
+                    lines[event.document] = (
+                        f"❌ **{literal(event.document)}**: {literal(event.reason)}"
+                    )
                     log.warning(
                         "Ingesting %s failed (%s): %s", event.document, event.code, event.reason
                     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.chat.markdown import without_remote_images
+from app.chat.markdown import literal, without_remote_images
 
 
 def test_remote_images_become_their_description() -> None:
@@ -17,3 +17,15 @@ def test_remote_images_become_their_description() -> None:
 def test_images_served_by_cadre_itself_stay() -> None:
     local = "![avatar](/avatars/cadre) ![inline](data:image/png;base64,iVBOR) plain [link](https://x.example)"
     assert without_remote_images(local) == local
+
+
+def test_a_name_from_a_file_is_shown_as_the_text_it_is() -> None:
+    name = "plan ![x](https:evil.example) <img src=x onerror=alert(1)> *b* `c` q3_report.md"
+    assert literal(name) == (
+        r"plan !\[x\](https:evil.example) \<img src=x onerror=alert(1)\> \*b\* \`c\` q3_report.md"
+    )
+    # A line break would end the bold name and could start a link reference definition.
+    assert (
+        literal("a.pdf\n[1]: https://evil.example/x.png")
+        == r"a.pdf \[1\]: https://evil.example/x.png"
+    )
