@@ -21,6 +21,7 @@ from chainlit.types import CommandDict
 from agents import OPERATORS
 from agents.errors import CadreError
 from agents.roster import CHIEF_OF_STAFF
+from agents.spec import AgentSpec
 from app import services
 from app.auth.roles import Forbidden, has_role, restrict_action
 from app.auth.users import UserDirectory
@@ -43,7 +44,8 @@ ENABLE_ACTION = "operator_enable"
 DISABLE_ACTION = "operator_disable"
 DELETE_ACTION = "operator_delete"
 NEW_ACTION = "operator_new"
-for _name in (EDIT_ACTION, ENABLE_ACTION, DISABLE_ACTION, DELETE_ACTION, NEW_ACTION):
+MODEL_ACTION = "operator_model"
+for _name in (EDIT_ACTION, ENABLE_ACTION, DISABLE_ACTION, DELETE_ACTION, NEW_ACTION, MODEL_ACTION):
     restrict_action(_name, "admin")  # refused with a 403 before Chainlit runs the callback
 _INVALID = object()
 _running: set[asyncio.Task[None]] = set()
@@ -60,7 +62,7 @@ ADMIN_COMMANDS: list[CommandDict] = [
     {
         "id": LIST,
         "icon": "users",
-        "description": "List operators: edit, disable, enable, delete (admins)",
+        "description": "List operators: model, edit, disable, enable, delete (admins)",
         "button": False,
         "persistent": False,
         "selected": False,
@@ -260,14 +262,19 @@ async def show_operators() -> None:
     """Every operator with its state, and buttons to change it."""
     store = OperatorStore(services.current().data_layer)
     states = await store.states()
+    pinned = await store.models()
     builtin = {op.name for op in OPERATORS}
-    rows = ["| Operator | Kind | State |", "|---|---|---|"]
+    rows = ["| Operator | Kind | Model | State |", "|---|---|---|---|"]
     actions: list[cl.Action] = [cl.Action(name=NEW_ACTION, payload={}, label="New operator")]
     names = [*(op.name for op in OPERATORS), *sorted(n for n in states if n not in builtin)]
     for name in names:
         on = states.get(name, True)
         kind = "built-in" if name in builtin else "made here"
-        rows.append(f"| {name} | {kind} | {'enabled' if on else 'disabled'} |")
+        model = f"`{pinned[name]}`" if name in pinned else "the chat's"
+        rows.append(f"| {name} | {kind} | {model} | {'enabled' if on else 'disabled'} |")
+        actions.append(
+            cl.Action(name=MODEL_ACTION, payload={"name": name}, label=f"Model of {name}")
+        )
         if name not in builtin:
             actions.append(
                 cl.Action(name=EDIT_ACTION, payload={"name": name}, label=f"Edit {name}")
@@ -282,13 +289,25 @@ async def show_operators() -> None:
     changes = await store.changes(limit=5)
     log_lines = [
         f"- {c.created_at:%Y-%m-%d %H:%M} UTC · {c.actor} {c.action} **{c.operator}**"
-        + (f" ({', '.join(sorted(c.changes))})" if c.action == "updated" else "")
+        + (f" ({_changed(c.changes)})" if c.action == "updated" else "")
         for c in changes
     ]
     recent = "\n\n**Recent changes**\n" + "\n".join(log_lines) if log_lines else ""
     await cl.Message(
         content="**Operators**\n\n" + "\n".join(rows) + recent, author="Cadre", actions=actions
     ).send()
+
+
+def _changed(changes: dict[str, Any]) -> str:
+    """`model: the chat's → ollama:llama3.2, instructions`: what an update changed."""
+    parts = []
+    for key in sorted(changes):
+        if key == "model":
+            old, new = (f"`{m}`" if m else "the chat's" for m in changes[key])
+            parts.append(f"model: {old} → {new}")
+        else:
+            parts.append(key)
+    return ", ".join(parts)
 
 
 def _named(action: cl.Action) -> str:
@@ -373,4 +392,61 @@ async def on_delete(action: cl.Action) -> None:
         await _say(f"⚠️ There is no operator called {name!r}.")
         return
     await _say(f"Deleted **{name}**.")
+    await show_operators()
+
+
+@cl.action_callback(MODEL_ACTION)
+@require_role("admin")
+async def on_model(action: cl.Action) -> None:
+    """Pin an operator (built-ins too) to one of the models that can answer now, or clear it."""
+    name = _named(action)
+    store = OperatorStore(services.current().data_layer)
+    builtin = next((op for op in OPERATORS if op.name == name), None)
+    if builtin is None and await store.get(name) is None:
+        await _say(f"⚠️ There is no operator called {name!r}.")
+        return
+    _spawn(_pick_model(name, builtin, _actor(_admin_caller())))
+
+
+async def _pick_model(name: str, builtin: AgentSpec | None, actor: Actor) -> None:
+    shared = services.current()
+    store = OperatorStore(shared.data_layer)
+    now = (await store.models()).get(name)
+    offered = [
+        ModelOption(c.id, c.plans_with_tools, c.on_this_machine)
+        for c in await shared.catalog.choices()
+    ]
+    listing = "\n".join(f"- `{m.id}`: {m.note}" for m in offered)
+    current = f"`{now}`" if now else "the chat's model"
+    question = Question(
+        "model",
+        f"Which model should **{name}** run on? Now: {current}.\n\n"
+        f"- The chat's model: the deployment's (`{shared.settings.chat_model}`), or the one a "
+        f"person picks for their chat\n{listing}\n\nOnly models that can answer now are offered.",
+        (
+            Choice("The chat's model", "", "clears the pin: the deployment's or the chat's pick"),
+            *(Choice(m.id, m.id, m.note) for m in offered),
+            Choice("Cancel", CANCEL, "keep it as it is"),
+        ),
+    )
+    picked = await _ask(question)
+    if picked is None or picked is _INVALID or picked == CANCEL:
+        await _say(f"Nothing changed: **{name}** keeps {current}.")
+        return
+    model = str(picked) or None
+    if model is not None and not await shared.catalog.offers(model):
+        await _say(f"⚠️ `{model}` cannot answer any more; nothing changed.")
+        return
+    try:
+        found = await store.set_model(name, model, actor=actor, builtin=builtin)
+    except PersistenceError as exc:
+        log.warning("pinning %r to %s failed: %s", name, model, exc)
+        await _say(f"⚠️ Not saved: {exc}")
+        return
+    if not found:
+        await _say(f"⚠️ There is no operator called {name!r}.")
+        return
+    log.info("operator %r pinned to %s by %s", name, model, actor.identifier)
+    where = f"`{model}`" if model else "the chat's model"
+    await _say(f"✅ **{name}** runs on {where} from the next message.")
     await show_operators()

@@ -60,6 +60,13 @@ def usage_line(usage: Usage, seconds: float, cost: float | None = None) -> str:
     return " · ".join(parts)
 
 
+def _models_line(models: list[str]) -> str:
+    """`` `openai:gpt-4o-mini` · ``: the models that answered for a run (the one it started
+    on when none reported usage), as code: ids are not markdown."""
+    answered = list(dict.fromkeys(models[1:] or models[:1]))
+    return "".join(f"`{m.replace('`', '')}` · " for m in answered)
+
+
 class TurnRenderer:
     """Shows one Chief of Staff turn as it happens."""
 
@@ -76,6 +83,8 @@ class TurnRenderer:
         self._tasks: dict[str, cl.Task] = {}
         self._task_list: cl.TaskList | None = None
         self._notice: cl.Message | None = None
+        self._models: dict[str, list[str]] = {}
+        """Per run: the model it started on, then every model that answered a call of it."""
         self._notes: dict[str, list[str]] = {}
         """Per run: retries and model switches, shown in the run's step footer."""
         self._thoughts: dict[str, cl.Step] = {}
@@ -118,6 +127,8 @@ class TurnRenderer:
                 usage = Usage(event.input_tokens, event.output_tokens)
                 self._usage[event.run_id] = self._usage.get(event.run_id, Usage()) + usage
                 self._cost[event.run_id] = self._cost.get(event.run_id, 0.0) + (event.cost or 0.0)
+                if event.outcome == "ok":
+                    self._models.setdefault(event.run_id, []).append(event.model)
             case ev.Queued():
                 await self._show_notice(queue_notice(event.position))
             case ev.Notice():
@@ -154,6 +165,7 @@ class TurnRenderer:
     # --- runs -------------------------------------------------------------------------
 
     async def _run_started(self, event: ev.RunStarted) -> None:
+        self._models[event.run_id] = [event.model]
         if event.parent_run_id is None:
             self._root = event.run_id
             root = cl.Step(name=event.agent, type="run", show_input=False)
@@ -202,6 +214,7 @@ class TurnRenderer:
         if step is None:
             return
         footer = (
+            f"{_models_line(self._models.get(run_id, []))}"
             f"*{usage_line(self._usage.get(run_id, Usage()), seconds, self._cost.get(run_id))}*"
         )
         if notes := self._notes.get(run_id):

@@ -224,8 +224,8 @@ async def test_operators_list_edits_disables_enables_and_deletes_with_an_audit_t
     await admin.send("/operators")
     await admin.wait_until(lambda ev: any("**Operators**" in s for s in _said(admin, mark)))
     listing = next(s for s in _said(admin, mark) if "**Operators**" in s)
-    assert "| Writer | built-in | enabled |" in listing
-    assert "| Travel Planner | made here | enabled |" in listing
+    assert "| Writer | built-in | the chat's | enabled |" in listing
+    assert "| Travel Planner | made here | the chat's | enabled |" in listing
     assert "admin created **Travel Planner**" in listing  # the recent changes
 
     mark = await _press_listed(admin, "Disable Writer", mark)

@@ -120,6 +120,8 @@ class FakeOpenAI:
     replies: list[Reply] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
+    models: tuple[str, ...] = ("test-model",)
+    """What `/v1/models` lists."""
 
     async def _completions(self, request: Request) -> Response:
         self.requests.append(await request.json())
@@ -140,22 +142,20 @@ class FakeOpenAI:
 
         return StreamingResponse(events(), media_type="text/event-stream")
 
-
-async def _models(_: Request) -> Response:
-    return JSONResponse(
-        {"object": "list", "data": [{"id": "test-model", "object": "model", "owned_by": "test"}]}
-    )
+    async def _models(self, _: Request) -> Response:
+        listed = [{"id": name, "object": "model", "owned_by": "test"} for name in self.models]
+        return JSONResponse({"object": "list", "data": listed})
 
 
 @contextmanager
-def fake_openai() -> Iterator[FakeOpenAI]:
-    """Serve the fake on a free loopback port for the duration of the block."""
+def fake_openai(models: tuple[str, ...] = ("test-model",)) -> Iterator[FakeOpenAI]:
+    """Serve the fake, listing `models`, on a free loopback port for the duration of the block."""
     port = free_port()
-    fake = FakeOpenAI(f"http://127.0.0.1:{port}/v1")
+    fake = FakeOpenAI(f"http://127.0.0.1:{port}/v1", models=models)
     app = Starlette(
         routes=[
             Route("/v1/chat/completions", fake._completions, methods=["POST"]),
-            Route("/v1/models", _models),
+            Route("/v1/models", fake._models),
         ]
     )
     with serving(app, "fake-openai", port):

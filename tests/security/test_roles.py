@@ -116,6 +116,7 @@ def test_every_action_the_web_app_registers_checks_a_role_and_admin_ones_need_ad
         operators.ENABLE_ACTION,
         operators.DISABLE_ACTION,
         operators.DELETE_ACTION,
+        operators.MODEL_ACTION,
     }
     assert {name for name, role in roles.items() if role == "admin"} >= admin_actions
     unchecked = sorted(name for name, role in roles.items() if role not in ("admin", "member"))
