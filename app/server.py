@@ -16,6 +16,7 @@ from app.api.acting_user import ActingUserMiddleware
 from app.api.actions import action_router
 from app.api.files import FileHeadersMiddleware, storage_router
 from app.api.health import health_router
+from app.api.keys_page import keys_page_router
 from app.api.openai_compat import install_openai_api
 from app.api.page import PageMiddleware
 from app.api.upload_guard import UploadLimitMiddleware, upload_router
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(upload_router(settings.max_upload_mb * 2**20))
     app.include_router(action_router())
     app.include_router(health_router(services))
+    app.include_router(keys_page_router(services))  # /settings/keys: a person's API keys
     install_openai_api(app, services)  # /v1: OpenAI clients with a personal API key
     app.include_router(widget_router(services, app.state.origin_policy.sites))
     _mount_chainlit(app)

@@ -6,13 +6,15 @@ apart, and used to find the row. Only a SHA-256 hash of the whole key is stored.
 carries 256 random bits, so a fast hash is enough (a slow password hash protects guessable
 secrets; nobody guesses 256 bits), and checking it costs microseconds per request.
 
-Used by `cadre keys …` (app/cli/keys.py) and by the `Authorization: Bearer` dependency of
-the HTTP APIs (app/api/api_keys.py). A key acts for its user with that user's documents,
+Used by `cadre keys …` (app/cli/keys.py), the signed-in person's API keys page
+(app/api/keys_page.py) and the `Authorization: Bearer` dependency of the HTTP APIs
+(app/api/api_keys.py). A key acts for its user with that user's documents,
 and stops working the moment it is revoked, its user is disabled or it expires.
 """
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import secrets
@@ -20,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, select, update
 
 from app.auth.errors import AuthError, UnknownUserError
 from app.auth.users import SessionSource
@@ -104,6 +106,11 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+def _find(key: str, owner_id: str | None) -> Select[ApiKey]:
+    query = select(ApiKey).where((ApiKey.id == key) | (ApiKey.prefix == key))
+    return query if owner_id is None else query.where(ApiKey.user_id == owner_id)
+
+
 def _prefix_of(secret: str) -> str | None:
     head, dot, rest = secret.partition(".")
     if not dot or not rest or not head.startswith(KEY_START) or len(head) > 32:
@@ -154,12 +161,34 @@ class ApiKeyStore:
             )
             return [KeyInfo.of(row) for row in rows]
 
-    async def revoke(self, key: str) -> KeyInfo:
-        """Revoke the key whose id or prefix is `key`; revoking twice keeps the first time."""
-        async with self.store.writing() as session:
-            row = await session.scalar(
-                select(ApiKey).where((ApiKey.id == key) | (ApiKey.prefix == key))
+    async def list_all(self) -> builtins.list[tuple[str, KeyInfo]]:
+        """Every user's keys with their owner's login name, oldest first (for admins)."""
+        async with self.store.reading() as session:
+            rows = await session.execute(
+                select(UserRow.identifier, ApiKey)
+                .join(UserRow, UserRow.id == ApiKey.user_id)
+                .order_by(ApiKey.created_at)
             )
+            return [(identifier, KeyInfo.of(row)) for identifier, row in rows.tuples()]
+
+    async def get(self, key: str, *, owner_id: str | None = None) -> KeyInfo:
+        """The key whose id or prefix is `key` (and, with `owner_id`, that user's)."""
+        async with self.store.reading() as session:
+            row = await session.scalar(_find(key, owner_id))
+            if row is None:
+                raise UnknownApiKeyError(
+                    f"no API key has the id or prefix {key!r}: see `cadre keys list USER`"
+                )
+            return KeyInfo.of(row)
+
+    async def revoke(self, key: str, *, owner_id: str | None = None) -> KeyInfo:
+        """Revoke the key whose id or prefix is `key`; revoking twice keeps the first time.
+
+        With `owner_id`, only that user's key: someone else's is reported as unknown, so
+        nobody learns which ids exist.
+        """
+        async with self.store.writing() as session:
+            row = await session.scalar(_find(key, owner_id))
             if row is None:
                 raise UnknownApiKeyError(
                     f"no API key has the id or prefix {key!r}: see `cadre keys list USER`"

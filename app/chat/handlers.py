@@ -19,7 +19,7 @@ from agents.errors import CadreError
 from agents.models.base import ChatMessage
 from app import services
 from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callbacks)
-from app.chat import documents, operators
+from app.chat import documents, key_link, operators
 from app.chat.citations import citation_elements
 from app.chat.history import history_from_thread
 from app.chat.model_picker import offer_models, picked_model
@@ -92,8 +92,9 @@ async def on_chat_resume(thread: ThreadDict) -> None:
 
 async def _offer_commands() -> None:
     admin = await operators.is_admin()
+    keys = key_link.COMMANDS if key_link.for_visitor(cl.context.session.user) else []
     await cl.context.emitter.set_commands(
-        documents.COMMANDS + (operators.ADMIN_COMMANDS if admin else [])
+        documents.COMMANDS + keys + (operators.ADMIN_COMMANDS if admin else [])
     )
 
 
@@ -121,6 +122,9 @@ async def on_message(message: cl.Message) -> None:
         caller = _caller()
         if documents.is_command(message):
             await documents.show_documents(await services.current().knowledge(), caller.user_id)
+            return
+        if key_link.is_command(message):
+            await key_link.show_link(cl.context.session.user)
             return
         if command := operators.command_of(message):
             await operators.run_command(command, caller)
