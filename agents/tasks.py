@@ -8,9 +8,25 @@ from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from agents.models.base import Usage
+from agents.models.queue import PRIORITIES, Priority
+
+__all__ = [
+    "FINAL_STATUSES",
+    "PRIORITIES",
+    "InMemoryTaskStore",
+    "Origin",
+    "Priority",
+    "Task",
+    "TaskStatus",
+    "TaskStore",
+    "new_id",
+]
 
 TaskStatus = Literal["pending", "running", "done", "failed", "cancelled"]
-Priority = Literal["high", "normal", "low"]
+Origin = Literal["delegated", "requested"]
+"""`delegated`: the Chief of Staff handed it to an operator inside a turn (a record of what
+happened). `requested`: a person asked for it (`/task`, REST); it runs in the background and
+can be cancelled and retried."""
 
 FINAL_STATUSES: frozenset[TaskStatus] = frozenset({"done", "failed", "cancelled"})
 
@@ -22,12 +38,14 @@ def new_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Task:
-    """One item of the user's task list: a sub-task handed to an operator."""
+    """One item of the user's task list: a sub-task handed to an operator, or work a person
+    asked to run in the background."""
 
     id: str
     turn_id: str
     """Run id of the Chief of Staff run (the user turn) this task belongs to."""
     operator: str
+    """The operator's name; for a requested task the Chief of Staff's when it decides."""
     title: str
     """Short label for the task list."""
     instructions: str = ""
@@ -42,6 +60,7 @@ class Task:
     started_at: float | None = None
     finished_at: float | None = None
     usage: Usage = field(default_factory=Usage)
+    origin: Origin = "delegated"
 
     @classmethod
     def create(
@@ -54,6 +73,12 @@ class Task:
     ) -> Task:
         """A new pending task with a fresh id."""
         return cls(new_id(), turn_id, operator, title, instructions, priority)
+
+    @classmethod
+    def request(cls, operator: str, title: str, request: str, priority: Priority) -> Task:
+        """A pending task a person asked for; it gets its turn id when it runs."""
+        task_id = new_id()
+        return cls(task_id, task_id, operator, title, request, priority, origin="requested")
 
     def start(self, run_id: str, instructions: str) -> Task:
         """This task, now running in `run_id`."""

@@ -1,58 +1,108 @@
-"""A first-in, first-out slot for a model that can serve one generation at a time.
+"""One slot for a model that can serve one generation at a time, handed out by priority.
 
 On a 2-core machine two concurrent generations are each slower than one after the other,
-so local models serve requests in arrival order and tell waiting callers their position.
+so local models serve one request at a time. Waiting requests are served by priority
+(urgent first), then in arrival order, and each waiting caller is told its place in line,
+which can change while it waits: urgent work that arrives later goes ahead of it.
+
+The priority of a model call comes from the work it serves, not from the call site: the
+background task runner sets `generation_priority` around a task's turn, and every model
+call made inside it (the Chief of Staff's, each operator's) inherits it through the
+context. Everything else (chat turns) is "normal".
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import bisect
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from typing import Literal
+
+Priority = Literal["urgent", "high", "normal", "low"]
+PRIORITIES: tuple[Priority, ...] = ("urgent", "high", "normal", "low")
+"""Most pressing first."""
+
+generation_priority: ContextVar[Priority] = ContextVar("generation_priority", default="normal")
+"""The priority of the work the current task serves."""
+
+
+@contextmanager
+def serving(priority: Priority) -> Iterator[None]:
+    """Model calls made inside the block (and in tasks started there) wait at `priority`."""
+    token = generation_priority.set(priority)
+    try:
+        yield
+    finally:
+        generation_priority.reset(token)
 
 
 class _Ticket:
-    __slots__ = ("moved",)
+    __slots__ = ("key", "moved")
 
-    def __init__(self) -> None:
+    def __init__(self, key: tuple[int, int]) -> None:
+        self.key = key
+        """(priority rank, arrival number): the smaller goes first."""
         self.moved = asyncio.Event()
 
 
 class GenerationQueue:
-    """Admits one holder at a time, in arrival order, reporting each waiter's position."""
+    """Admits one holder at a time, by priority then arrival, reporting each waiter's place."""
 
     def __init__(self) -> None:
-        self._line: list[_Ticket] = []
+        self._holder: _Ticket | None = None
+        self._waiting: list[_Ticket] = []
+        self._arrivals = itertools.count()
 
     @property
     def waiting(self) -> int:
         """How many callers wait behind the current holder."""
-        return max(0, len(self._line) - 1)
+        return len(self._waiting)
 
     @asynccontextmanager
-    async def turn(self) -> AsyncIterator[AsyncIterator[int]]:
+    async def turn(self, priority: Priority | None = None) -> AsyncIterator[AsyncIterator[int]]:
         """Join the line; iterate the yielded positions until it is your turn.
 
         Usage::
 
             async with queue.turn() as positions:
                 async for position in positions:
-                    report(position)   # 1 = next in line
+                    report(position)   # 1 = next in line; it may grow when urgent work comes
                 ...                    # now this caller holds the model
 
-        Leaving the block (normally, by error or by cancellation) hands the model on.
+        `priority` defaults to `generation_priority` of the calling context. Leaving the block
+        (normally, by error or by cancellation) hands the model on.
         """
-        ticket = _Ticket()
-        self._line.append(ticket)
+        rank = PRIORITIES.index(priority or generation_priority.get())
+        ticket = _Ticket((rank, next(self._arrivals)))
+        if self._holder is None and not self._waiting:
+            self._holder = ticket
+        else:
+            bisect.insort(self._waiting, ticket, key=lambda t: t.key)
+            self._nudge()
         try:
             yield self._positions(ticket)
         finally:
-            self._line.remove(ticket)
-            for other in self._line:
-                other.moved.set()
+            if self._holder is ticket:
+                self._holder = self._waiting.pop(0) if self._waiting else None
+            else:
+                self._waiting.remove(ticket)
+            self._nudge()
+
+    def _nudge(self) -> None:
+        """Wake everyone in line to look at their place again."""
+        for ticket in (self._holder, *self._waiting):
+            if ticket is not None:
+                ticket.moved.set()
 
     async def _positions(self, ticket: _Ticket) -> AsyncIterator[int]:
-        while (position := self._line.index(ticket)) > 0:
-            yield position
+        reported = 0
+        while self._holder is not ticket:
+            position = self._waiting.index(ticket) + 1
+            if position != reported:
+                yield position
+                reported = position
             await ticket.moved.wait()
             ticket.moved.clear()

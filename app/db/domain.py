@@ -35,8 +35,10 @@ DOCUMENT_STATUSES = ("queued", "processing", "ready", "failed")
 """Every state a document moves through during ingestion."""
 TASK_STATUSES = ("pending", "running", "done", "failed", "cancelled")
 """Every state of a delegation record (those of `agents.tasks.Task`)."""
-TASK_PRIORITIES = ("high", "normal", "low")
-"""How urgent a delegation is."""
+TASK_PRIORITIES = ("urgent", "high", "normal", "low")
+"""How pressing a task is (the generation queue serves the most pressing first)."""
+TASK_ORIGINS = ("delegated", "requested")
+"""A delegation inside a turn, or work a person asked to run in the background."""
 
 
 class AgentRecord(Base):
@@ -123,7 +125,8 @@ class DocumentRow(Base):
 
 
 class TaskRecord(Base):
-    """One delegation from the Chief of Staff to an operator: an `agents.tasks.Task`.
+    """One delegation from the Chief of Staff to an operator, or a task a person asked to run
+    in the background: an `agents.tasks.Task`.
 
     Times are unix seconds, as the `Task` keeps them, so a record reads back exactly.
     """
@@ -133,8 +136,10 @@ class TaskRecord(Base):
         CheckConstraint(
             "status IN ('pending', 'running', 'done', 'failed', 'cancelled')", name="status"
         ),
-        CheckConstraint("priority IN ('high', 'normal', 'low')", name="priority"),
+        CheckConstraint("priority IN ('urgent', 'high', 'normal', 'low')", name="priority"),
+        CheckConstraint("origin IN ('delegated', 'requested')", name="origin"),
         Index("ix_tasks_turn_created", "turn_id", "created_at"),
+        Index("ix_tasks_user_created", "user_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -162,6 +167,8 @@ class TaskRecord(Base):
     finished_at: Mapped[float | None] = mapped_column(Double)
     input_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     output_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    origin: Mapped[str] = mapped_column(String(16), default="delegated", server_default="delegated")
+    """`delegated` (a record of a turn) or `requested` (runs in the background)."""
 
 
 class UsageRecord(Base):

@@ -26,7 +26,7 @@ from app.db.sessions import Sessions
 from app.db.types import utcnow
 from knowledge.catalog import DocumentRecord, DocumentStatus
 
-__all__ = ["SqlDocumentCatalog", "SqlTaskStore", "ensure_thread", "upsert"]
+__all__ = ["SqlDocumentCatalog", "SqlTaskStore", "ensure_thread", "task_of", "upsert"]
 
 # Every other Task field has a column of the same name; usage is split in two.
 _TASK_FIELDS = tuple(f.name for f in fields(Task) if f.name not in ("id", "usage"))
@@ -85,7 +85,7 @@ class SqlTaskStore:
             row = await session.scalar(
                 select(TaskRecord).where(TaskRecord.id == task_id, *self._mine())
             )
-        return None if row is None else _task(row)
+        return None if row is None else task_of(row)
 
     async def for_turn(self, turn_id: str) -> list[Task]:
         """The tasks of one user turn, oldest first."""
@@ -97,7 +97,7 @@ class SqlTaskStore:
             .order_by(TaskRecord.created_at, TaskRecord.id)
         )
         async with self._layer.reading() as session:
-            return [_task(row) for row in await session.scalars(query)]
+            return [task_of(row) for row in await session.scalars(query)]
 
     def _mine(self) -> list[ColumnElement[bool]]:
         return [] if self.user_id is None else [TaskRecord.user_id == self.user_id]
@@ -206,7 +206,8 @@ class SqlDocumentCatalog:
             return [_document(row) for row in await session.scalars(query)]
 
 
-def _task(row: TaskRecord) -> Task:
+def task_of(row: TaskRecord) -> Task:
+    """The `Task` a record holds."""
     columns = {name: getattr(row, name) for name in _TASK_FIELDS}
     return Task(id=row.id, **columns, usage=Usage(row.input_tokens, row.output_tokens))
 

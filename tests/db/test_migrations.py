@@ -10,12 +10,14 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
+from agents.tasks import Task
 from app.db import current_revision, downgrade, make_engine, metadata, migrate, upgrade
 from app.db.operators import OperatorStore
 from app.db.sessions import Sessions
+from app.db.stores import SqlTaskStore
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-HEAD = "0008"
+HEAD = "0009"
 
 
 @pytest.fixture(params=BACKENDS)
@@ -96,3 +98,32 @@ async def test_operators_made_before_0004_keep_working_with_no_examples(empty_ur
     finally:
         await layer.close()
     assert (clerk.name, clerk.examples, clerk.tools) == ("Clerk", (), ())
+
+
+async def test_delegations_recorded_before_0009_stay_delegations_and_urgent_is_allowed(
+    empty_url: str,
+) -> None:
+    await upgrade(empty_url, "0008")
+    engine = make_engine(empty_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO tasks (id, turn_id, operator, title, priority, created_at) "
+                    "VALUES ('t1', 'turn', 'Writer', 'Draft', 'high', 1.0)"
+                )
+            )
+    finally:
+        await engine.dispose()
+    await upgrade(empty_url)
+    layer = Sessions(make_engine(empty_url))
+    try:
+        store = SqlTaskStore(layer)
+        old = await store.get("t1")
+        assert old is not None
+        assert (old.origin, old.priority) == ("delegated", "high")
+        urgent = Task.request("Chief of Staff", "Now", "Do it now", "urgent")
+        await store.save(urgent)
+        assert await store.get(urgent.id) == urgent
+    finally:
+        await layer.close()

@@ -1,10 +1,11 @@
-"""One generation at a time, in arrival order, with positions for those waiting."""
+"""One generation at a time, by priority then arrival, with positions for those waiting."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
-from agents.models.queue import GenerationQueue
+from agents.models.queue import GenerationQueue, Priority, generation_priority, serving
 
 
 async def _use(queue: GenerationQueue, name: str, log: list[str], hold: asyncio.Event) -> None:
@@ -75,3 +76,111 @@ async def test_a_cancelled_holder_hands_the_model_on() -> None:
     assert log[-1] == "b runs"
     hold_b.set()
     await b
+
+
+# ---- priorities ---------------------------------------------------------------------------
+
+
+async def _settled(condition: Callable[[], bool]) -> None:
+    """Let the other tasks run until `condition` holds (fails instead of hanging)."""
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the queue never got there")
+
+
+def _waiting(log: list[str], name: str) -> Callable[[], bool]:
+    return lambda: any(line.startswith(f"{name} waits") for line in log)
+
+
+async def _use_at(
+    queue: GenerationQueue,
+    name: str,
+    priority: Priority | None,
+    log: list[str],
+    hold: asyncio.Event,
+) -> None:
+    async with queue.turn(priority) as positions:
+        async for position in positions:
+            log.append(f"{name} waits at {position}")
+        log.append(f"{name} runs")
+        await hold.wait()
+
+
+async def test_waiting_callers_run_by_priority_then_arrival() -> None:
+    queue = GenerationQueue()
+    log: list[str] = []
+    go = asyncio.Event()
+    busy = asyncio.Event()
+    holder = asyncio.create_task(_use_at(queue, "busy", "low", log, busy))
+    await _settled(lambda: "busy runs" in log)
+    order = [("low", "low"), ("normal-1", "normal"), ("urgent", "urgent"), ("high", "high")]
+    order.append(("normal-2", "normal"))
+    waiters = []
+    for name, priority in order:
+        waiters.append(asyncio.create_task(_use_at(queue, name, priority, log, go)))
+        await _settled(_waiting(log, name))
+    assert queue.waiting == 5
+
+    go.set()
+    busy.set()
+    await asyncio.gather(holder, *waiters)
+    ran = [line.removesuffix(" runs") for line in log if line.endswith(" runs")]
+    assert ran == ["busy", "urgent", "high", "normal-1", "normal-2", "low"]
+
+
+async def test_a_place_in_line_moves_back_when_urgent_work_arrives() -> None:
+    queue = GenerationQueue()
+    log: list[str] = []
+    busy, go = asyncio.Event(), asyncio.Event()
+    holder = asyncio.create_task(_use_at(queue, "busy", None, log, busy))
+    await _settled(lambda: "busy runs" in log)
+    normal = asyncio.create_task(_use_at(queue, "normal", "normal", log, go))
+    await _settled(lambda: "normal waits at 1" in log)
+
+    urgent = asyncio.create_task(_use_at(queue, "urgent", "urgent", log, go))
+    await _settled(lambda: "normal waits at 2" in log)
+    assert "urgent waits at 1" in log
+    assert "normal runs" not in log
+
+    busy.set()
+    go.set()
+    await asyncio.gather(holder, normal, urgent)
+    assert log.index("urgent runs") < log.index("normal runs")
+
+
+async def test_the_priority_of_a_call_comes_from_the_work_it_serves() -> None:
+    queue = GenerationQueue()
+    log: list[str] = []
+    busy, go = asyncio.Event(), asyncio.Event()
+    holder = asyncio.create_task(_use_at(queue, "busy", None, log, busy))
+    await _settled(lambda: "busy runs" in log)
+    chat = asyncio.create_task(_use_at(queue, "chat", None, log, go))  # a chat turn: normal
+    await _settled(lambda: "chat waits at 1" in log)
+    with serving("urgent"):  # a background task's turn; its model calls inherit the priority
+        task = asyncio.create_task(_use_at(queue, "task", None, log, go))
+    assert generation_priority.get() == "normal"
+    await _settled(lambda: "chat waits at 2" in log)
+
+    busy.set()
+    go.set()
+    await asyncio.gather(holder, chat, task)
+    assert log.index("task runs") < log.index("chat runs")
+
+
+async def test_a_high_priority_arrival_never_takes_the_model_from_its_holder() -> None:
+    queue = GenerationQueue()
+    log: list[str] = []
+    busy, go = asyncio.Event(), asyncio.Event()
+    holder = asyncio.create_task(_use_at(queue, "low", "low", log, busy))
+    await _settled(lambda: "low runs" in log)
+    urgent = asyncio.create_task(_use_at(queue, "urgent", "urgent", log, go))
+    await _settled(lambda: "urgent waits at 1" in log)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert "urgent runs" not in log
+    busy.set()
+    go.set()
+    await asyncio.gather(holder, urgent)
+    assert log[-1] == "urgent runs"
