@@ -3,6 +3,10 @@
 Everything interpolated goes through `_e` (HTML-escaped). The page works without
 JavaScript; the script only adds the copy button, and the Content-Security-Policy allows it
 by its hash (app/api/page.py), never by 'unsafe-inline'.
+
+The referrer policy is `same-origin`, not the chat page's `no-referrer`: under `no-referrer`
+Chromium sends `Origin: null` with a form post, and the origin checks would refuse the
+page's own forms. Other sites still get no Referer.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ header { display: flex; align-items: center; justify-content: space-between; gap
 header .brand { display: flex; align-items: center; gap: .5rem; font-weight: 600;
   color: var(--text); text-decoration: none; }
 header nav { display: flex; gap: 1rem; align-items: center; color: var(--muted); }
-main { max-width: 60rem; margin: 0 auto; padding: 1.5rem; }
+main { max-width: 68rem; margin: 0 auto; padding: 1.5rem; }
 h1 { font-size: 1.6rem; margin: .5rem 0; } h2 { font-size: 1.15rem; margin: 0 0 .75rem; }
 a { color: var(--primary); }
 .lead { color: var(--muted); margin-top: 0; }
@@ -57,7 +61,9 @@ label { display: flex; flex-direction: column; gap: .25rem; font-size: .9rem;
   color: var(--muted); }
 input, select, button, .button { font: inherit; border-radius: .5rem; padding: .5rem .75rem;
   border: 1px solid var(--line); background: var(--card); color: var(--text); }
-input[type=text] { min-width: 18rem; }
+input[type=text] { min-width: 18rem; } input, select { height: 2.6rem; }
+section { margin-bottom: 1.75rem; } .table-wrap { overflow-x: auto; }
+td code, td time { white-space: nowrap; }
 button, .button { cursor: pointer; background: var(--primary); color: #fff;
   border-color: var(--primary); text-decoration: none; display: inline-block; }
 button.danger { background: var(--bad); border-color: var(--bad); }
@@ -76,6 +82,8 @@ pre { background: var(--bg); border: 1px solid var(--line); border-radius: .5rem
 .state.active { color: #1e7a3c; border-color: var(--ok-line); background: var(--ok-bg); }
 .state.revoked, .state.expired { color: var(--muted); border-color: var(--line); }
 .muted { color: var(--muted); }
+.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden;
+  clip: rect(0 0 0 0); white-space: nowrap; }
 """
 
 # Static text, so its hash (in the page's CSP) never changes. Without a secure context
@@ -138,7 +146,7 @@ def _layout(title: str, identifier: str | None, body: str, *, script: bool = Fal
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>{_e(title)} · Cadre</title>
 <link rel="icon" href="/favicon">
 <style>{_STYLE}</style>
@@ -203,6 +211,12 @@ def _create_form(view: KeysView) -> str:
 </section>"""
 
 
+def _state(info: KeyInfo) -> str:
+    since = {"revoked": info.revoked_at, "expired": info.expires_at}.get(info.state)
+    title = f' title="since {_e(since.strftime("%Y-%m-%d %H:%M"))} UTC"' if since else ""
+    return f'<span class="state {_e(info.state)}"{title}>{_e(info.state)}</span>'
+
+
 def _rows(keys: Iterable[tuple[str | None, KeyInfo]], revoke: bool) -> str:
     rows = []
     for owner, info in keys:
@@ -216,7 +230,7 @@ def _rows(keys: Iterable[tuple[str | None, KeyInfo]], revoke: bool) -> str:
             "<tr>"
             + (f"<td>{_e(owner)}</td>" if owner is not None else "")
             + f"<td>{_e(info.name)}</td><td><code>{_e(info.prefix)}</code></td>"
-            f'<td><span class="state {_e(info.state)}">{_e(info.state)}</span></td>'
+            f"<td>{_state(info)}</td>"
             f"<td>{_when(info.created_at)}</td><td>{_when(info.last_used_at)}</td>"
             f"<td>{_when(info.expires_at)}</td><td>{action}</td></tr>"
         )
@@ -225,13 +239,13 @@ def _rows(keys: Iterable[tuple[str | None, KeyInfo]], revoke: bool) -> str:
 
 def _table(caption: str, keys: list[tuple[str | None, KeyInfo]], with_owner: bool) -> str:
     owner = "<th scope=col>User</th>" if with_owner else ""
-    return f"""<table>
-<caption class="muted" style="text-align:left;padding:.5rem 0">{_e(caption)}</caption>
+    return f"""<div class="table-wrap"><table>
+<caption class="visually-hidden">{_e(caption)}</caption>
 <thead><tr>{owner}<th scope=col>Name</th><th scope=col>Prefix</th><th scope=col>State</th>
 <th scope=col>Created</th><th scope=col>Last used</th><th scope=col>Expires</th>
 <th scope=col><span class="muted">Action</span></th></tr></thead>
 <tbody>{_rows(keys, revoke=True)}</tbody>
-</table>"""
+</table></div>"""
 
 
 def keys_page(view: KeysView) -> str:

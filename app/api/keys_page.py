@@ -63,7 +63,7 @@ def _html(body: str, status: int = 200) -> HTMLResponse:
             "cache-control": "no-store",
             "content-security-policy": page_policy(body.encode()),
             "x-content-type-options": "nosniff",
-            "referrer-policy": "no-referrer",
+            "referrer-policy": "same-origin",  # see app/api/keys_html.py
         },
     )
 

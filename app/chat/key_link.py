@@ -39,7 +39,7 @@ async def show_link(user: cl.User | cl.PersistedUser | None) -> None:
         text = "API keys belong to people who sign in to Cadre itself."
     else:
         text = (
-            f"🔑 [Open your API keys]({PAGE_PATH}) to create, copy and revoke personal API "
+            f"[Open your API keys]({PAGE_PATH}) to create, copy and revoke personal API "
             "keys for Cadre's OpenAI-compatible API. A new key is shown once, on that page, "
             "and never in this chat."
         )
