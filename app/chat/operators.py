@@ -433,6 +433,9 @@ async def _pick_model(name: str, builtin: AgentSpec | None, actor: Actor) -> Non
     if picked is None or picked is _INVALID or picked == CANCEL:
         await _say(f"Nothing changed: **{name}** keeps {current}.")
         return
+    if not await is_admin(actor.identifier):  # the role may have been taken away meanwhile
+        await _say("⚠️ Only admins can choose an operator's model; nothing changed.")
+        return
     model = str(picked) or None
     if model is not None and not await shared.catalog.offers(model):
         await _say(f"⚠️ `{model}` cannot answer any more; nothing changed.")
