@@ -19,8 +19,10 @@ from app.api.health import health_router
 from app.api.keys_page import keys_page_router
 from app.api.openai_compat import install_openai_api
 from app.api.page import PageMiddleware
+from app.api.tasks import tasks_router
 from app.api.upload_guard import UploadLimitMiddleware, upload_router
 from app.api.widget import widget_router
+from app.background_tasks import task_runner
 from app.db import migrate
 from app.services import Services
 from app.settings import Settings
@@ -44,7 +46,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await auth.bootstrap(settings, services)
         # Mounted sub-apps get no lifespan (starlette#649): Chainlit's startup work is ours.
         services.start_warming()
+        await task_runner(services).start()  # pending tasks run again; interrupted ones say so
         yield
+        await task_runner(services).stop()
         await services.close()
 
     # The API reference at /api/docs, with Swagger UI served from the wheel, not a CDN.
@@ -71,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys_page_router(services))  # /settings/keys: a person's API keys
     install_openai_api(app, services)  # /v1: OpenAI clients with a personal API key
     app.include_router(widget_router(services, app.state.origin_policy.sites))
+    app.include_router(tasks_router(services))
     _mount_chainlit(app)
     return app
 
