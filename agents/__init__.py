@@ -36,6 +36,7 @@ from agents.router import NONE, Route, RouterConfig, SemanticRouter
 from agents.runner import Runner, final_output
 from agents.scope import UserScope
 from agents.spec import AgentSpec
+from agents.table_query import TableLoader, table_tools
 from agents.tasks import InMemoryTaskStore, Task, TaskStatus, TaskStore
 from agents.tools import Tool, tool
 
@@ -69,6 +70,7 @@ __all__ = [
     "RunStarted",
     "Runner",
     "SemanticRouter",
+    "TableLoader",
     "Task",
     "TaskStatus",
     "TaskStore",
@@ -89,5 +91,6 @@ __all__ = [
     "final_output",
     "knowledge_tools",
     "plan_tool",
+    "table_tools",
     "tool",
 ]

@@ -117,7 +117,7 @@ def _scope(ctx: RunContext) -> UserScope | None:
     return ctx.deps if isinstance(ctx.deps, UserScope) else None
 
 
-class _Library:
+class DocumentLibrary:
     """The knowledge base behind the tools, opened on first use."""
 
     def __init__(self, source: KnowledgeSource) -> None:
@@ -151,7 +151,7 @@ def _knowledge_failure(tool_name: str, error: KnowledgeError) -> ToolError:
 
 
 async def _search(
-    ctx: RunContext, library: _Library, query: str, k: int, tool_name: str
+    ctx: RunContext, library: DocumentLibrary, query: str, k: int, tool_name: str
 ) -> tuple[list[Passage], list[int]]:
     owner = _owner(ctx, tool_name)
     attached = ctx.deps.attached if isinstance(ctx.deps, UserScope) else ()
@@ -171,7 +171,7 @@ async def _search(
     return passages, numbers
 
 
-async def _nothing_found(library: _Library, owner: str, query: str) -> str:
+async def _nothing_found(library: DocumentLibrary, owner: str, query: str) -> str:
     kb = await library.get()
     if not await asyncio.to_thread(kb.store.count, owner):
         return (
@@ -194,7 +194,7 @@ def document_match(source: KnowledgeSource) -> DocumentMatch:
     The Chief of Staff uses it to route by evidence: a question the documents answer goes to
     the Researcher even when the person does not say "search my documents".
     """
-    library = _Library(source)
+    library = DocumentLibrary(source)
 
     async def match(request: str, owner: str) -> float:
         try:
@@ -216,7 +216,7 @@ def knowledge_tools(
     open it lazily), or `None`: the tools then tell the model that no library exists.
     `read_budget` caps the characters of document text one `read_document` call returns.
     """
-    library = _Library(source)
+    library = DocumentLibrary(source)
 
     def search_calls(request: str) -> list[dict[str, Any]]:
         return [{"query": request}] if choose_tool(request) == "search_documents" else []
@@ -343,7 +343,7 @@ def _ready_line(document: _Document) -> str:
 
 
 async def _search_instead(
-    ctx: RunContext, library: _Library, reference: str, documents: Sequence[_Document]
+    ctx: RunContext, library: DocumentLibrary, reference: str, documents: Sequence[_Document]
 ) -> str:
     names = ", ".join(f'"{_one_line(d.name)}"' for d in documents[:20])
     more = f" and {len(documents) - 20} more" if len(documents) > 20 else ""

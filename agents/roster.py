@@ -13,6 +13,7 @@ from agents.calculator import calculate
 from agents.knowledge_tools import KNOWLEDGE_TOOL_NAMES, KnowledgeSource, knowledge_tools
 from agents.limits import AgentLimits
 from agents.spec import AgentSpec
+from agents.table_query import TableLoader, table_tools
 from agents.tabular import column_statistics
 from agents.tools import Tool
 
@@ -63,12 +64,14 @@ ANALYST = AgentSpec(
         "totals, min/max) over tables or CSV data."
     ),
     instructions=(
-        "You are the Analyst. Use the calculate tool for every calculation and the "
-        "column_statistics tool for tables; never do arithmetic in your head. Show the "
+        "You are the Analyst. Use the calculate tool for every calculation, the "
+        "column_statistics tool for tables written in the conversation, and query_table for "
+        "the user's spreadsheet files (it computes over every row of the file, not only the "
+        "rows a search shows); never do arithmetic in your head. Show the "
         "calculation, give the result with units, and state any assumption you made. "
         "If data is missing, say exactly what you need."
     ),
-    tools=("calculate", "column_statistics"),
+    tools=("calculate", "column_statistics", "query_table"),
     examples=(
         "What is 17.5% of 2,340?",
         "Calculate the compound growth if revenue goes from 1.2M to 1.9M over 3 years",
@@ -178,10 +181,19 @@ def chief_instructions(chief: AgentSpec, operators: Sequence[AgentSpec]) -> str:
     )
 
 
-def builtin_tools(knowledge: KnowledgeSource = None) -> list[Tool]:
+def builtin_tools(
+    knowledge: KnowledgeSource = None, tables: TableLoader | None = None
+) -> list[Tool]:
     """The tools the built-in operators name: the calculator, statistics and the knowledge tools.
 
     `knowledge` is the knowledge base (or an async function opening it); without one the
-    Researcher's tools tell it that no documents can be consulted.
+    Researcher's tools tell it that no documents can be consulted. `tables` loads a whole
+    spreadsheet of the user's for the Analyst's `query_table`; without it that tool says
+    it cannot.
     """
-    return [calculate, column_statistics, *knowledge_tools(knowledge)]
+    return [
+        calculate,
+        column_statistics,
+        *knowledge_tools(knowledge),
+        *table_tools(knowledge, tables),
+    ]

@@ -41,7 +41,8 @@ class ColumnStats:
     maximum: Fraction
 
 
-def _number(cell: str) -> Fraction | None:
+def parse_number(cell: str) -> Fraction | None:
+    """A cell as an exact number (`1,250.50`, `$12`, `(40)`, `7%`), or `None` if it is text."""
     text = _CURRENCY.sub("", cell).rstrip("%")
     if _GROUPED.match(text):
         text = text.replace(",", "")
@@ -80,7 +81,7 @@ def _stats(name: str, cells: Sequence[str]) -> ColumnStats | None:
     for cell in cells:
         if not cell:
             missing += 1
-        elif (value := _number(cell)) is not None:
+        elif (value := parse_number(cell)) is not None:
             values.append(value)
         else:
             missing += 1
@@ -126,7 +127,8 @@ def column_stats(data: str, columns: Sequence[str] | None = None) -> list[Column
     return results
 
 
-def _show(value: Fraction | None) -> str:
+def show_number(value: Fraction | None) -> str:
+    """A result as the model reads it: whole numbers in full, others to 6 decimals."""
     if value is None:
         return "–"
     if value.denominator == 1:
@@ -144,7 +146,9 @@ def render(stats: Sequence[ColumnStats]) -> str:
     ]
     for s in stats:
         cells = [s.total, s.mean, s.median, s.stdev, s.minimum, s.maximum]
-        lines.append(f"| {s.name} | {s.count} | " + " | ".join(_show(c) for c in cells) + " |")
+        lines.append(
+            f"| {s.name} | {s.count} | " + " | ".join(show_number(c) for c in cells) + " |"
+        )
     notes = [
         f"{s.name}: {s.missing} empty or non-numeric cell(s) skipped" for s in stats if s.missing
     ]

@@ -33,6 +33,7 @@ from agents.models.resilience import RetryPolicy
 from app.db.chainlit_data.layer import CadreDataLayer
 from app.db.stores import SqlDocumentCatalog
 from app.model_catalog import ModelCatalog
+from app.originals import original_tables
 from app.settings import Settings
 from knowledge.base import KnowledgeBase
 from knowledge.embedder import Embedder, SentenceTransformerEmbedder
@@ -136,7 +137,7 @@ class Services:
         return Runner(
             self.chat_model,
             models=self.registry,
-            tools=builtin_tools(self.knowledge),
+            tools=builtin_tools(self.knowledge, original_tables(self.settings.originals_dir)),
             limits=TurnLimits(
                 token_budget=self.settings.turn_token_budget,
                 deadline_s=self.settings.turn_deadline_s,

@@ -22,6 +22,8 @@ _EXPORTS = {
     "ParseLimits": "knowledge.parsing",
     "parse_in_sandbox": "knowledge.sandbox",
     "parse_in_sandbox_async": "knowledge.sandbox",
+    "Table": "knowledge.tables",
+    "read_tables": "knowledge.tables",
     # embedding
     "Embedder": "knowledge.embedder",
     "HashEmbedder": "knowledge.embedder",

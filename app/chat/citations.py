@@ -15,7 +15,7 @@ import chainlit as cl
 from chainlit.element import Element
 
 from app.chat.markdown import literal, without_remote_images
-from app.chat.uploads import find_original
+from app.originals import find_original
 from knowledge.documents import Passage
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")

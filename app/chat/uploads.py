@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ import chainlit as cl
 from chainlit.element import Element
 
 from app.chat.markdown import literal
+from app.originals import original_path
 from knowledge.base import KnowledgeBase
 from knowledge.ingest import IngestDone, IngestFailed, IngestProgress, Upload
 
@@ -43,28 +43,6 @@ class UploadOutcome:
     ok: bool
     document_id: str = ""
     detail: str = ""
-
-
-_SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
-
-
-def kept_suffix(name: str) -> str:
-    """The extension an original is kept under: short letters and digits, or none at all."""
-    suffix = Path(name).suffix.lower()
-    return suffix if _SUFFIX.fullmatch(suffix) else ""
-
-
-def original_path(originals_dir: Path, owner: str, document_id: str, name: str) -> Path:
-    """Where the original bytes of an owner's document are kept (a name the server made)."""
-    return originals_dir / owner / f"{document_id}{kept_suffix(name)}"
-
-
-def find_original(originals_dir: Path, owner: str, document_id: str) -> Path | None:
-    """The kept original of a document, whatever its extension."""
-    folder = originals_dir / owner
-    if not folder.is_dir():
-        return None
-    return next(iter(sorted(folder.glob(f"{document_id}*"))), None)
 
 
 def _progress_line(event: IngestProgress) -> str:

@@ -10,17 +10,17 @@ from knowledge.documents import ParsedDocument, Section
 from knowledge.parsing._shared import Progress, TextBudget, nonblank, read_text, render_record
 from knowledge.parsing.limits import ParseLimits
 
-_SAMPLE_CHARS = 64 * 1024
+SAMPLE_CHARS = 64 * 1024
 
 
-def _dialect(sample: str, name: str) -> type[csv.Dialect]:
+def dialect(sample: str, name: str) -> type[csv.Dialect]:
     try:
         return csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
         return csv.excel_tab if name.lower().endswith(".tsv") else csv.excel
 
 
-def _is_number(value: str) -> bool:
+def is_number(value: str) -> bool:
     try:
         float(value.replace(",", ""))
     except ValueError:
@@ -34,14 +34,14 @@ def parse(
     """Read delimited rows; the first row names the columns unless it holds numbers."""
     budget = TextBudget(name, limits.max_text_chars)
     text = read_text(path, name=name)
-    sample = text[:_SAMPLE_CHARS]
-    if len(text) > _SAMPLE_CHARS:
+    sample = text[:SAMPLE_CHARS]
+    if len(text) > SAMPLE_CHARS:
         sample = sample[: sample.rfind("\n") + 1] or sample  # whole lines only
-    rows = csv.reader(io.StringIO(text, newline=""), _dialect(sample, name))
+    rows = csv.reader(io.StringIO(text, newline=""), dialect(sample, name))
     first = next(rows, [])
     header = [" ".join(cell.split()) for cell in first]
     lines = []
-    if any(_is_number(cell) for cell in header if cell):
+    if any(is_number(cell) for cell in header if cell):
         header = []  # data, not names: columns are called "column 1", "column 2"…
         lines.append(render_record(header, first))
     count = 0

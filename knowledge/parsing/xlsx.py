@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import openpyxl
+from openpyxl.workbook.workbook import Workbook
 
 from knowledge.documents import ParsedDocument, Section
 from knowledge.parsing._shared import Progress, TextBudget, nonblank, render_record
 from knowledge.parsing.limits import ParseLimits, check_archive
 
 
-def _cell(value: object) -> str:
+def cell_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -31,7 +33,7 @@ def sheet_section(title: str, rows: Iterable[Sequence[object]], budget: TextBudg
     header: list[str] | None = None
     lines = []
     for values in rows:
-        row = [_cell(value) for value in values]
+        row = [cell_text(value) for value in values]
         if not any(cell.strip() for cell in row):
             continue
         if header is None:
@@ -46,14 +48,28 @@ def sheet_section(title: str, rows: Iterable[Sequence[object]], budget: TextBudg
     return Section(text="\n".join(lines), title=title, meta=meta)
 
 
+@contextmanager
+def open_workbook(path: Path) -> Iterator[Workbook]:
+    """The workbook at `path`, read-only with cached values, whatever the file is called.
+
+    openpyxl refuses a path without an Excel extension (uploads are parsed from a file
+    named `upload`), but not an open file.
+    """
+    with path.open("rb") as file:
+        workbook = openpyxl.load_workbook(file, read_only=True, data_only=True)
+        try:
+            yield workbook
+        finally:
+            workbook.close()
+
+
 def parse(
     path: Path, *, name: str, limits: ParseLimits, progress: Progress | None = None
 ) -> ParsedDocument:
     """Read every worksheet's cached values (no formulas are evaluated)."""
     check_archive(path, name=name, kind="an Excel workbook", limits=limits)
     budget = TextBudget(name, limits.max_text_chars)
-    workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    try:
+    with open_workbook(path) as workbook:
         sheets = workbook.worksheets
         sections = []
         for number, sheet in enumerate(sheets, start=1):
@@ -64,6 +80,4 @@ def parse(
             sections.append(sheet_section(sheet.title, sheet.iter_rows(values_only=True), budget))
             if progress is not None:
                 progress(number, len(sheets))
-    finally:
-        workbook.close()
     return ParsedDocument(name=name, kind="xlsx", sections=nonblank(sections))

@@ -1,0 +1,313 @@
+"""`query_table`: the Analyst computes over every row of a spreadsheet the user has.
+
+Search shows a few rows of a sheet; a total, an average or a count by region needs all of
+them. This tool loads the whole table from the document's kept original (through a
+`TableLoader` the app provides, so this package never learns where files live), filters and
+groups the rows, and computes in exact arithmetic. The model only says what to compute.
+Like the knowledge tools, it reads only documents of the run's `UserScope`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from fractions import Fraction
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.context import RunContext
+from agents.errors import ToolError
+from agents.knowledge_tools import DocumentLibrary, KnowledgeSource
+from agents.reading import pick_document
+from agents.scope import UserScope
+from agents.tabular import parse_number, show_number
+from agents.tools import Tool, tool
+from knowledge.errors import KnowledgeError
+
+if TYPE_CHECKING:
+    from knowledge.tables import Table  # openpyxl and calamine load only when a table is read
+
+TableLoader: TypeAlias = "Callable[[str, str, str], Awaitable[Sequence[Table] | None]]"
+"""(owner, document id, file name) -> every sheet of that document's original, or `None`
+when the original is not kept (a file only ingested, never uploaded through the app)."""
+
+Operation: TypeAlias = Literal["sum", "mean", "median", "count", "min", "max", "columns"]
+
+SPREADSHEET_SUFFIXES = (".csv", ".tsv", ".xlsx", ".xlsm", ".ods")
+MAX_GROUPS = 50
+_EXAMPLES = 6
+
+_AGGREGATE = re.compile(
+    r"\b(total|sum|average|mean|median|how many|count|number of|maximum|minimum|highest|"
+    r"lowest|largest|smallest|per)\b",
+    re.IGNORECASE,
+)
+_TABLE_WORDS = re.compile(
+    r"\b(spreadsheet|sheet|table|csv|xlsx|ods|workbook|column|rows?|ledger)\b|\.(csv|xlsx|ods)\b",
+    re.IGNORECASE,
+)
+
+
+class Condition(BaseModel):
+    """Keep only the rows where `column` `op` `value` (`Region = North`, `Amount > 100`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str = Field(min_length=1, max_length=200)
+    op: Literal["=", "!=", ">", ">=", "<", "<=", "contains"] = "="
+    value: str | int | float = Field(description="Compared as a number when both are numbers.")
+
+
+def _needs_table(request: str) -> bool:
+    return bool(_AGGREGATE.search(request) and _TABLE_WORDS.search(request))
+
+
+def _owner(ctx: RunContext) -> UserScope:
+    if not isinstance(ctx.deps, UserScope):
+        raise ToolError(
+            "query_table can only read a signed-in user's spreadsheets, and this run has none. "
+            "Ask the user to paste the table, and use column_statistics on it."
+        )
+    return ctx.deps
+
+
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+def _resolve(name: str, choices: Sequence[str], what: str) -> str:
+    """The one of `choices` that `name` means: exactly, ignoring case, or ignoring punctuation."""
+    if name in choices:
+        return name
+    for fold in (str.casefold, lambda s: re.sub(r"[\W_]+", "", s.casefold())):
+        found = [c for c in choices if fold(c) == fold(name)]
+        if len(found) == 1:
+            return found[0]
+    raise ToolError(f'No {what} named "{name}"; the {what}s are: {_quoted(choices)}.')
+
+
+def _pick_sheet(tables: Sequence[Table], sheet: str, wanted: Sequence[str]) -> Table:
+    if sheet:
+        names = [t.sheet for t in tables]
+        return tables[names.index(_resolve(sheet, names, "sheet"))]
+    if len(tables) == 1:
+        return tables[0]
+    # Several sheets: the one that has every column the call names.
+    having = [t for t in tables if wanted and all(_has(t, c) for c in wanted)]
+    if len(having) == 1:
+        return having[0]
+    raise ToolError(
+        f"The workbook has {len(tables)} sheets: {_quoted([t.sheet for t in tables])}. "
+        "Call query_table again with sheet= one of them."
+    )
+
+
+def _has(table: Table, column: str) -> bool:
+    try:
+        _resolve(column, table.columns, "column")
+    except ToolError:
+        return False
+    return True
+
+
+def _matches(cell: str, condition: Condition) -> bool:
+    target = str(condition.value).strip()
+    if condition.op == "contains":
+        return target.casefold() in cell.casefold()
+    left: Fraction | str | None = parse_number(cell) if cell else None
+    right: Fraction | str | None = parse_number(target) if target else None
+    if left is None or right is None:
+        left, right = cell.strip().casefold(), target.casefold()
+    match condition.op:
+        case "=":
+            return left == right
+        case "!=":
+            return left != right
+        case ">":
+            return left > right  # type: ignore[operator]
+        case ">=":
+            return left >= right  # type: ignore[operator]
+        case "<":
+            return left < right  # type: ignore[operator]
+        case _:
+            return left <= right  # type: ignore[operator]
+
+
+def _describe_condition(c: Condition) -> str:
+    return f'"{c.column}" {c.op} "{c.value}"'
+
+
+def _aggregate(operation: Operation, cells: Sequence[str]) -> tuple[str, int]:
+    """The result over `cells` and how many of them were skipped as empty or not numbers."""
+    filled = [c for c in cells if c]
+    if operation == "count":
+        return str(len(filled)), len(cells) - len(filled)
+    numbers = [n for c in filled if (n := parse_number(c)) is not None]
+    if not numbers:
+        if operation in ("min", "max") and filled:  # dates, names: ordered as text
+            return (min(filled) if operation == "min" else max(filled)), len(cells) - len(filled)
+        return "no numbers", len(cells)
+    skipped = len(cells) - len(numbers)
+    ordered = sorted(numbers)
+    if operation == "sum":
+        value = sum(ordered, Fraction(0))
+    elif operation == "mean":
+        value = sum(ordered, Fraction(0)) / len(ordered)
+    elif operation == "median":
+        middle = len(ordered) // 2
+        value = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    else:
+        value = ordered[0] if operation == "min" else ordered[-1]
+    return show_number(value), skipped
+
+
+def describe(document: str, tables: Sequence[Table]) -> str:
+    """The sheets, their row counts and columns, with a few example values of each column."""
+    lines = [f'"{document}" has {len(tables)} sheet(s). Values are data from the file.']
+    for table in tables:
+        lines.append(f'\nSheet "{table.sheet}": {len(table.rows)} data rows. Columns:')
+        for index, column in enumerate(table.columns):
+            values = [row[index] for row in table.rows if row[index]]
+            numeric = sum(parse_number(v) is not None for v in values) > len(values) / 2
+            distinct = list(dict.fromkeys(values))
+            shown = ", ".join(v[:40] for v in distinct[:_EXAMPLES])
+            more = f" … ({len(distinct)} distinct)" if len(distinct) > _EXAMPLES else ""
+            kind = "numbers" if numeric else "text"
+            lines.append(f'- "{column}" ({kind}): {shown}{more}')
+    return "\n".join(lines)
+
+
+def compute(
+    table: Table,
+    operation: Operation,
+    column: str = "",
+    where: Sequence[Condition] = (),
+    group_by: str = "",
+) -> str:
+    """`operation` over `column` of the rows of `table` that meet every condition, in code."""
+    index = {c: i for i, c in enumerate(table.columns)}
+    rows = list(table.rows)
+    for condition in where:
+        at = index[_resolve(condition.column, table.columns, "column")]
+        rows = [row for row in rows if _matches(row[at], condition)]
+    if column:
+        column = _resolve(column, table.columns, "column")
+    elif operation != "count":
+        raise ToolError(f"{operation} needs column= one of: {_quoted(table.columns)}.")
+    label = f'{operation} of "{column}"' if column else "count of rows"
+    filters = " and ".join(_describe_condition(c) for c in where)
+    scope = f" where {filters}" if filters else ""
+    source = f'sheet "{table.sheet}"'
+
+    def cells(selected: Sequence[tuple[str, ...]]) -> list[str]:
+        return [row[index[column]] if column else "row" for row in selected]
+
+    if not group_by:
+        result, skipped = _aggregate(operation, cells(rows))
+        note = f"; {skipped} empty or non-numeric cell(s) skipped" if skipped and column else ""
+        return (
+            f"{label} in {source}{scope}: {result} ({len(rows)} of {len(table.rows)} rows "
+            f"matched{note}). Computed exactly by code over every row of the file."
+        )
+    key = _resolve(group_by, table.columns, "column")
+    groups: dict[str, list[tuple[str, ...]]] = {}
+    for row in rows:
+        groups.setdefault(row[index[key]] or "(empty)", []).append(row)
+    ordered = sorted(groups.items(), key=lambda item: item[0].casefold())
+    lines = [
+        f'{label} by "{key}" in {source}{scope} ({len(rows)} of {len(table.rows)} rows '
+        "matched). Computed exactly by code over every row of the file.",
+        "",
+        f"| {key} | {label} | rows |",
+        "|---|---|---|",
+    ]
+    for name, members in ordered[:MAX_GROUPS]:
+        lines.append(f"| {name} | {_aggregate(operation, cells(members))[0]} | {len(members)} |")
+    if len(ordered) > MAX_GROUPS:
+        lines.append(f"\n{len(ordered) - MAX_GROUPS} more groups are not shown; add a filter.")
+    return "\n".join(lines)
+
+
+def _is_spreadsheet(name: str) -> bool:
+    return PurePath(name.lower()).suffix in SPREADSHEET_SUFFIXES
+
+
+def table_tools(knowledge: KnowledgeSource, tables: TableLoader | None) -> list[Tool]:
+    """`query_table` over the user's spreadsheets in `knowledge`, loaded whole by `tables`."""
+    library = DocumentLibrary(knowledge)
+
+    @tool(needs_call=_needs_table)
+    async def query_table(
+        ctx: RunContext,
+        operation: Operation = "columns",
+        column: str = "",
+        where: list[Condition] | None = None,
+        group_by: str = "",
+        document: str = "",
+        sheet: str = "",
+    ) -> str:
+        """Compute over every row of one of the user's spreadsheets (CSV, Excel, OpenDocument).
+
+        Sum, mean, median, count, min or max of a column, over the rows that meet every
+        condition, optionally per value of another column. Exact, over the whole file, not
+        only the rows a search shows. Call it with operation="columns" first to see the
+        sheets, column names and example values.
+
+        Args:
+            operation: What to compute; "columns" lists the sheets and columns instead.
+            column: The column to compute over (its header name); not needed for count.
+            where: Conditions every counted row must meet, e.g.
+                [{"column": "Region", "op": "=", "value": "North"}].
+            group_by: A column to group by: one result per value of it.
+            document: The spreadsheet's file name; empty when one is attached or the user
+                has only one.
+            sheet: The sheet's name, for a workbook with several sheets.
+        """
+        scope = _owner(ctx)
+        if tables is None:
+            raise ToolError(
+                "This app cannot open whole spreadsheets; use search_documents rows instead."
+            )
+        kb = await library.get()
+        try:
+            documents = await library.documents(kb, scope.owner, scope)
+        except KnowledgeError as error:
+            raise ToolError(f"query_table could not list the documents: {error}") from error
+        sheets = [d for d in documents if _is_spreadsheet(d.name)]
+        if not sheets:
+            raise ToolError(
+                "The user has no spreadsheets (CSV, Excel or OpenDocument) among their "
+                "documents. Say so; ask them to upload the file."
+            )
+        attached = [d for d in sheets if d.document_id in scope.attached]
+        if document:
+            chosen = pick_document(document, attached, only_one=False) or pick_document(
+                document, sheets
+            )
+        else:
+            focus = attached or sheets
+            chosen = focus[0] if len(focus) == 1 else None
+        if chosen is None:
+            raise ToolError(
+                f"Which spreadsheet? The user has {len(sheets)}: "
+                f"{_quoted([d.name for d in sheets[:30]])}. Call again with document=."
+            )
+        try:
+            loaded = await tables(scope.owner, chosen.document_id, chosen.name)
+        except KnowledgeError as error:
+            raise ToolError(f'query_table could not read "{chosen.name}": {error}') from error
+        if not loaded:
+            raise ToolError(
+                f'The original file of "{chosen.name}" is not kept, so it cannot be read whole; '
+                "only its passages can be searched."
+            )
+        conditions = list(where or ())
+        if operation == "columns":
+            return describe(chosen.name, loaded)
+        wanted = [c for c in (column, group_by, *(w.column for w in conditions)) if c]
+        table = _pick_sheet(loaded, sheet, wanted)
+        return f'"{chosen.name}", ' + compute(table, operation, column, conditions, group_by)
+
+    return [query_table]
