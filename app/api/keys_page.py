@@ -4,8 +4,9 @@ Served by our FastAPI app under Chainlit's login cookie, as plain HTML forms tha
 JavaScript. A new key's secret is in the one response that created it (sent `no-store`),
 never in a later page, a log or the chat history. Members see and revoke only their own
 keys (someone else's key id is answered 404, as if it did not exist); admins also see and
-may revoke everyone's. Every form post must come from Cadre's own origin and carry the
-session's form token (app/auth/form_tokens.py). API keys cannot manage keys: only a login.
+may revoke everyone's; the widget's visitors get nothing. Every form post must come from
+Cadre's own origin and carry the session's form token (app/auth/form_tokens.py). API keys
+cannot manage keys: only a login.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from app.api.keys_html import (
 from app.api.page import page_policy
 from app.auth.api_keys import ApiKeyStore, KeyInfo, UnknownApiKeyError
 from app.auth.form_tokens import form_token, same_origin, valid_form_token
+from app.auth.sites import WIDGET_PROVIDER
 from app.auth.tokens import read_token
 from app.auth.users import Account, UserDirectory
 from app.services import Services
@@ -87,6 +89,8 @@ def keys_page_router(services: Services) -> APIRouter:
         account = await users.get(claims.identifier) if claims else None
         if token is None or account is None or account.disabled:
             return None
+        if account.auth_provider == WIDGET_PROVIDER:
+            return None  # a site's anonymous visitor: API keys are for people who sign in
         return _Visitor(account, token)
 
     def token_of(visitor: _Visitor) -> str:

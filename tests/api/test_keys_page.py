@@ -16,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from tests.support.cli import add_user, new_api_key
+from tests.support.cli import add_user, cadre, new_api_key
 from tests.support.server import ADMIN_PASSWORD, ADMIN_USER, RunningServer, cadre_server
 
 pytestmark = pytest.mark.slow  # starts a server
@@ -24,6 +24,8 @@ pytestmark = pytest.mark.slow  # starts a server
 PAGE = "/settings/keys"
 PARTNER = "http://partner.example"
 """An origin the chat and widget accept (CADRE_ALLOWED_ORIGINS): still no keys from there."""
+SHOP = "http://shop.example"
+"""A site registered for the widget: its pages may chat, never make keys."""
 _TOKEN = re.compile(r'name="form_token" value="([0-9a-f]+)"')
 _SECRET = re.compile(r'id="new-key-value"[^>]*value="(cadre-[^"]+)"')
 
@@ -50,6 +52,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data = tmp_path_factory.mktemp("data")
     for user in ("alice", "bob"):
         add_user(data, user)
+    added = cadre(data, "sites", "add", SHOP, "--name", "Shop")
+    assert added.returncode == 0, added.stderr
     with cadre_server(data, wait_ready=False, CADRE_ALLOWED_ORIGINS=PARTNER) as server:
         yield Site(server, data)
 
@@ -99,6 +103,34 @@ def test_signed_out_visitors_are_sent_to_login_and_cannot_post(site: Site) -> No
     assert "sign in" in posted.text
     confirm = httpx.get(f"{url}{PAGE}/00000000-0000-0000-0000-000000000000/revoke", timeout=60)
     assert confirm.status_code == 303
+
+
+def test_a_widget_visitor_gets_no_keys_page(site: Site) -> None:
+    """A site's visitor holds a real login token for a real (anonymous) user: still no keys."""
+    url = site.server.url
+    widget = httpx.get(f"{url}/widget/token", headers={"origin": SHOP}, timeout=60)
+    assert widget.status_code == 200, widget.text
+    visitor = {"cookie": f"access_token={widget.json()['token']}"}
+    page = httpx.get(url + PAGE, headers=visitor, timeout=60)
+    assert page.status_code == 303
+    posted = httpx.post(url + PAGE, data={"name": "x"}, headers=visitor, timeout=60)
+    assert posted.status_code == 401
+
+
+def test_the_page_has_the_chats_security_headers(site: Site) -> None:
+    with site.browser("alice") as alice:
+        page = alice.get(PAGE)
+    policy = dict(
+        part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";")
+    )
+    assert policy["default-src"] == "'self'"
+    assert policy["form-action"] == "'self'"
+    assert policy["frame-ancestors"] == "'self'"
+    assert "unsafe-inline" not in policy["script-src"]
+    assert "http" not in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["cache-control"] == "no-store"
+    assert "<link" not in page.text.replace('<link rel="icon" href="/favicon">', "")
 
 
 def test_a_new_key_is_shown_once_and_works_until_revoked(site: Site) -> None:
@@ -185,6 +217,7 @@ def test_cross_site_and_tokenless_posts_are_refused_and_make_nothing(site: Site)
         attempts = [
             ({"origin": "http://evil.example"}, token),  # the origin policy's 403
             ({"origin": PARTNER}, token),  # allowed for the chat, never for keys
+            ({"origin": SHOP}, token),  # a widget site: may chat, never make keys
             ({"sec-fetch-site": "cross-site"}, token),
             ({"origin": site.server.url}, ""),
             ({"origin": site.server.url}, "0" * 64),
