@@ -255,6 +255,17 @@ def test_bad_input_is_explained_and_the_name_kept(site: Site) -> None:
         assert not _SECRET.search(odd_expiry.text)
 
 
+def test_a_key_name_is_shown_as_text_never_as_markup(site: Site) -> None:
+    hostile = '"><script>alert(1)</script><img src=x onerror=alert(2)>'
+    with site.browser("bob") as bob:
+        _, made = create_key(bob, hostile)
+        listing = bob.get(PAGE).text
+    for page in (made.text, listing):
+        assert "<script>alert(1)" not in page
+        assert "<img src=x" not in page
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
 def test_the_chat_page_links_to_the_keys_page(site: Site) -> None:
     """The header link comes from Chainlit's config, which the browser reads at start."""
     with site.browser("alice") as alice:
