@@ -78,3 +78,20 @@ async def test_unknown_users_and_keys_get_messages_that_say_what_to_do(
         await keys.create("nobody")
     with pytest.raises(UnknownApiKeyError, match="cadre keys list"):
         await keys.revoke("cadre-00000000")
+
+
+async def test_a_key_is_found_and_revoked_for_its_owner_only(sessions: EngineSessions) -> None:
+    await UserDirectory(sessions).add("bea", "a-long-password-2")
+    keys = ApiKeyStore(sessions)
+    adas = await keys.create("ada", "ada's")
+    beas = await keys.create("bea", "bea's")
+    ada_id = adas.info.user_id
+    assert (await keys.get(adas.info.id, owner_id=ada_id)).name == "ada's"
+    with pytest.raises(UnknownApiKeyError):
+        await keys.get(beas.info.id, owner_id=ada_id)
+    with pytest.raises(UnknownApiKeyError):
+        await keys.revoke(beas.info.prefix, owner_id=ada_id)
+    assert (await keys.authenticate(beas.secret)).identifier == "bea"  # untouched
+    assert (await keys.revoke(adas.info.id, owner_id=ada_id)).state == "revoked"
+    everyone = [(owner, info.name, info.state) for owner, info in await keys.list_all()]
+    assert everyone == [("ada", "ada's", "revoked"), ("bea", "bea's", "active")]
