@@ -19,7 +19,7 @@ from agents.errors import CadreError
 from agents.models.base import ChatMessage
 from app import services
 from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callbacks)
-from app.chat import documents, key_link, operators
+from app.chat import documents, key_link, operators, tasks
 from app.chat.citations import citation_elements
 from app.chat.history import history_from_thread
 from app.chat.model_picker import offer_models, picked_model
@@ -91,10 +91,11 @@ async def on_chat_resume(thread: ThreadDict) -> None:
 
 
 async def _offer_commands() -> None:
+    tasks.connect(services.current())  # results show live in open chats
     admin = await operators.is_admin()
     keys = key_link.COMMANDS if key_link.for_visitor(cl.context.session.user) else []
     await cl.context.emitter.set_commands(
-        documents.COMMANDS + keys + (operators.ADMIN_COMMANDS if admin else [])
+        documents.COMMANDS + tasks.COMMANDS + keys + (operators.ADMIN_COMMANDS if admin else [])
     )
 
 
@@ -115,6 +116,22 @@ async def on_delete_document(action: cl.Action) -> None:
     await cl.Message(content=reply, author="Cadre").send()
 
 
+@cl.action_callback(tasks.CANCEL_ACTION)
+@require_role("member")
+async def on_cancel_task(action: cl.Action) -> None:
+    """Cancel one of the signed-in person's tasks."""
+    reply = await tasks.cancel_or_retry(services.current(), _caller(), action)
+    await cl.Message(content=reply, author="Cadre").send()
+
+
+@cl.action_callback(tasks.RETRY_ACTION)
+@require_role("member")
+async def on_retry_task(action: cl.Action) -> None:
+    """Run one of the signed-in person's failed or cancelled tasks again."""
+    reply = await tasks.cancel_or_retry(services.current(), _caller(), action)
+    await cl.Message(content=reply, author="Cadre").send()
+
+
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
     """A command, files to read, or a request for the Chief of Staff."""
@@ -128,6 +145,12 @@ async def on_message(message: cl.Message) -> None:
             return
         if command := operators.command_of(message):
             await operators.run_command(command, caller)
+            return
+        if command := tasks.command_of(message):
+            if command == tasks.TASK:
+                await tasks.create_task(services.current(), caller, message.content)
+            else:
+                await tasks.show_board(services.current(), caller)
             return
         attached = await _read_attachments(message, caller)
     except CadreError as exc:

@@ -1,0 +1,210 @@
+"""`/task` and `/tasks` over the real socket.io protocol, against a running Cadre.
+
+The chat model is a local fake of OpenAI, so every task's answer is known (a hanging reply
+keeps a task running for as long as a test needs). Buttons are pressed as the browser
+presses them: `POST /project/action` with the action the server sent.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.models.openai_server import FakeOpenAI, Reply, fake_openai, text
+from tests.support.chainlit_client import ChainlitClient, dumps, login
+from tests.support.cli import add_user
+from tests.support.server import RunningServer, cadre_server
+
+pytestmark = pytest.mark.slow  # starts a server
+
+REQUESTED = "SELECT status FROM tasks WHERE origin = 'requested' AND instructions = ?"
+"""The status of the task a person asked for (its operator's delegation is a record too)."""
+
+
+@pytest.fixture(scope="module")
+def remote() -> Iterator[FakeOpenAI]:
+    with fake_openai() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def server(remote: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    data: Path = tmp_path_factory.mktemp("data")
+    with cadre_server(
+        data, CADRE_OPENAI_BASE_URL=remote.url, CADRE_CHAT_MODEL="openai:test-model"
+    ) as running:
+        add_user(data, "max", "max-password-123")
+        yield running
+
+
+@pytest.fixture
+async def chat(server: RunningServer, remote: FakeOpenAI) -> AsyncIterator[ChainlitClient]:
+    remote.replies.clear()
+    client = ChainlitClient(server.url)
+    await client.connect()
+    yield client
+    await client.close()
+
+
+def _rows(server: RunningServer, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(server.log.parent / "cadre.db") as db:
+        return db.execute(sql, args).fetchall()
+
+
+def _from(chat: ChainlitClient, author: str, after: int) -> list[str]:
+    return [
+        str(step.get("output", ""))
+        for step in chat.messages(chat.events[after:]).values()
+        if step.get("name") == author
+    ]
+
+
+async def _said(chat: ChainlitClient, author: str, fragment: str, after: int) -> str:
+    """The first message by `author` after event `after` that contains `fragment`."""
+    await chat.wait_until(
+        lambda _: any(fragment in said for said in _from(chat, author, after)), timeout=60
+    )
+    return next(said for said in _from(chat, author, after) if fragment in said)
+
+
+async def _press(
+    chat: ChainlitClient, label: str, after: int, as_: ChainlitClient | None = None
+) -> int:
+    """Press the button `label` that `chat` was shown, from `as_`'s session (default: its own)."""
+    await chat.wait_until(
+        lambda ev: any(e.name == "action" and e.data["label"] == label for e in ev[after:])
+    )
+    action = next(
+        e.data for e in reversed(chat.events) if e.name == "action" and e.data["label"] == label
+    )
+    presser = as_ or chat
+    mark = len(presser.events)
+    async with httpx.AsyncClient(
+        base_url=presser.base_url, headers={"Cookie": presser.cookie or ""}
+    ) as http:
+        response = await http.post(
+            "/project/action", json={"sessionId": presser.session_id, "action": action}
+        )
+    assert response.status_code == 200, response.text
+    return mark
+
+
+async def test_a_task_is_filed_with_its_priority_and_its_result_arrives_in_the_thread(
+    chat: ChainlitClient, remote: FakeOpenAI, server: RunningServer
+) -> None:
+    remote.replies.append(text("Dear team, thank you for a great quarter."))
+    mark = len(chat.events)
+    await chat.send("/task high @Writer write a thank-you note to the team")
+
+    filed = await _said(chat, "Cadre", "filed", mark)
+    assert "Task **write a thank-you note to the team** filed: priority **high**, Writer." in (
+        filed
+    )
+    result = await _said(chat, "Chief of Staff", "Task done", mark)
+    assert "write a thank-you note to the team" in result
+    assert "Dear team, thank you for a great quarter." in result
+
+    [(thread_id, status, priority, operator)] = _rows(
+        server,
+        "SELECT thread_id, status, priority, operator FROM tasks WHERE origin = 'requested' "
+        "AND instructions = 'write a thank-you note to the team'",
+    )
+    assert (status, priority, operator) == ("done", "high", "Writer")
+    stored = _rows(
+        server,
+        "SELECT name FROM steps WHERE thread_id = ? AND output LIKE '%great quarter%'",
+        thread_id,
+    )
+    assert stored == [("Chief of Staff",)]  # shown live and stored once: there on reopening
+
+
+async def test_a_task_without_a_request_gets_the_usage(chat: ChainlitClient) -> None:
+    mark = len(chat.events)
+    await chat.send("/task urgent")
+    said = await _said(chat, "Cadre", "Say what to do", mark)
+    assert "/task [urgent|high|normal|low] [@Operator] <request>" in said
+
+
+async def test_an_unknown_operator_is_named_with_the_choices(chat: ChainlitClient) -> None:
+    mark = len(chat.events)
+    await chat.send("/task @Astronaut fly to the moon")
+    said = await _said(chat, "Cadre", "not one of your operators", mark)
+    assert "'Astronaut'" in said
+    assert "Writer" in said
+
+
+async def test_the_board_cancels_and_retries_a_task(
+    chat: ChainlitClient, remote: FakeOpenAI, server: RunningServer
+) -> None:
+    remote.replies.append(Reply(text("Too late.").chunks, hang_s=30))
+    mark = len(chat.events)
+    await chat.send("/task low @Writer write the annual report")
+    await _said(chat, "Cadre", "filed: priority **low**", mark)
+
+    mark = len(chat.events)
+    await chat.send("/tasks")
+    board = await _said(chat, "Cadre", "Your tasks", mark)
+    assert "**write the annual report** · low · @Writer" in board
+    assert "### ▶️ Running (1)" in board or "### ⏳ Pending (1)" in board, board
+
+    said = await _press(chat, "Cancel: write the annual report", mark)
+    await _said(chat, "Cadre", "🚫 Cancelled **write the annual report**.", said)
+    [(status,)] = _rows(server, REQUESTED, "write the annual report")
+    assert status == "cancelled"
+
+    mark = len(chat.events)
+    await chat.send("/tasks")
+    board = await _said(chat, "Cadre", "Your tasks", mark)
+    assert "### 🚫 Cancelled (1)" in board, board
+    remote.replies[:] = [text("The annual report, in short: a good year.")]
+    said = await _press(chat, "Retry: write the annual report", mark)
+    await _said(chat, "Cadre", "🔁 Retrying **write the annual report** (low).", said)
+    result = await _said(chat, "Chief of Staff", "Task done: write the annual report", said)
+    assert "a good year" in result, dumps(chat.events[said:])
+
+    mark = len(chat.events)
+    await chat.send("/tasks")
+    board = await _said(chat, "Cadre", "Your tasks", mark)
+    assert "### ✅ Done (2)" in board, board
+    assert "a good year" in board
+
+
+async def test_another_persons_task_cannot_be_cancelled_from_their_button(
+    chat: ChainlitClient, remote: FakeOpenAI, server: RunningServer
+) -> None:
+    remote.replies.append(Reply(text("Still mine.").chunks, hang_s=30))
+    mark = len(chat.events)
+    await chat.send("/task @Writer draft the admin memo")
+    await _said(chat, "Cadre", "filed", mark)
+    board = len(chat.events)
+    await chat.send("/tasks")
+    await _said(chat, "Cadre", "Your tasks", board)
+
+    intruder = ChainlitClient(server.url, cookie=await login(server.url, "max", "max-password-123"))
+    await intruder.connect()
+    try:
+        pressed = await _press(chat, "Cancel: draft the admin memo", board, as_=intruder)
+        await _said(intruder, "Cadre", "That task is not one of yours.", pressed)
+        mark = len(intruder.events)
+        await intruder.send("/tasks")
+        assert "You have no tasks yet" in await _said(intruder, "Cadre", "tasks", mark)
+    finally:
+        await intruder.close()
+    [(status,)] = _rows(server, REQUESTED, "draft the admin memo")
+    assert status in ("pending", "running")
+
+    said = await _press(chat, "Cancel: draft the admin memo", board)  # the owner can
+    await _said(chat, "Cadre", "🚫 Cancelled **draft the admin memo**.", said)
+
+
+async def test_task_commands_are_offered_to_everyone(chat: ChainlitClient) -> None:
+    commands = [e.data for e in chat.events if e.name == "set_commands"]
+    assert commands, dumps(chat.events)
+    offered = {c["id"]: c["description"] for c in commands[-1]}
+    assert offered["task"].startswith("Run a request in the background")
+    assert "tasks" in offered
