@@ -88,7 +88,10 @@ pre { background: var(--bg); border: 1px solid var(--line); border-radius: .5rem
 
 # Static text, so its hash (in the page's CSP) never changes. Without a secure context
 # (plain http on a LAN address) the clipboard API is missing: select the field and copy.
+# Replacing the history entry turns a reload of the new-key page into a plain GET: no
+# "resubmit the form?" that would make a second key, and the key is not shown again.
 _COPY_SCRIPT = """
+if (window.history.replaceState) { window.history.replaceState(null, "", location.href); }
 document.querySelectorAll("[data-copy-target]").forEach(function (button) {
   var field = document.getElementById(button.getAttribute("data-copy-target"));
   var status = document.getElementById(button.getAttribute("data-copy-status"));
