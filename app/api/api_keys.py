@@ -45,8 +45,8 @@ class ApiKeyAuth:
         secret = bearer_token(request)
         if secret is None:
             raise self._on_error(
-                "No API key: send 'Authorization: Bearer <key>' "
-                "(create one with `cadre keys create USER`)."
+                "No API key: send 'Authorization: Bearer <key>' (create one on the API keys "
+                "page, /settings/keys, or with `cadre keys create USER`)."
             )
         try:
             holder = await self._store.authenticate(secret)

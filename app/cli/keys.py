@@ -18,7 +18,10 @@ T = TypeVar("T")
 
 keys_cli = typer.Typer(
     name="keys",
-    help="Create, list and revoke personal API keys (OpenAI-compatible API at /v1).",
+    help=(
+        "Create, list and revoke personal API keys (OpenAI-compatible API at /v1). "
+        "Signed-in people manage their own on the API keys page, /settings/keys."
+    ),
     no_args_is_help=True,
 )
 
