@@ -20,7 +20,6 @@ from chainlit.types import CommandDict
 
 from agents import OPERATORS
 from agents.errors import CadreError
-from agents.roster import CHIEF_OF_STAFF
 from agents.spec import AgentSpec
 from app import services
 from app.auth.roles import Forbidden, has_role, restrict_action
@@ -30,6 +29,7 @@ from app.chat.roles import require_role, session_identifier
 from app.db.errors import PersistenceError
 from app.db.operators import Actor, OperatorStore
 from app.operators.draft import DraftInvalid, DraftRules, ModelOption, OperatorDraft
+from app.operators.rules import draft_rules as rules_for
 from app.operators.wizard import BACK, CANCEL, SAVE, TRY, Choice, Question, Wizard
 from app.turns import Caller, Turns
 
@@ -107,31 +107,7 @@ async def run_command(command: str, caller: Caller) -> None:
 
 async def draft_rules(caller: Caller, editing: str | None = None) -> DraftRules:
     """What a draft may name here: free names, available models, registry tools, documents."""
-    shared = services.current()
-    saved = await OperatorStore(shared.data_layer).states()
-    taken = {CHIEF_OF_STAFF.name, *(op.name for op in OPERATORS), *saved} - {editing}
-    models = tuple(
-        ModelOption(c.id, c.plans_with_tools, c.on_this_machine)
-        for c in await shared.catalog.choices()
-    )
-    tools = {
-        name: tool.description.strip().splitlines()[0]
-        for name, tool in sorted(shared.runner.tools.items())
-        if tool.delegate_to is None
-    }
-    kb = await shared.knowledge()
-    documents = {
-        record.document_id: record.name
-        for record in await kb.list_documents(caller.user_id)
-        if record.status == "ready"
-    }
-    return DraftRules(
-        taken=frozenset(name.casefold() for name in taken if name),
-        models=models,
-        tools=tools,
-        documents=documents,
-        owner=caller.user_id,
-    )
+    return await rules_for(services.current(), caller.user_id, editing)
 
 
 async def run_wizard(caller: Caller, draft: OperatorDraft) -> None:

@@ -158,7 +158,14 @@ class TurnRenderer:
             if sources:
                 self.message.content += f"\n\n{sources}"
         if self.message.content:
-            self.message.metadata = {"cadre": ANSWER, "stopped": stopped, **self._usage_metadata()}
+            self.message.metadata = {
+                "cadre": ANSWER,
+                "stopped": stopped,
+                # the turn (Chief of Staff run) behind the answer: feedback on it is credited
+                # to the operators of its tasks (app/db/stats.py)
+                "run_id": self._root,
+                **self._usage_metadata(),
+            }
             await self.message.send()
         return answer
 
