@@ -115,8 +115,13 @@ async def test_waiting_callers_run_by_priority_then_arrival() -> None:
     busy = asyncio.Event()
     holder = asyncio.create_task(_use_at(queue, "busy", "low", log, busy))
     await _settled(lambda: "busy runs" in log)
-    order = [("low", "low"), ("normal-1", "normal"), ("urgent", "urgent"), ("high", "high")]
-    order.append(("normal-2", "normal"))
+    order: list[tuple[str, Priority]] = [
+        ("low", "low"),
+        ("normal-1", "normal"),
+        ("urgent", "urgent"),
+        ("high", "high"),
+        ("normal-2", "normal"),
+    ]
     waiters = []
     for name, priority in order:
         waiters.append(asyncio.create_task(_use_at(queue, name, priority, log, go)))
