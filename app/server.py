@@ -18,7 +18,9 @@ from app.api.files import FileHeadersMiddleware, storage_router
 from app.api.health import health_router
 from app.api.keys_page import keys_page_router
 from app.api.openai_compat import install_openai_api
+from app.api.operators import operators_router
 from app.api.page import PageMiddleware
+from app.api.stats import stats_router
 from app.api.tasks import tasks_router
 from app.api.upload_guard import UploadLimitMiddleware, upload_router
 from app.api.widget import widget_router
@@ -76,6 +78,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_openai_api(app, services)  # /v1: OpenAI clients with a personal API key
     app.include_router(widget_router(services, app.state.origin_policy.sites))
     app.include_router(tasks_router(services))
+    app.include_router(operators_router(services))
+    app.include_router(stats_router(services))
     _mount_chainlit(app)
     return app
 
