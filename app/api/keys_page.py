@@ -31,10 +31,9 @@ from app.api.keys_html import (
     message_page,
 )
 from app.api.page import page_policy
+from app.api.principal import signed_in_person
 from app.auth.api_keys import ApiKeyStore, KeyInfo, UnknownApiKeyError
 from app.auth.form_tokens import form_token, same_origin, valid_form_token
-from app.auth.sites import WIDGET_PROVIDER
-from app.auth.tokens import read_token
 from app.auth.users import Account, UserDirectory
 from app.services import Services
 
@@ -85,12 +84,9 @@ def keys_page_router(services: Services) -> APIRouter:
     async def signed_in(request: Request) -> _Visitor | None:
         # Revoked tokens never get here: RevocationMiddleware drops them from the request.
         token = get_token_from_cookies(dict(request.cookies))
-        claims = read_token(token) if token else None
-        account = await users.get(claims.identifier) if claims else None
-        if token is None or account is None or account.disabled:
-            return None
-        if account.auth_provider == WIDGET_PROVIDER:
-            return None  # a site's anonymous visitor: API keys are for people who sign in
+        account = await signed_in_person(users, token)
+        if token is None or account is None:
+            return None  # nobody, or a site's anonymous visitor: keys are for people who sign in
         return _Visitor(account, token)
 
     def token_of(visitor: _Visitor) -> str:

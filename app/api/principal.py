@@ -22,8 +22,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.api.api_keys import ApiKeyAuth, bearer_token
 from app.auth.api_keys import KEY_START, ApiKeyStore
+from app.auth.sites import WIDGET_PROVIDER
 from app.auth.tokens import read_token
-from app.auth.users import UserDirectory, check_role
+from app.auth.users import Account, UserDirectory, check_role
 from app.services import Services
 
 log = logging.getLogger(__name__)
@@ -85,9 +86,8 @@ class Authenticated:
             holder = await self._keys(request)
             return Principal(holder.user_id, holder.identifier, holder.role, "api_key")
         token = bearer or get_token_from_cookies(dict(request.cookies))
-        claims = read_token(token) if token else None
-        account = await self._users.get(claims.identifier) if claims else None
-        if account is None or account.disabled:
+        account = await signed_in_person(self._users, token)
+        if account is None:
             raise HTTPException(
                 401,
                 "Sign in, or send 'Authorization: Bearer <API key>' "
@@ -95,3 +95,17 @@ class Authenticated:
                 headers=_CHALLENGE,
             )
         return Principal(account.id, account.identifier, account.role, "session")
+
+
+async def signed_in_person(users: UserDirectory, token: str | None) -> Account | None:
+    """The person a login token stands for; None for no valid token or a disabled account.
+
+    A widget site's anonymous visitor holds a valid login token too (app/api/widget.py), but
+    is nobody to the REST API or the settings pages: None. Revoked tokens never get here
+    (RevocationMiddleware drops them from the request).
+    """
+    claims = read_token(token) if token else None
+    account = await users.get(claims.identifier) if claims else None
+    if account is None or account.disabled or account.auth_provider == WIDGET_PROVIDER:
+        return None
+    return account
