@@ -241,8 +241,8 @@ def table_tools(knowledge: KnowledgeSource, tables: TableLoader | None) -> list[
     @tool(needs_call=_needs_table)
     async def query_table(
         ctx: RunContext,
-        operation: Operation = "columns",
-        column: str = "",
+        operation: Operation,
+        column: str,
         where: list[Condition] | None = None,
         group_by: str = "",
         document: str = "",
@@ -257,7 +257,8 @@ def table_tools(knowledge: KnowledgeSource, tables: TableLoader | None) -> list[
 
         Args:
             operation: What to compute; "columns" lists the sheets and columns instead.
-            column: The column to compute over (its header name); not needed for count.
+            column: The column to compute over (its header name); "" to count rows or to
+                list the columns.
             where: Conditions every counted row must meet, e.g.
                 [{"column": "Region", "op": "=", "value": "North"}].
             group_by: A column to group by: one result per value of it.
@@ -288,7 +289,9 @@ def table_tools(knowledge: KnowledgeSource, tables: TableLoader | None) -> list[
             )
         else:
             focus = attached or sheets
+            # Not named in the call: the one attached, the only one, or the one the person named.
             chosen = focus[0] if len(focus) == 1 else None
+            chosen = chosen or pick_document(ctx.turn.request, focus, only_one=False)
         if chosen is None:
             raise ToolError(
                 f"Which spreadsheet? The user has {len(sheets)}: "

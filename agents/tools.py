@@ -142,6 +142,28 @@ def _strip_titles(node: Any) -> Any:
     return node
 
 
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    # Nested models become `$ref`s into `$defs`; grammar builders (llama.cpp) cannot follow
+    # them once the schema is wrapped in a tool call, so each is written out in place.
+    definitions = schema.get("$defs", {})
+
+    def resolve(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                name = ref.removeprefix("#/$defs/")
+                if name in seen:
+                    raise ConfigError(f"Tool arguments cannot nest {name} inside itself.")
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                return {**resolve(definitions[name], (*seen, name)), **rest}
+            return {k: resolve(v, seen) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [resolve(item, seen) for item in node]
+        return node
+
+    return resolve(schema, ()) if definitions else schema
+
+
 def _describe_errors(tool: str, error: ValidationError) -> str:
     problems = []
     for item in error.errors(include_url=False):
@@ -185,7 +207,7 @@ def _build(
     arguments_model = create_model(
         f"{tool_name}_arguments", __config__=ConfigDict(extra="forbid"), **fields
     )
-    schema = _strip_titles(arguments_model.model_json_schema())
+    schema = _inline_refs(_strip_titles(arguments_model.model_json_schema()))
     is_async = inspect.iscoroutinefunction(fn)
 
     def validate(arguments: dict[str, Any]) -> dict[str, Any]:
