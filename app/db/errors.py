@@ -30,6 +30,10 @@ class RemoteElementError(PersistenceError):
     """An element only has a URL; Cadre never fetches URLs on the server's behalf."""
 
 
+class ElementPathError(PersistenceError):
+    """An element names a file outside Cadre's folders; Cadre never reads other files."""
+
+
 class StorageKeyError(PersistenceError, ValueError):
     """An object key is malformed or points outside the storage directory."""
 

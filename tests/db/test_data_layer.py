@@ -36,6 +36,7 @@ from app.db import (
 )
 from app.db import Feedback as FeedbackRow
 from app.db.chainlit_data.layer import CadreDataLayer, acting_user
+from app.db.errors import ElementPathError
 
 
 @contextmanager
@@ -397,6 +398,27 @@ async def test_url_only_elements_are_refused_never_fetched(data_layer: CadreData
         with pytest.raises(RemoteElementError):
             await data_layer.create_element(image)
     assert await count(data_layer, Element) == 0
+
+
+async def test_element_paths_outside_cadres_folders_are_never_read(
+    data_layer: CadreDataLayer, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    alice = await make_user(data_layer, "alice")
+    thread_id, step_id = await make_thread(data_layer, alice)
+    secret = tmp_path_factory.mktemp("elsewhere") / "server-secret.txt"
+    secret.write_text("SERVER-SECRET")
+    link = tmp_path / "innocent.txt"  # inside the data folder, pointing out of it
+    link.symlink_to(secret)
+    common = {"thread_id": thread_id, "for_id": step_id}
+    for path in (secret, link, tmp_path / ".." / secret.parent.name / secret.name):
+        with pytest.raises(ElementPathError):
+            await data_layer.create_element(cl.File(name="x.txt", path=str(path), **common))
+    assert await count(data_layer, Element) == 0
+    kept = tmp_path / "documents" / "report.txt"  # where Cadre keeps originals
+    kept.parent.mkdir()
+    kept.write_text("report")
+    await data_layer.create_element(cl.File(name="report.txt", path=str(kept), **common))
+    assert await count(data_layer, Element) == 1
 
 
 async def test_another_users_elements_and_steps_are_out_of_reach(

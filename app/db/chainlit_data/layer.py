@@ -10,10 +10,12 @@ missing one: `get_thread_author` returns "" (Chainlit then answers 404) and writ
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chainlit.config import FILES_DIRECTORY
 from chainlit.data.base import BaseDataLayer
 from chainlit.types import Feedback, PageInfo, PaginatedResponse, Pagination, ThreadFilter
 from chainlit.user import PersistedUser, User
@@ -60,9 +62,19 @@ class StoredFile:
 class CadreDataLayer(Sessions, BaseDataLayer):
     """Chainlit's `BaseDataLayer` on Cadre's SQLAlchemy models; owns its engine."""
 
-    def __init__(self, engine: AsyncEngine, storage: LocalStorageClient) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        storage: LocalStorageClient,
+        readable: Sequence[Path] | None = None,
+    ) -> None:
         Sessions.__init__(self, engine)
         self.storage = storage
+        self.readable = (
+            tuple(readable) if readable is not None else (storage.base_dir.parent, FILES_DIRECTORY)
+        )
+        """Folders an element's `path` may name: by default the data folder (the storage
+        folder's parent, which holds the kept originals) and Chainlit's uploads."""
         self._user_ids: dict[str, str] = {}
 
     @classmethod
@@ -331,7 +343,7 @@ class CadreDataLayer(Sessions, BaseDataLayer):
         thread_id, element_id = values.get("thread_id"), values["id"]
         if not thread_id:
             raise PersistenceError(f"element {element_id} has no thread id")
-        data = await element_bytes(element)
+        data = await element_bytes(element, self.readable)
         if data is None and not str(element.url or "").startswith(self.storage.url_prefix + "/"):
             raise RemoteElementError(
                 f"element {element_id} only has a URL; Cadre never fetches URLs, so pass "

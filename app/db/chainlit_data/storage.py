@@ -7,13 +7,14 @@ import logging
 import os
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from chainlit.data.storage_clients.base import BaseStorageClient
 
-from app.db.errors import StorageKeyError
+from app.db.errors import ElementPathError, StorageKeyError
 
 if TYPE_CHECKING:
     from chainlit.element import Element
@@ -86,14 +87,29 @@ def object_key_for(thread_id: str, element_id: str, name: str) -> str:
     return "/".join(parts)
 
 
-async def element_bytes(element: Element) -> bytes | None:
-    """The element's bytes from `path` or `content`; None when it only has a URL."""
+async def element_bytes(element: Element, readable: Sequence[Path]) -> bytes | None:
+    """The element's bytes from `path` or `content`; None when it only has a URL.
+
+    A `path` is read only inside the `readable` folders (Cadre's data folder, Chainlit's
+    uploads), after following links: an element whose path came from a client or a model
+    could otherwise copy any file the server can read into a thread (CVE-2026-22218).
+    """
     if element.path:
-        return await asyncio.to_thread(Path(element.path).read_bytes)
+        return await asyncio.to_thread(_read_inside, Path(element.path), readable, element.id)
     if element.content is not None:
         content = element.content
         return content.encode("utf-8") if isinstance(content, str) else bytes(content)
     return None
+
+
+def _read_inside(path: Path, readable: Sequence[Path], element_id: str) -> bytes:
+    resolved = path.resolve()  # follows links: one planted inside cannot point out
+    if not any(resolved.is_relative_to(folder.resolve()) for folder in readable):
+        raise ElementPathError(
+            f"element {element_id} names a file outside Cadre's data and upload folders; "
+            "pass the bytes as content= instead"
+        )
+    return resolved.read_bytes()
 
 
 def _check_key(object_key: str) -> None:
