@@ -19,7 +19,7 @@ from agents.errors import CadreError
 from agents.models.base import ChatMessage
 from app import services
 from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callbacks)
-from app.chat import documents, key_link, operators, tasks
+from app.chat import documents, key_link, operators, performance, tasks
 from app.chat.citations import citation_elements
 from app.chat.history import history_from_thread
 from app.chat.model_picker import offer_models, picked_model
@@ -95,7 +95,11 @@ async def _offer_commands() -> None:
     admin = await operators.is_admin()
     keys = key_link.COMMANDS if key_link.for_visitor(cl.context.session.user) else []
     await cl.context.emitter.set_commands(
-        documents.COMMANDS + tasks.COMMANDS + keys + (operators.ADMIN_COMMANDS if admin else [])
+        documents.COMMANDS
+        + tasks.COMMANDS
+        + performance.COMMANDS
+        + keys
+        + (operators.ADMIN_COMMANDS if admin else [])
     )
 
 
@@ -142,6 +146,9 @@ async def on_message(message: cl.Message) -> None:
             return
         if key_link.is_command(message):
             await key_link.show_link(cl.context.session.user)
+            return
+        if (period := performance.period_asked(message)) is not None:
+            await performance.show_stats(caller.user_id, period)
             return
         if command := operators.command_of(message):
             await operators.run_command(command, caller)
