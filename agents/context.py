@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 from agents.citations import CitationBook
 from agents.limits import TurnLimits, check_budget
 from agents.models.base import ChatMessage, Usage
+from agents.models.queue import PrioritySemaphore
 from agents.tasks import TaskStore, new_id
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ class AgentExecutor(Protocol):
         """Run `agent` on `input` as the run described by `ctx`; return its answer."""
         ...
 
-    def operator_slot(self, agent: AgentSpec) -> asyncio.Semaphore:
+    def operator_slot(self, agent: AgentSpec) -> PrioritySemaphore:
         """The semaphore that caps how many runs of `agent` go at once."""
         ...
 

@@ -52,6 +52,7 @@ from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
 from agents.models.context import ApproximateCounter
 from agents.models.fallback import FallbackModel
 from agents.models.prices import PriceTable
+from agents.models.queue import PrioritySemaphore
 from agents.models.reasoning import split_reasoning
 from agents.models.registry import ModelRegistry
 from agents.spec import AgentSpec
@@ -182,7 +183,7 @@ class Runner:
         self.prices = prices or PriceTable()
         """Prices per model id, for the cost in `UsageReported`."""
         self.options = options
-        self._slots: dict[str, asyncio.Semaphore] = {}
+        self._slots: dict[str, PrioritySemaphore] = {}
 
     # --- resolution -------------------------------------------------------------------
 
@@ -227,11 +228,11 @@ class Runner:
             )
         return [self.tools[name] for name in agent.tools] + list(extra)
 
-    def operator_slot(self, agent: AgentSpec) -> asyncio.Semaphore:
-        """The semaphore capping concurrent runs of `agent`."""
+    def operator_slot(self, agent: AgentSpec) -> PrioritySemaphore:
+        """The semaphore capping concurrent runs of `agent` (waiters go by priority)."""
         slot = self._slots.get(agent.name)
         if slot is None:
-            slot = self._slots[agent.name] = asyncio.Semaphore(agent.limits.max_concurrency)
+            slot = self._slots[agent.name] = PrioritySemaphore(agent.limits.max_concurrency)
         return slot
 
     # --- turns ------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import replace
@@ -29,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from agents import events as ev
 from agents.errors import CadreError
 from agents.models.base import Usage
-from agents.models.queue import Priority, serving
+from agents.models.queue import PRIORITIES, Priority, PrioritySemaphore, serving
 from agents.roster import CHIEF_OF_STAFF
 from agents.tasks import FINAL_STATUSES, Task, new_id
 from app.db.errors import PersistenceError
@@ -69,6 +70,13 @@ class TaskRequestError(CadreError):
     """A task cannot be made from this request (no text, an operator that is not there)."""
 
 
+def _concurrency(services: Services) -> int:
+    configured = services.settings.task_concurrency
+    if configured is not None:
+        return configured
+    return 1 if services.settings.chat_model.startswith("local:") else 4
+
+
 def title_for(request: str) -> str:
     """A short title from the request: its first line, cut at a word."""
     line = next((part.strip() for part in request.splitlines() if part.strip()), "Task")
@@ -98,6 +106,9 @@ class TaskRunner:
         self._latest: dict[str, Task] = {}
         """Each running task's record as its turn moved it on (run id, start time)."""
         self._stopping = False
+        self._gate = PrioritySemaphore(_concurrency(services))
+        self._at_gate: dict[str, tuple[int, float]] = {}
+        """Tasks waiting for a turn to run, with their (priority rank, arrival)."""
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -205,7 +216,11 @@ class TaskRunner:
         await self._write_step(filed.thread_id, author, "user_message", text, task.id)
 
     def position(self, task_id: str) -> int | None:
-        """The task's place in line for the model while it waits (1 = next), else `None`."""
+        """The task's place in line while it waits (1 = next), else `None`: among the tasks
+        waiting to run, then in the model's queue once it runs."""
+        key = self._at_gate.get(task_id)
+        if key is not None:
+            return 1 + sum(other < key for other in self._at_gate.values())
         return self._positions.get(task_id)
 
     def is_active(self, task_id: str) -> bool:
@@ -233,7 +248,15 @@ class TaskRunner:
         task = filed.task
         with serving(task.priority):
             try:
-                task = await self._turn(filed)
+                self._at_gate[task.id] = (PRIORITIES.index(task.priority), time.monotonic())
+                try:
+                    await self._gate.acquire()
+                finally:
+                    self._at_gate.pop(task.id, None)
+                try:
+                    task = await self._turn(filed)
+                finally:
+                    self._gate.release()
             except asyncio.CancelledError:
                 if self._stopping:
                     task = replace(task, status="pending", started_at=None)

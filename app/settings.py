@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     """Tokens one user message may spend across the Chief of Staff and its operators."""
     turn_deadline_s: float = Field(600, gt=0)
     """Seconds one user message may take before the whole tree is stopped."""
+    task_concurrency: int | None = Field(None, ge=1, le=64)
+    """Background tasks (`/task`, `POST /api/tasks`) that run at once; the rest wait by
+    priority. Unset: 1 on a local chat model (it serves one generation at a time, so running
+    more only lets low-priority work get ahead of urgent work), 4 on a remote one."""
 
     # -- remote model providers (agents/models/) -------------------------------------------------
     openai_api_key: SecretStr | None = None

@@ -106,3 +106,60 @@ class GenerationQueue:
                 reported = position
             await ticket.moved.wait()
             ticket.moved.clear()
+
+
+class PrioritySemaphore:
+    """At most `capacity` holders at once; waiters are admitted by priority, then arrival.
+
+    The operators' concurrency slots use it: a slot that admitted work in arrival order would
+    let low-priority work reach the model queue ahead of urgent work waiting for the same
+    operator, and the queue's order would never come into play.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError("a semaphore needs a capacity of at least 1")
+        self._free = capacity
+        self._waiting: list[tuple[tuple[int, int], asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    @property
+    def waiting(self) -> int:
+        """How many callers wait for a slot."""
+        return len(self._waiting)
+
+    def locked(self) -> bool:
+        """Whether a caller would have to wait now (like `asyncio.Semaphore.locked`)."""
+        return self._free == 0 or bool(self._waiting)
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting at the calling context's priority if none is free."""
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return
+        rank = PRIORITIES.index(generation_priority.get())
+        entry = ((rank, next(self._arrivals)), asyncio.get_running_loop().create_future())
+        bisect.insort(self._waiting, entry, key=lambda e: e[0])
+        try:
+            await entry[1]
+        except asyncio.CancelledError:
+            if entry in self._waiting:
+                self._waiting.remove(entry)
+            elif entry[1].done() and not entry[1].cancelled():
+                self.release()  # granted just as it was cancelled: pass the slot on
+            raise
+
+    def release(self) -> None:
+        """Give a slot back: to the most pressing waiter, else to the pool."""
+        while self._waiting:
+            _, granted = self._waiting.pop(0)
+            if not granted.done():
+                granted.set_result(None)
+                return
+        self._free += 1

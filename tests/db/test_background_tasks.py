@@ -85,7 +85,10 @@ class BusyModel:
 
 @pytest.fixture
 async def services(db_url: str, tmp_path: Path) -> AsyncIterator[Services]:
-    settings = Settings(data_dir=tmp_path, database_url=db_url, chat_model="scripted:busy")
+    # Room for every task at once: the model's queue decides the order (one test narrows it).
+    settings = Settings(
+        data_dir=tmp_path, database_url=db_url, chat_model="scripted:busy", task_concurrency=8
+    )
     shared = Services.from_settings(settings)
     yield shared
     await shared.close()
@@ -187,6 +190,30 @@ async def test_waiting_tasks_take_the_busy_model_in_priority_order(
     for task_id in [first.task.id, *waiting.values()]:
         assert (await ended(runner, task_id)).task.status == "done"
     assert model.served == ["busy work", "urgent work", "high work", "normal work", "low work"]
+
+
+async def test_with_one_task_at_a_time_tasks_wait_their_turn_by_priority(
+    services: Services, model: BusyModel, owner: str
+) -> None:
+    services.settings = services.settings.model_copy(update={"task_concurrency": 1})
+    runner = TaskRunner(services)
+    try:
+        first = await runner.submit(owner, "thread-1", "busy work", priority="low")
+        await until(lambda: model.served == ["busy work"])
+        waiting = {}
+        for priority in ("low", "normal", "urgent", "high"):
+            filed = await runner.submit(owner, "thread-1", f"{priority} work", priority=priority)
+            waiting[priority] = filed.task.id
+        await until(lambda: all(runner.position(t) is not None for t in waiting.values()))
+        places = {priority: runner.position(task_id) for priority, task_id in waiting.items()}
+        assert places == {"urgent": 1, "high": 2, "normal": 3, "low": 4}
+
+        model.gate.set()
+        for task_id in [first.task.id, *waiting.values()]:
+            assert (await ended(runner, task_id)).task.status == "done"
+        assert model.served == ["busy work", "urgent work", "high work", "normal work", "low work"]
+    finally:
+        await runner.stop()
 
 
 async def test_a_waiting_task_is_cancelled_and_retried(

@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from agents.models.queue import GenerationQueue, Priority, generation_priority, serving
+from agents.models.queue import (
+    GenerationQueue,
+    Priority,
+    PrioritySemaphore,
+    generation_priority,
+    serving,
+)
 
 
 async def _use(queue: GenerationQueue, name: str, log: list[str], hold: asyncio.Event) -> None:
@@ -189,3 +195,55 @@ async def test_a_high_priority_arrival_never_takes_the_model_from_its_holder() -
     go.set()
     await asyncio.gather(holder, urgent)
     assert log[-1] == "urgent runs"
+
+
+# ---- operator slots ------------------------------------------------------------------------
+
+
+async def _hold_slot(
+    slots: PrioritySemaphore, name: str, priority: Priority, log: list[str], hold: asyncio.Event
+) -> None:
+    with serving(priority):
+        async with slots:
+            log.append(name)
+            await hold.wait()
+
+
+def _slot_waiters(slots: PrioritySemaphore, count: int) -> Callable[[], bool]:
+    return lambda: slots.waiting == count
+
+
+async def test_slots_admit_waiting_work_by_priority_then_arrival() -> None:
+    slots = PrioritySemaphore(2)
+    log: list[str] = []
+    hold, go = asyncio.Event(), asyncio.Event()
+    holders = [asyncio.create_task(_hold_slot(slots, n, "low", log, hold)) for n in ("a", "b")]
+    await _settled(lambda: log == ["a", "b"])
+    waiters = []
+    arrivals: list[Priority] = ["low", "normal", "urgent"]
+    for priority in arrivals:
+        waiters.append(asyncio.create_task(_hold_slot(slots, priority, priority, log, go)))
+        await _settled(_slot_waiters(slots, len(waiters)))
+    go.set()
+    hold.set()
+    await asyncio.gather(*holders, *waiters)
+    assert log == ["a", "b", "urgent", "normal", "low"]
+
+
+async def test_a_cancelled_slot_waiter_leaves_and_the_slot_passes_on() -> None:
+    slots = PrioritySemaphore(1)
+    log: list[str] = []
+    hold, go = asyncio.Event(), asyncio.Event()
+    holder = asyncio.create_task(_hold_slot(slots, "holder", "normal", log, hold))
+    await _settled(lambda: log == ["holder"])
+    gone = asyncio.create_task(_hold_slot(slots, "gone", "urgent", log, go))
+    later = asyncio.create_task(_hold_slot(slots, "later", "low", log, go))
+    await _settled(lambda: slots.waiting == 2)
+    gone.cancel()
+    await _settled(lambda: slots.waiting == 1)
+    go.set()
+    hold.set()
+    await asyncio.gather(holder, later)
+    assert log == ["holder", "later"]
+    async with slots:  # every slot came back
+        assert slots.waiting == 0
