@@ -16,12 +16,17 @@ Everything runs through the product's code: `KnowledgeStore` (LanceDB, native FT
 filter), the bundled embedder, and `knowledge.search.fuse` with each side retrieving
 `max(20, 4k)` candidates as `Searcher` does.
 
-    .venv/bin/python bench/retrieval_quality.py [--cache DIR] [--dev 2000]
+Two more sets go through the whole ingestion pipeline (files in): the HTML-section set and
+the multi-format office files of `bench/retrieval_corpora.py` (hit@k and nDCG@10 by search
+mode; `--sets corpora` runs only those).
+
+    .venv/bin/python bench/retrieval_quality.py [--cache DIR] [--dev 2000] [--sets corpora]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import json
 import math
@@ -35,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import retrieval_corpora  # bench/ is on sys.path when run as a script
 
 from knowledge.documents import Chunk, Passage
 from knowledge.embedder import SentenceTransformerEmbedder
@@ -248,11 +254,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "cadre-bench")
     parser.add_argument("--dev", type=int, default=2000, help="HaluEval questions used for tuning")
+    parser.add_argument(
+        "--sets",
+        choices=("all", "datasets", "corpora"),
+        default="all",
+        help="datasets: HaluEval-QA and HotpotQA passages; corpora: files through ingestion",
+    )
     args = parser.parse_args()
     cache: Path = args.cache
     cache.mkdir(parents=True, exist_ok=True)
     embedder = SentenceTransformerEmbedder(cache_dir=cache / "onnx")
     print(f"embedder backend: {embedder.backend}", flush=True)
+    if args.sets != "datasets":
+        with tempfile.TemporaryDirectory(prefix="cadre-corpora-") as folder:
+            print(asyncio.run(retrieval_corpora.report(embedder, Path(folder))), flush=True)
+    if args.sets == "corpora":
+        return
 
     halu = halueval(cache)
     print(
