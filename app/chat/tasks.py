@@ -223,7 +223,13 @@ async def deliver_live(filed: FiledTask, author: str, text: str) -> bool:
 
 def _shows(session: WebsocketSession, filed: FiledTask) -> bool:
     user_id = getattr(session.user, "id", None)
-    return session.thread_id == filed.thread_id and str(user_id) == filed.user_id
+    # Before its first interaction a session parks its writes (app/db/chainlit_data/calls.py):
+    # the result would not be stored until the person typed, so write it directly instead.
+    return (
+        session.thread_id == filed.thread_id
+        and str(user_id) == filed.user_id
+        and session.has_first_interaction
+    )
 
 
 async def _place(runner: TaskRunner, task_id: str) -> str:

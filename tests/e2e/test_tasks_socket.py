@@ -120,7 +120,16 @@ async def test_a_task_is_filed_with_its_priority_and_its_result_arrives_in_the_t
         "SELECT name FROM steps WHERE thread_id = ? AND output LIKE '%great quarter%'",
         thread_id,
     )
-    assert stored == [("Chief of Staff",)]  # shown live and stored once: there on reopening
+    assert stored == [("Chief of Staff",)]  # shown live and stored once
+
+    reopened = ChainlitClient(server.url, cookie=chat.cookie, thread_id=thread_id)
+    await reopened.connect(resume=True)
+    try:
+        assert reopened.resumed is not None
+        outputs = [str(step.get("output")) for step in reopened.resumed["steps"]]
+        assert any("great quarter" in output for output in outputs), outputs
+    finally:
+        await reopened.close()
 
 
 async def test_a_task_without_a_request_gets_the_usage(chat: ChainlitClient) -> None:
