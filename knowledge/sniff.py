@@ -46,6 +46,8 @@ HEAD_BYTES: Final = 64 * 1024
 
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENCRYPTED_PACKAGE = "EncryptedPackage".encode("utf-16-le")
+# Every property stream of an Outlook message is named "__substg1.0_<tag>" (MS-OXMSG 2.1.3).
+_OUTLOOK_PROPERTY = "__substg1.0_".encode("utf-16-le")
 _ZIP = (b"PK\x03\x04", b"PK\x05\x06")
 _BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
 
@@ -164,9 +166,18 @@ def _binary_kind(path: Path, name: str, head: bytes) -> Kind | None:
         with path.open("rb") as file:
             # The directory of an encrypted OOXML file names this stream; files are small
             # enough (size-capped) to scan, but read in slices to keep memory flat.
+            outlook = name.lower().endswith(".msg")
             while block := file.read(1024 * 1024):
                 if _ENCRYPTED_PACKAGE in block:
                     raise EncryptedDocument(name)
+                outlook = outlook or _OUTLOOK_PROPERTY in block
+        if outlook:
+            # The one library that reads .msg well (extract-msg) is GPL-licensed; Cadre is not.
+            raise UnsupportedFile(
+                name,
+                "an Outlook message (.msg); in Outlook use File › Save As › HTML, or save "
+                "it as .eml from another mail app, and upload that",
+            )
         raise UnsupportedFile(
             name, "an old-format Office file (.doc/.xls/.ppt); save it as .docx, .xlsx or PDF"
         )

@@ -117,6 +117,21 @@ def test_old_office_files_and_encrypted_office_files(tmp_path: Path) -> None:
         sniff(locked, name="locked.docx")
 
 
+def test_an_outlook_message_is_named_and_the_way_out_is_said(tmp_path: Path) -> None:
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504
+    # An OLE2 directory entry naming the subject stream (PR_SUBJECT, Unicode) of a message.
+    directory = "__substg1.0_0037001F".encode("utf-16-le") + b"\x00" * 88
+    message = _file(tmp_path, ole + directory, "Re quarterly figures")
+    for name in ("Re quarterly figures", "Re quarterly figures.msg"):
+        with pytest.raises(UnsupportedFile, match=r"an Outlook message \(\.msg\)") as refused:
+            sniff(message, name=name)
+        assert "Save As › HTML" in str(refused.value)
+        assert ".eml" in str(refused.value)
+    renamed = _file(tmp_path, ole + b"\x00" * 512, "mail.msg")
+    with pytest.raises(UnsupportedFile, match=r"Outlook message"):
+        sniff(renamed, name="mail.msg")
+
+
 def test_empty_file_is_empty(tmp_path: Path) -> None:
     with pytest.raises(EmptyDocument):
         sniff(_file(tmp_path, b""), name="nothing.txt")
