@@ -239,7 +239,7 @@ async def _place(runner: TaskRunner, task_id: str) -> str:
     while loop.time() < deadline:
         position = runner.position(task_id)
         if position is not None:
-            return f"The model is busy: it is **#{position}** in line."
+            return f"Other work comes first: it is **#{position}** in line."
         filed = await runner.board.get(task_id)
         if filed is None or filed.task.status != "pending":
             return "It is running now."

@@ -291,6 +291,21 @@ def test_another_users_task_and_thread_are_not_found(site: Site) -> None:
         assert alice.get("/tasks/no-such-task").status_code == 404
 
 
+def test_the_browser_session_works_too_and_an_admin_sees_everyones_tasks(site: Site) -> None:
+    with site.api(site.bob) as bob:
+        bobs = {t["id"] for t in bob.get("/tasks").json()}
+    assert bobs
+    cookie = site.server.login()  # the test server's admin, signed in with a password
+    with httpx.Client(
+        base_url=f"{site.server.url}/api", headers={"Cookie": cookie}, timeout=30
+    ) as browser:
+        listed = browser.get("/tasks")
+        assert listed.status_code == 200, listed.text
+        assert bobs <= {t["id"] for t in listed.json()}
+        one = browser.get(f"/tasks/{next(iter(bobs))}")
+        assert one.status_code == 200
+
+
 def test_without_a_key_it_is_401(site: Site) -> None:
     with site.api(None) as anonymous:
         assert anonymous.get("/tasks").status_code == 401
