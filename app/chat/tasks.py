@@ -216,7 +216,8 @@ async def deliver_live(filed: FiledTask, author: str, text: str) -> bool:
         if not _shows(session, filed):
             continue
         init_ws_context(session)  # this runs in the task's own context, not a request's
-        await cl.Message(content=text, author=author).send()
+        # The task id lets feedback on the result count for the task's turn (app/db/stats.py).
+        await cl.Message(content=text, author=author, metadata={"task_id": filed.task.id}).send()
         return True
     return False
 

@@ -117,10 +117,11 @@ async def test_a_task_is_filed_with_its_priority_and_its_result_arrives_in_the_t
     assert (status, priority, operator) == ("done", "high", "Writer")
     stored = _rows(
         server,
-        "SELECT name FROM steps WHERE thread_id = ? AND output LIKE '%great quarter%'",
+        "SELECT s.name FROM steps s JOIN tasks t ON t.id = json_extract(s.metadata, '$.task_id') "
+        "WHERE s.thread_id = ? AND s.output LIKE '%great quarter%'",
         thread_id,
     )
-    assert stored == [("Chief of Staff",)]  # shown live and stored once
+    assert stored == [("Chief of Staff",)]  # shown live and stored once, naming its task
 
     reopened = ChainlitClient(server.url, cookie=chat.cookie, thread_id=thread_id)
     await reopened.connect(resume=True)
