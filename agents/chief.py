@@ -155,6 +155,10 @@ class ChiefOfStaff:
         researcher = next((op for op in self.operators if op.grounded), RESEARCHER)
         plan = await planner.plan(request)
         if scope is not None and scope.attached:
+            alone = self._operator(plan.steps[0].operator) if len(plan.steps) == 1 else None
+            if alone is not None and "query_table" in alone.tools:
+                # A total over an attached spreadsheet: the Analyst reads every row itself.
+                return plan, f"{plan.reason} It computes over the attached files whole."
             if len(plan.steps) > 1 and researcher.name in plan.operators:
                 return plan, f"{plan.reason} The {researcher.name} reads the attached files first."
             attached = Plan((PlanStep(researcher.name, request),), "")

@@ -12,7 +12,16 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from agents import ANALYST, Runner, UserScope, builtin_tools
+from agents import (
+    ANALYST,
+    CHIEF_OF_STAFF,
+    OPERATORS,
+    ChiefOfStaff,
+    Runner,
+    SemanticRouter,
+    UserScope,
+    builtin_tools,
+)
 from agents.events import RunFinished, ToolCallFinished
 from agents.models.base import ModelOptions
 from agents.models.local import LocalModel, LocalModelConfig
@@ -328,6 +337,36 @@ async def test_the_analyst_on_the_bundled_qwen_totals_a_region(
     assert steps, [e for e in of(events, ToolCallFinished)]
     assert expected in steps[-1].output
     assert "Region" in steps[-1].output
+    final = events[-1]
+    assert isinstance(final, RunFinished)
+    assert expected in final.output.replace(",", "")
+
+
+@pytest.mark.slow
+async def test_a_routed_turn_on_the_bundled_qwen_totals_the_attached_sheet(
+    files: Files, model_cache: str
+) -> None:
+    from knowledge.embedder import SentenceTransformerEmbedder
+
+    config = LocalModelConfig(cache_dir=Path(model_cache), runtime="llama_cpp", device="cpu")
+    qwen = LocalModel("qwen2.5-1.5b", config)
+    runner = Runner(qwen, tools=files.tools(), options=ModelOptions(max_tokens=120, seed=7))
+    router = SemanticRouter(SentenceTransformerEmbedder(), OPERATORS, CHIEF_OF_STAFF.examples)
+    chief = ChiefOfStaff(runner, router=router)
+    assert not chief.uses_tools
+    attached = UserScope(ALICE.owner, attached=(files.sales.document_id,))
+    expected = shown(sales_total("West"))
+
+    events = await collect(
+        chief.stream("What is the total of column Amount for region West?", deps=attached)
+    )
+
+    route = next(e for e in of(events, ToolCallFinished) if e.tool == "route")
+    assert "computes over the attached files whole" in route.output
+    steps = [e for e in of(events, ToolCallFinished) if e.tool == "query_table"]
+    assert steps, [e for e in of(events, ToolCallFinished)]
+    assert steps[-1].agent == "Analyst"
+    assert expected in steps[-1].output
     final = events[-1]
     assert isinstance(final, RunFinished)
     assert expected in final.output.replace(",", "")
