@@ -27,6 +27,7 @@ from app.chat.render import TurnRenderer
 from app.chat.roles import require_role
 from app.chat.uploads import ingest_uploads
 from app.db.chainlit_data import CadreDataLayer
+from app.db.chainlit_data.calls import settle_writes
 from app.turns import Caller, TurnRequest, Turns
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,15 @@ async def on_retry_task(action: cl.Action) -> None:
 @cl.on_message
 async def on_message(message: cl.Message) -> None:
     """A command, files to read, or a request for the Chief of Staff."""
+    try:
+        await _handle(message)
+    finally:
+        # The person is told the turn ended (Chainlit's task_end) only once what it showed
+        # is stored: a crash right after must not lose an answer they have read.
+        await settle_writes(cl.context.session.id)
+
+
+async def _handle(message: cl.Message) -> None:
     try:
         caller = _caller()
         if documents.is_command(message):

@@ -1,7 +1,9 @@
-"""Decorators for data-layer methods: failures are logged then raised; writes wait for chat."""
+"""Decorators for data-layer methods: failures are logged then raised; writes wait for chat
+and are tracked per chat session, so a turn can wait for the ones Chainlit never awaits."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections import deque
@@ -38,6 +40,26 @@ def logged(method: Method[S, P, R]) -> Method[S, P, R]:
     return wrapper
 
 
+_WRITES: dict[str, set[asyncio.Task[object]]] = {}
+"""Data-layer writes running now, by chat session id."""
+
+_SETTLE_TIMEOUT_S = 10.0
+
+
+async def settle_writes(session_id: str, timeout: float = _SETTLE_TIMEOUT_S) -> None:  # noqa: ASYNC109
+    """Wait (at most `timeout` s) for the writes of session `session_id` now under way.
+
+    Chainlit stores a message in a task it never awaits (`asyncio.create_task(create_step)`):
+    a turn that ends right after showing its answer could be told finished while the answer
+    is not yet stored, and a crash then loses it.
+    """
+    await asyncio.sleep(0)  # writes created a moment ago start, and register, now
+    current = asyncio.current_task()
+    pending = {t for t in _WRITES.get(session_id, ()) if not t.done() and t is not current}
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
 def queued(method: Method[S, P, R]) -> Method[S, P, R | None]:
     """Chainlit's queue-until-first-message rule, tolerant of code running outside a session.
 
@@ -55,7 +77,17 @@ def queued(method: Method[S, P, R]) -> Method[S, P, R | None]:
             queue = session.thread_queues.setdefault(method.__name__, deque())
             queue.append((method, self, args, kwargs))
             return None
-        return await method(self, *args, **kwargs)
+        task = asyncio.current_task()
+        if session is None or task is None:
+            return await method(self, *args, **kwargs)
+        writes = _WRITES.setdefault(session.id, set())
+        writes.add(task)
+        try:
+            return await method(self, *args, **kwargs)
+        finally:
+            writes.discard(task)
+            if not writes:
+                _WRITES.pop(session.id, None)
 
     functools.update_wrapper(wrapper, method)
     return wrapper
