@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,6 +36,16 @@ def find_original(originals_dir: Path, owner: str, document_id: str) -> Path | N
     if not folder.is_dir():
         return None
     return next(iter(sorted(folder.glob(f"{document_id}*"))), None)
+
+
+def keep_original(
+    source: Path, originals_dir: Path, owner: str, document_id: str, name: str
+) -> None:
+    """Copy `source` to where the document's original is kept, unless it is there already."""
+    target = original_path(originals_dir, owner, document_id, name)
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
 
 
 def original_tables(originals_dir: Path) -> TableLoader:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import chainlit as cl
 from chainlit.element import Element
 
 from app.chat.markdown import literal
-from app.originals import original_path
+from app.originals import keep_original
 from knowledge.base import KnowledgeBase
 from knowledge.ingest import IngestDone, IngestFailed, IngestProgress, Upload
 
@@ -98,7 +97,12 @@ async def ingest_uploads(
                         )
                     try:
                         await asyncio.to_thread(
-                            _keep_original, paths[event.document], originals_dir, owner, event
+                            keep_original,
+                            paths[event.document],
+                            originals_dir,
+                            owner,
+                            event.document_id,
+                            event.document,
                         )
                     except OSError:
                         # The passages are stored; only opening the original from a citation
@@ -119,10 +123,3 @@ async def ingest_uploads(
         step.name = f"Read {ready} of {len(outcomes)} file{'s' if len(outcomes) != 1 else ''}"
         step.output = "\n\n".join(lines.values())
     return outcomes
-
-
-def _keep_original(source: Path, originals_dir: Path, owner: str, done: IngestDone) -> None:
-    target = original_path(originals_dir, owner, done.document_id, done.document)
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from knowledge.base import KnowledgeBase
     from knowledge.documents import Passage
     from knowledge.embedder import Embedder
-    from knowledge.ingest import IngestEvent
+    from knowledge.ingest import IngestDone, IngestEvent
     from knowledge.search import SearchMode
 
 T = TypeVar("T")
@@ -281,7 +281,20 @@ async def _ingest_as(
                 failed += 1
             elif isinstance(event, IngestDone):
                 done += 1
+                _keep(settings, owner, event, [f for f in files if f.name == event.document])
     return done, failed
+
+
+def _keep(settings: Settings, owner: str, done: IngestDone, sources: list[Path]) -> None:
+    """Keep the original, as the chat does, so the Analyst can read a spreadsheet whole."""
+    from app.originals import keep_original
+
+    if len(sources) != 1:  # an e-mail's attachment, or two files of one name: not kept
+        return
+    try:
+        keep_original(sources[0], settings.originals_dir, owner, done.document_id, done.document)
+    except OSError as error:
+        typer.echo(f"{done.document}: the original could not be kept ({error})", err=True)
 
 
 @knowledge_cli.command()

@@ -115,6 +115,17 @@ def test_ingest_reports_each_file_and_fails_only_the_broken_one(library: Library
 
 
 @pytest.mark.slow
+def test_ingest_keeps_the_original_of_a_ready_file_as_the_chat_does(library: Library) -> None:
+    kept = list((library.data_dir / "documents").rglob("*.pdf"))
+
+    # The broken PDF failed, so only the report is kept (the Analyst reads sheets from here).
+    assert [path.read_bytes() for path in kept] == [library.report.read_bytes()]
+    [record] = [r for r in documents_of(library.data_dir, "alice") if r.name == "report.pdf"]
+    assert kept[0].name == f"{record.document_id}.pdf"
+    assert kept[0].parent.name == record.owner
+
+
+@pytest.mark.slow
 def test_search_json_cites_the_page_that_holds_the_fact(library: Library) -> None:
     # With a single user, --user may be left out.
     result = cadre(
