@@ -60,8 +60,13 @@ class Condition(BaseModel):
     value: str | int | float = Field(description="Compared as a number when both are numbers.")
 
 
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
 def _needs_table(request: str) -> bool:
-    return bool(_AGGREGATE.search(request) and _TABLE_WORDS.search(request))
+    # "the mean of this column: 12, 15, 9" brings its data along: that is column_statistics'.
+    inline_data = len(_NUMBER.findall(request)) >= 3
+    return bool(_AGGREGATE.search(request) and _TABLE_WORDS.search(request)) and not inline_data
 
 
 def _owner(ctx: RunContext) -> UserScope:

@@ -23,7 +23,7 @@ from agents import (
     builtin_tools,
 )
 from agents.events import RunFinished, ToolCallFinished
-from agents.models.base import ModelOptions
+from agents.models.base import Capabilities, ModelOptions
 from agents.models.local import LocalModel, LocalModelConfig
 from agents.models.scripted import ScriptedModel
 from agents.table_query import compute
@@ -370,3 +370,34 @@ async def test_a_routed_turn_on_the_bundled_qwen_totals_the_attached_sheet(
     final = events[-1]
     assert isinstance(final, RunFinished)
     assert expected in final.output.replace(",", "")
+
+
+async def test_a_constrained_model_is_offered_query_table_only_for_a_file_it_must_read(
+    files: Files,
+) -> None:
+    constrained = Capabilities(tools=False, constrained_tools=True)
+    about_a_file = ScriptedModel(
+        [
+            [call("query_table", operation="sum", column="Amount", document="sales.csv")],
+            "Done.",
+        ],
+        capabilities=constrained,
+    )
+    events = await collect(
+        Runner(about_a_file, tools=files.tools()).stream(
+            ANALYST, "What is the total of the Amount column in sales.csv?", deps=ALICE
+        )
+    )
+    assert "query_table" in [t.name for t in about_a_file.calls[0].tools]
+    [step] = of(events, ToolCallFinished)
+    assert f": {shown(sum((Decimal(r[4]) for r in SALES), Decimal(0)))} (500 of 500" in (
+        step.output
+    )
+
+    inline = ScriptedModel(["The mean is 15.2."], capabilities=constrained)
+    await collect(
+        Runner(inline, tools=files.tools()).stream(
+            ANALYST, "Mean of this column: 12, 15, 9, 22, 18", deps=ALICE
+        )
+    )
+    assert all("query_table" not in [t.name for t in c.tools] for c in inline.calls)
