@@ -35,6 +35,9 @@ _INLINE_TYPES = frozenset(
         "image/avif",
         "application/pdf",
         "text/plain",
+        # Chainlit's Plotly and Dataframe elements are JSON its UI fetches and parses only
+        # when served as JSON; JSON never runs (nosniff, and a sandbox if opened directly).
+        "application/json",
     }
 )
 _INLINE_PREFIXES = ("audio/", "video/")

@@ -39,8 +39,8 @@ COMMANDS: list[CommandDict] = [
 ]
 
 _HEADER = (
-    "| Operator | Tasks | Success | Median | p95 | Tokens in | Tokens out | Cost | 👍 | 👎 |",
-    "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    "| Operator | Tasks | Success | Median | p95 | Tokens in / out | Cost | Thumbs up / down |",
+    "|---|--:|--:|--:|--:|--:|--:|--:|",
 )
 
 
@@ -100,7 +100,7 @@ def table(report: StatsReport) -> str:
     rows.append(_row(report.total, bold=True))
     notes = (
         "Success: done of done and failed tasks. Median and p95: seconds a done task took. "
-        "👍/👎: feedback on the answers each operator contributed to."
+        "Thumbs: feedback on the answers each operator contributed to."
     )
     return "\n".join(rows) + f"\n\n*{notes}*"
 
@@ -120,6 +120,10 @@ def chart(report: StatsReport) -> go.Figure:
         ("tokens out", [s.output_tokens for s in report.operators], "#90caf9"),
     ):
         figure.add_trace(go.Bar(name=label, x=names, y=values, marker_color=color), row=1, col=2)
+    most = max(max(s.tasks for s in report.operators), 1)
+    # Whole tasks: no 0.2 ticks under a handful of them.
+    figure.update_yaxes(rangemode="tozero", tickformat=",d", dtick=1 if most <= 10 else None)
+    figure.update_yaxes(dtick=None, row=1, col=2)
     figure.update_layout(
         barmode="stack",
         height=360,
@@ -146,14 +150,14 @@ def _row(stats: OperatorStats, *, bold: bool = False) -> str:
         "—" if stats.success_rate is None else f"{stats.success_rate:.0%}",
         _seconds(stats.median_s),
         _seconds(stats.p95_s),
-        f"{stats.input_tokens:,}",
-        f"{stats.output_tokens:,}",
+        f"{stats.input_tokens:,} / {stats.output_tokens:,}",
         "—" if stats.cost is None else f"${stats.cost:,.4f}",
-        f"{stats.thumbs_up:,}",
-        f"{stats.thumbs_down:,}",
+        f"{stats.thumbs_up:,} / {stats.thumbs_down:,}",
     ]
     return "| " + " | ".join(cells) + " |"
 
 
 def _seconds(value: float | None) -> str:
-    return "—" if value is None else f"{value:,.1f} s"
+    if value is None:
+        return "—"
+    return f"{value:.2f} s" if value < 10 else f"{value:,.1f} s"

@@ -10,7 +10,9 @@ Three records feed it, each read as it was written:
   contributed to it — the Chief of Staff, and the operators of the tasks filed under the
   answer's turn. The answer names its turn in its metadata: `run_id` (a chat answer, set by
   the renderer) or `task_id` (a background task's posted result; its task names the turn).
-  An answer that names neither is counted for nobody rather than guessed at.
+  The web UI rates the message's run (Chainlit's `on_message` step), whose child is the
+  answer; that answer's metadata is read. An answer that names neither is counted for
+  nobody rather than guessed at.
 
 A member sees only their own records; an admin everyone's, or one user's. An empty period
 gives zeros, and `None` where a figure has nothing to stand on (a rate, a latency).
@@ -100,10 +102,13 @@ class StatsReport:
     user_id: str | None
     """Whose records; `None` for everyone's."""
     operators: tuple[OperatorStats, ...] = field(default_factory=tuple)
+    rated: tuple[int, int] = (0, 0)
+    """Answers rated thumbs up and thumbs down (each once, however many operators helped)."""
 
     @property
     def total(self) -> OperatorStats:
-        """All operators together (latencies are not summed: `None`)."""
+        """All operators together; latencies are not combined (`None`), and the thumbs are
+        the answers rated, each counted once."""
         whole = OperatorStats("All")
         for row in self.operators:
             whole.tasks += row.tasks
@@ -115,6 +120,7 @@ class StatsReport:
             whole.output_tokens += row.output_tokens
             if row.cost is not None:
                 whole.cost = (whole.cost or 0.0) + row.cost
+        whole.thumbs_up, whole.thumbs_down = self.rated
         return whole
 
 
@@ -142,7 +148,20 @@ class OperatorStatsStore:
         async with self._sessions.reading() as session:
             tasks = (await session.execute(_tasks_query(period, user_id))).all()
             usage = (await session.execute(_usage_query(period, user_id))).all()
-            thumbs = (await session.execute(_feedback_query(period, user_id))).all()
+            rated = (await session.execute(_feedback_query(period, user_id))).all()
+            # The web UI puts its thumbs on the message's run (Chainlit's `on_message` step),
+            # the answer being a child of it; a client may also rate the answer itself.
+            children: dict[str, list[Any]] = defaultdict(list)
+            runs = [for_id for _, for_id, metadata in rated if not _names_turn(metadata)]
+            if runs:
+                query = select(Step.parent_id, Step.metadata_).where(Step.parent_id.in_(runs))
+                for parent_id, metadata in (await session.execute(query)).all():
+                    if parent_id is not None and _names_turn(metadata):
+                        children[parent_id].append(metadata)
+            thumbs = [
+                (value, metadata if _names_turn(metadata) else next(iter(children[for_id]), None))
+                for value, for_id, metadata in rated
+            ]
             turns, by_task = _turns_of(metadata for _, metadata in thumbs)
             if by_task:
                 found = select(TaskRecord.id, TaskRecord.turn_id).where(TaskRecord.id.in_(by_task))
@@ -177,10 +196,12 @@ class OperatorStatsStore:
             row.output_tokens = int(tokens_out or 0)
             row.cost = None if cost is None else float(cost)
 
+        up = down = 0
         for value, metadata in thumbs:
             turn, chat_answer = _turn_of(metadata, turn_of_task)
             if turn is None:
                 continue
+            up, down = (up + 1, down) if value == 1 else (up, down + 1)
             # A chat answer is always the Chief of Staff's; a task's posted result is its
             # operator's (the Chief's only when it was left to decide).
             contributors = {*team.get(turn, ())} | ({CHIEF_OF_STAFF.name} if chat_answer else set())
@@ -193,7 +214,8 @@ class OperatorStatsStore:
 
         chief = rows.pop(CHIEF_OF_STAFF.name, None)
         ordered = sorted(rows.values(), key=lambda r: r.operator.casefold())
-        return StatsReport(period, user_id, tuple([chief, *ordered] if chief else ordered))
+        operators = tuple([chief, *ordered] if chief else ordered)
+        return StatsReport(period, user_id, operators, rated=(up, down))
 
 
 def _tasks_query(
@@ -234,7 +256,7 @@ def _usage_query(
     )
 
 
-def _feedback_query(period: Period, user_id: str | None) -> Select[int, dict[str, Any] | None]:
+def _feedback_query(period: Period, user_id: str | None) -> Select[int, str, dict[str, Any] | None]:
     where: list[ColumnElement[bool]] = []
     if period.since is not None:
         where.append(Feedback.created_at >= period.since)
@@ -243,7 +265,16 @@ def _feedback_query(period: Period, user_id: str | None) -> Select[int, dict[str
     if user_id is not None:
         where.append(Feedback.user_id == user_id)
     return (
-        select(Feedback.value, Step.metadata_).join(Step, Step.id == Feedback.for_id).where(*where)
+        select(Feedback.value, Feedback.for_id, Step.metadata_)
+        .join(Step, Step.id == Feedback.for_id)
+        .where(*where)
+    )
+
+
+def _names_turn(metadata: object) -> bool:
+    """Whether a step's metadata names the turn of an answer (`run_id` or `task_id`)."""
+    return isinstance(metadata, dict) and any(
+        isinstance(metadata.get(key), str) for key in ("run_id", "task_id")
     )
 
 

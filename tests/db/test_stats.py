@@ -113,20 +113,32 @@ async def test_stats_come_from_the_stored_tasks_usage_and_feedback(services: Ser
         cost=0.5,
     )
 
-    # alice gives the turn's answer a thumbs up, as the chat's answer message carries it.
-    answer = str(uuid.uuid4())
-    await services.data_layer.create_step(
-        {
-            "id": answer,
-            "threadId": "thread-alice",
-            "name": "Chief of Staff",
-            "type": "assistant_message",
-            "output": "Invoice 42 is filed.",
-            "metadata": {"cadre": "answer", "run_id": turn},
-        }
+    # alice gives the turn a thumbs up as the web UI does: on the message's run (Chainlit's
+    # on_message step), whose child is the answer naming its turn. A rated command's reply
+    # names no turn and counts for nobody.
+    answer_run, command_run = str(uuid.uuid4()), str(uuid.uuid4())
+    for step_id, parent, kind, metadata in (
+        (answer_run, None, "run", {}),
+        (str(uuid.uuid4()), answer_run, "assistant_message", {"cadre": "answer", "run_id": turn}),
+        (command_run, None, "run", {}),
+        (str(uuid.uuid4()), command_run, "assistant_message", {}),
+    ):
+        await services.data_layer.create_step(
+            {
+                "id": step_id,
+                "threadId": "thread-alice",
+                "parentId": parent,
+                "name": "on_message" if kind == "run" else "Chief of Staff",
+                "type": kind,
+                "output": "Invoice 42 is filed.",
+                "metadata": metadata,
+            }
+        )
+    await services.data_layer.upsert_feedback(
+        Feedback(forId=answer_run, value=1, threadId="thread-alice"), as_user="alice"
     )
     await services.data_layer.upsert_feedback(
-        Feedback(forId=answer, value=1, threadId="thread-alice"), as_user="alice"
+        Feedback(forId=command_run, value=0, threadId="thread-alice"), as_user="alice"
     )
 
     stats = OperatorStatsStore(services.data_layer)
@@ -153,6 +165,8 @@ async def test_stats_come_from_the_stored_tasks_usage_and_feedback(services: Ser
     assert writer.cost == pytest.approx(0.03)
     assert (writer.thumbs_up, writer.thumbs_down) == (0, 0)  # not part of the rated turn
 
+    assert (mine.total.thumbs_up, mine.total.thumbs_down) == (1, 0)  # one answer, rated once
+
     everyone = by_name((await stats.report(period)).operators)
     assert (everyone["Writer"].tasks, everyone["Writer"].input_tokens) == (8, 405)
     assert everyone["Writer"].cost == pytest.approx(0.53)
@@ -160,7 +174,7 @@ async def test_stats_come_from_the_stored_tasks_usage_and_feedback(services: Ser
 
     # A thumbs down replaces the thumbs up (one per person and answer).
     await services.data_layer.upsert_feedback(
-        Feedback(forId=answer, value=0, threadId="thread-alice"), as_user="alice"
+        Feedback(forId=answer_run, value=0, threadId="thread-alice"), as_user="alice"
     )
     rows = by_name((await stats.report(period, user_id=alice.id)).operators)
     assert [(rows[n].thumbs_up, rows[n].thumbs_down) for n in ("Chief of Staff", "Clerk")] == [

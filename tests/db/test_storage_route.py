@@ -136,6 +136,20 @@ async def test_scriptable_files_download_instead_of_rendering(
     assert doc.headers["content-disposition"].startswith("inline")
 
 
+async def test_a_chart_s_json_is_served_as_json_and_inert(
+    client: httpx.AsyncClient, data_layer: CadreDataLayer
+) -> None:
+    # A Plotly element: the UI draws the chart only from a response typed as JSON.
+    chart = await attach(
+        data_layer, "alice", "chart", b'{"data": [], "layout": {}}', "application/json"
+    )
+    served = await client.get(chart, headers=token("alice"))
+    assert served.headers["content-type"] == "application/json"
+    assert served.json() == {"data": [], "layout": {}}
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["content-security-policy"] == "sandbox"
+
+
 async def test_a_disabled_owner_cannot_download(
     client: httpx.AsyncClient, data_layer: CadreDataLayer
 ) -> None:

@@ -63,7 +63,19 @@ async def stats(chat: ChainlitClient, typed: str) -> tuple[str, list[Received]]:
     mark = len(chat.events)
     await chat.send(typed)
     await chat.wait_until(lambda ev: any(HEADING in s for s in _said(chat, mark)))
+    # Wait for the handler's end (its run step closes), so the next message does not overlap
+    # it: an overlapping task_end would end the next `ask` early.
+    await chat.wait_until(lambda ev: any(_handler_ended(e) for e in ev[mark:]))
     return next(s for s in _said(chat, mark) if HEADING in s), chat.events[mark:]
+
+
+def _handler_ended(event: Received) -> bool:
+    data = event.data
+    return (
+        event.name == "update_message"
+        and data.get("name") == "on_message"
+        and bool(data.get("end"))
+    )
 
 
 def _said(chat: ChainlitClient, after: int) -> list[str]:
@@ -75,7 +87,9 @@ def _said(chat: ChainlitClient, after: int) -> list[str]:
 
 
 def _row(table: str, operator: str) -> str:
-    return next(line for line in table.splitlines() if line.startswith(f"| {operator} |"))
+    rows = [line for line in table.splitlines() if line.startswith(f"| {operator} |")]
+    assert len(rows) == 1, f"no single row of {operator} in:\n{table}"
+    return rows[0]
 
 
 def _plotly(event: Received) -> bool:
@@ -127,13 +141,13 @@ async def test_an_admin_sees_each_operator_with_the_thumbs_on_its_answers(
     assert f"{HEADING} — today** (all users)" in table, table
     # The tool call's usage chunk is (30, 9); the others as scripted above.
     assert (
-        _row(table, "Chief of Staff") == "| Chief of Staff | 0 | — | — | — | 80 | 13 | — | 1 | 0 |"
+        _row(table, "Chief of Staff") == "| Chief of Staff | 0 | — | — | — | 80 / 13 | — | 1 / 0 |"
     )
     writer = _row(table, "Writer").split(" | ")
     assert writer[1:3] == ["1", "100%"], table
     assert writer[3].endswith(" s")
     assert writer[3] == writer[4]  # one task: its median is its p95
-    assert writer[5:] == ["20", "6", "—", "1", "0 |"]
+    assert writer[5:] == ["20 / 6", "—", "1 / 0 |"]
     assert "| **All** | 1 |" in table
 
     figure = await _figure(admin, shown)
@@ -151,10 +165,11 @@ async def test_an_admin_sees_each_operator_with_the_thumbs_on_its_answers(
 
     remote.replies.append(text("Hello Max.", usage=(12, 5)))
     hello = await member.ask("Hello")
+    assert member.answers(hello) == ["Hello Max."], (dumps(hello), server.log_text()[-3000:])
     assert not [e for e in member.events[empty : member.events.index(hello[0])] if _plotly(e)]
     table, _ = await stats(member, "/stats all")
     assert (
-        _row(table, "Chief of Staff") == "| Chief of Staff | 0 | — | — | — | 12 | 5 | — | 0 | 0 |"
+        _row(table, "Chief of Staff") == "| Chief of Staff | 0 | — | — | — | 12 / 5 | — | 0 / 0 |"
     )
     assert "| Writer |" not in table
 
@@ -163,7 +178,7 @@ async def test_an_admin_sees_each_operator_with_the_thumbs_on_its_answers(
     await member.wait_until(lambda ev: any("last 30 days" in s for s in _said(member, mark)))
 
     table, _ = await stats(admin, "/stats 30d")
-    assert "| Chief of Staff | 0 | — | — | — | 92 | 18 |" in table  # both users' turns
+    assert "| Chief of Staff | 0 | — | — | — | 92 / 18 |" in table  # both users' turns
 
     mark = len(member.events)
     await member.send("/stats forever")
