@@ -295,3 +295,15 @@ def test_stats_count_a_members_own_turn_and_an_admin_sees_everyone(site: Site) -
     assert "Invoice Clerk" in {row["operator"] for row in everyone["operators"]}
     assert just_max["operators"] == mine["operators"]
     assert nobody.status_code == 404
+
+
+def test_the_openapi_page_documents_the_operator_and_stats_routes(site: Site) -> None:
+    spec = httpx.get(f"{site.server.url}/api/openapi.json", timeout=30).json()
+    create = spec["paths"]["/api/operators"]["post"]
+    assert create["summary"] == "Create an operator"
+    assert create["tags"] == ["operators"]
+    assert set(spec["paths"]["/api/operators/{name}"]) == {"get", "put", "patch", "delete"}
+    stats = spec["paths"]["/api/stats"]["get"]
+    assert stats["tags"] == ["stats"]
+    assert {p["name"] for p in stats["parameters"]} == {"since", "until", "user"}
+    assert "StatsOut" in spec["components"]["schemas"]
