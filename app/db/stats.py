@@ -221,7 +221,9 @@ class OperatorStatsStore:
 def _tasks_query(
     period: Period, user_id: str | None
 ) -> Select[str, str, float | None, float | None]:
-    where: list[ColumnElement[bool]] = []
+    # An operator's work is its delegations; a task a person asked for is counted through
+    # the delegations it made (a requested `@Writer` task also leaves the Writer's record).
+    where: list[ColumnElement[bool]] = [TaskRecord.origin == "delegated"]
     if period.since is not None:
         where.append(TaskRecord.created_at >= period.since.timestamp())
     if period.until is not None:

@@ -88,6 +88,11 @@ async def test_stats_come_from_the_stored_tasks_usage_and_feedback(services: Ser
     await store.save(_task("Writer", "failed", now - 60, 3.0))
     await store.save(_task("Writer", "cancelled", now - 60, None))
     await store.save(_task("Writer", "done", now - 40 * 86400, 1.0))
+    # A task alice asked for in the background: its Writer delegation (above) is the work,
+    # so the request itself counts for no operator, neither the Writer nor the Chief.
+    asked = Task.request("Writer", "Draft the memo", "Draft the memo", "normal")
+    await store.save(asked.start("r", "Draft the memo").finish("done", "The memo."))
+    await store.save(Task.request("Chief of Staff", "Plan", "Plan the offsite", "high"))
     ledger = UsageLedger(services.data_layer)
     for tokens_in, tokens_out, cost in ((100, 10, 0.01), (300, 30, 0.02)):
         await ledger.record(
