@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -19,8 +18,7 @@ import pytest
 
 from tests.models.openai_server import FakeOpenAI, error, fake_openai, text, tool_call
 from tests.support.chainlit_client import ChainlitClient, dumps, login
-from tests.support.cli import add_user
-from tests.support.server import RunningServer, cadre_server
+from tests.support.server import MEMBER, RunningServer
 
 pytestmark = pytest.mark.slow  # starts a server
 
@@ -31,22 +29,8 @@ def remote() -> Iterator[FakeOpenAI]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def server(remote: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    data: Path = tmp_path_factory.mktemp("data")
-    with cadre_server(
-        data, CADRE_OPENAI_BASE_URL=remote.url, CADRE_CHAT_MODEL="openai:test-model"
-    ) as running:
-        add_user(data, "max", "max-password-123")
-        yield running
-
-
-@pytest.fixture
-async def admin(server: RunningServer) -> AsyncIterator[ChainlitClient]:
-    chat = ChainlitClient(server.url)
-    await chat.connect()
-    yield chat
-    await chat.close()
+ON_FAKE_OPENAI = True
+WITH_MEMBER = True
 
 
 def _rows(server: RunningServer, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -168,7 +152,7 @@ async def test_an_admin_pins_the_writer_and_the_next_turn_runs_it_on_that_model(
 
 
 async def test_members_cannot_pin_a_model(server: RunningServer) -> None:
-    member = ChainlitClient(server.url, cookie=await login(server.url, "max", "max-password-123"))
+    member = ChainlitClient(server.url, cookie=await login(server.url, *MEMBER))
     await member.connect()
     try:
         action = {

@@ -8,8 +8,6 @@ Chief of Staff plans with tools exactly as with a remote provider.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,8 +15,7 @@ import pytest
 
 from tests.models.openai_server import FakeOpenAI, text, tool_call
 from tests.support.chainlit_client import ChainlitClient, dumps, login
-from tests.support.cli import add_user
-from tests.support.server import RunningServer, cadre_server
+from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.slow  # starts a server
 
@@ -29,30 +26,8 @@ SAMPLES = (
 )
 
 
-@pytest.fixture(scope="module")
-def server(remote: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    data: Path = tmp_path_factory.mktemp("data")
-    with cadre_server(
-        data, CADRE_OPENAI_BASE_URL=remote.url, CADRE_CHAT_MODEL="openai:test-model"
-    ) as running:
-        add_user(data, "max", "max-password-123")
-        yield running
-
-
-@pytest.fixture
-async def admin(server: RunningServer) -> AsyncIterator[ChainlitClient]:
-    chat = ChainlitClient(server.url)
-    await chat.connect()
-    yield chat
-    await chat.close()
-
-
-@pytest.fixture
-async def member(server: RunningServer) -> AsyncIterator[ChainlitClient]:
-    chat = ChainlitClient(server.url, cookie=await login(server.url, "max", "max-password-123"))
-    await chat.connect()
-    yield chat
-    await chat.close()
+ON_FAKE_OPENAI = True
+WITH_MEMBER = True
 
 
 def _rows(server: RunningServer, sql: str, *args: Any) -> list[tuple[Any, ...]]:

@@ -9,53 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.models.openai_server import FakeOpenAI, fake_openai, text, tool_call
-from tests.support.chainlit_client import ChainlitClient, Received, dumps, login
-from tests.support.cli import add_user
-from tests.support.server import RunningServer, cadre_server
+from tests.models.openai_server import FakeOpenAI, text, tool_call
+from tests.support.chainlit_client import ChainlitClient, Received, dumps
+from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.slow  # starts a server
 
 HEADING = "**Operator performance"
 
 
-@pytest.fixture(scope="module")
-def remote() -> Iterator[FakeOpenAI]:
-    with fake_openai() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def server(remote: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    data: Path = tmp_path_factory.mktemp("data")
-    with cadre_server(
-        data, CADRE_OPENAI_BASE_URL=remote.url, CADRE_CHAT_MODEL="openai:test-model"
-    ) as running:
-        add_user(data, "max", "max-password-123")
-        yield running
-
-
-@pytest.fixture
-async def admin(server: RunningServer) -> AsyncIterator[ChainlitClient]:
-    chat = ChainlitClient(server.url)
-    await chat.connect()
-    yield chat
-    await chat.close()
-
-
-@pytest.fixture
-async def member(server: RunningServer) -> AsyncIterator[ChainlitClient]:
-    chat = ChainlitClient(server.url, cookie=await login(server.url, "max", "max-password-123"))
-    await chat.connect()
-    yield chat
-    await chat.close()
+ON_FAKE_OPENAI = True
+WITH_MEMBER = True
 
 
 async def stats(chat: ChainlitClient, typed: str) -> tuple[str, list[Received]]:
@@ -63,19 +32,8 @@ async def stats(chat: ChainlitClient, typed: str) -> tuple[str, list[Received]]:
     mark = len(chat.events)
     await chat.send(typed)
     await chat.wait_until(lambda ev: any(HEADING in s for s in _said(chat, mark)))
-    # Wait for the handler's end (its run step closes), so the next message does not overlap
-    # it: an overlapping task_end would end the next `ask` early.
-    await chat.wait_until(lambda ev: any(_handler_ended(e) for e in ev[mark:]))
+    await chat.handler_ended(after=mark)
     return next(s for s in _said(chat, mark) if HEADING in s), chat.events[mark:]
-
-
-def _handler_ended(event: Received) -> bool:
-    data = event.data
-    return (
-        event.name == "update_message"
-        and data.get("name") == "on_message"
-        and bool(data.get("end"))
-    )
 
 
 def _said(chat: ChainlitClient, after: int) -> list[str]:

@@ -8,17 +8,15 @@ presses them: `POST /project/action` with the action the server sent.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.models.openai_server import FakeOpenAI, Reply, fake_openai, text
+from tests.models.openai_server import FakeOpenAI, Reply, text
 from tests.support.chainlit_client import ChainlitClient, dumps, login
-from tests.support.cli import add_user
-from tests.support.server import RunningServer, cadre_server
+from tests.support.server import MEMBER, RunningServer
 
 pytestmark = pytest.mark.slow  # starts a server
 
@@ -26,20 +24,8 @@ REQUESTED = "SELECT status FROM tasks WHERE origin = 'requested' AND instruction
 """The status of the task a person asked for (its operator's delegation is a record too)."""
 
 
-@pytest.fixture(scope="module")
-def remote() -> Iterator[FakeOpenAI]:
-    with fake_openai() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def server(remote: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    data: Path = tmp_path_factory.mktemp("data")
-    with cadre_server(
-        data, CADRE_OPENAI_BASE_URL=remote.url, CADRE_CHAT_MODEL="openai:test-model"
-    ) as running:
-        add_user(data, "max", "max-password-123")
-        yield running
+ON_FAKE_OPENAI = True
+WITH_MEMBER = True
 
 
 @pytest.fixture
@@ -195,7 +181,7 @@ async def test_another_persons_task_cannot_be_cancelled_from_their_button(
     await chat.send("/tasks")
     await _said(chat, "Cadre", "Your tasks", board)
 
-    intruder = ChainlitClient(server.url, cookie=await login(server.url, "max", "max-password-123"))
+    intruder = ChainlitClient(server.url, cookie=await login(server.url, *MEMBER))
     await intruder.connect()
     try:
         pressed = await _press(chat, "Cancel: draft the admin memo", board, as_=intruder)

@@ -142,6 +142,8 @@ def test_payloads_stay_text_when_a_thread_is_opened_again_and_in_the_documents_l
 
         # The documents list, live: the hostile file name is a name, not markup.
         page.goto(server.url)
+        # A new chat is ready (socket connected, composer settled) once its starters show.
+        expect(page.get_by_text("Plan my week")).to_be_visible(timeout=30_000)
         ask(page, "/documents")
         listing = page.locator(".step, [data-step-type]").filter(has_text="Your documents").last
         expect(listing).to_be_visible(timeout=60_000)

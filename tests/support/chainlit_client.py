@@ -224,12 +224,40 @@ class ChainlitClient:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
 
+    async def handler_ended(
+        self,
+        after: int,
+        *,
+        message_id: str | None = None,
+        timeout: float = 180,  # noqa: ASYNC109
+    ) -> int:
+        """Wait until a message handler that began after event `after` has ended (its
+        `on_message` run step closed; with `message_id`, the handler of that message), as a
+        person waits for the composer; the index of that event. Another handler's late
+        `task_end` (one still storing its steps) would otherwise end the next `ask` early."""
+
+        def ended(event: Received) -> bool:
+            data = event.data
+            return (
+                event.name == "update_message"
+                and data.get("name") == "on_message"
+                and bool(data.get("end"))
+                and (message_id is None or data.get("parentId") == message_id)
+            )
+
+        await self.wait_until(lambda events: any(ended(e) for e in events[after:]), timeout=timeout)
+        return next(i for i in range(after, len(self.events)) if ended(self.events[i]))
+
     async def ask(self, text: str, *, timeout: float = 180) -> list[Received]:  # noqa: ASYNC109
         """Send `text` and wait for the turn to end; return the events of that turn."""
         start = len(self.events)
-        await self.send(text)
-        began = await self.wait_for("task_start", after=start, timeout=timeout)
-        end = await self.wait_for("task_end", after=self.events.index(began), timeout=timeout)
+        message_id = await self.send(text)
+        return await self._turn(start, message_id, timeout)
+
+    async def _turn(self, start: int, message_id: str, timeout: float) -> list[Received]:  # noqa: ASYNC109
+        """The events from `start` to the `task_end` after the handler of `message_id`."""
+        ended = await self.handler_ended(start, message_id=message_id, timeout=timeout)
+        end = await self.wait_for("task_end", after=ended, timeout=timeout)
         return self.events[start : self.events.index(end) + 1]
 
     async def upload(self, path: Path, mime: str) -> str:
@@ -254,11 +282,12 @@ class ChainlitClient:
     ) -> list[Received]:
         """Send `text` with uploaded files attached, as the paperclip does; the turn's events."""
         start = len(self.events)
+        message_id = str(uuid.uuid4())
         await self.sio.emit(
             "client_message",
             {
                 "message": {
-                    "id": str(uuid.uuid4()),
+                    "id": message_id,
                     "output": text,
                     "type": "user_message",
                     "name": "User",
@@ -268,9 +297,7 @@ class ChainlitClient:
                 "fileReferences": [{"id": file_id} for file_id in file_ids],
             },
         )
-        began = await self.wait_for("task_start", after=start, timeout=120)
-        end = await self.wait_for("task_end", after=self.events.index(began), timeout=timeout)
-        return self.events[start : self.events.index(end) + 1]
+        return await self._turn(start, message_id, timeout)
 
     def answers(self, events: list[Received]) -> list[str]:
         """The Chief of Staff's messages among `events`, in order."""

@@ -20,6 +20,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "admin-password-for-tests"
 """The admin every test server creates at its first start (CADRE_ADMIN_USER/PASSWORD)."""
+MEMBER = ("max", "max-password-123")
+"""A member's name and password, for tests that add one (`add_user(data, *MEMBER)`)."""
 
 
 def free_port() -> int:

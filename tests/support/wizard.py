@@ -16,9 +16,9 @@ async def make_operator(
     tools: Sequence[str] = (),
 ) -> None:
     """Create an operator with `/new-operator` (template instructions, the chat's model)."""
-    mark = len(chat.events)
+    start = len(chat.events)
     await chat.send("/new-operator")
-    ask = await chat.next_ask(after=mark)
+    ask = await chat.next_ask(after=start)
     ask = await chat.next_ask(after=await chat.answer(name))
     ask = await chat.next_ask(after=await chat.answer(description))
     ask = await chat.next_ask(after=await chat.press(ask, "Template: Specialist"))
@@ -36,3 +36,4 @@ async def make_operator(
             for e in events[mark:]
         )
     )
+    await chat.handler_ended(after=start)  # the /new-operator handler, wizard and all
