@@ -362,9 +362,28 @@ async def on_delete(action: cl.Action) -> None:
     if name in {op.name for op in OPERATORS}:
         await _say(f"⚠️ {name} is built in: it can be disabled, not deleted.")
         return
-    if not await OperatorStore(services.current().data_layer).delete(
-        name, actor=_actor(_admin_caller())
-    ):
+    _spawn(_confirm_delete(name, _actor(_admin_caller())))
+
+
+async def _confirm_delete(name: str, actor: Actor) -> None:
+    """Ask before deleting: the operator goes from every chat's roster at once."""
+    question = Question(
+        "confirm",
+        f"Delete **{name}**? The Chief of Staff stops delegating to it from the next message, "
+        "and it cannot be undone (disabling it can).",
+        (
+            Choice("Yes, delete it", DELETE_ACTION, "remove it for good"),
+            Choice("Keep it", CANCEL, "change nothing"),
+        ),
+    )
+    picked = await _ask(question)
+    if picked != DELETE_ACTION:
+        await _say(f"Nothing changed: **{name}** stays.")
+        return
+    if not await is_admin(actor.identifier):  # the role may have been taken away meanwhile
+        await _say("⚠️ Only admins can delete operators; nothing changed.")
+        return
+    if not await OperatorStore(services.current().data_layer).delete(name, actor=actor):
         await _say(f"⚠️ There is no operator called {name!r}.")
         return
     await _say(f"Deleted **{name}**.")

@@ -37,6 +37,7 @@ Step = Literal[
     "limits",
     "examples",
     "review",
+    "confirm",  # a yes/no outside the wizard's order: deleting an operator
 ]
 _ORDER: tuple[Step, ...] = (
     "name",

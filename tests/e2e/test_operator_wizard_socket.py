@@ -228,7 +228,16 @@ async def test_operators_list_edits_disables_enables_and_deletes_with_an_audit_t
         lambda ev: any("Saved **Travel Planner**" in s for s in _said(admin, mark))
     )
 
-    mark = await _press_listed(admin, "Delete Travel Planner", 0)  # the first list's button
+    # Delete asks first: "Keep it" changes nothing, the second time it goes.
+    ask = await _step(admin, await _press_listed(admin, "Delete Travel Planner", 0))
+    assert "cannot be undone" in ask["msg"]["output"]
+    mark = await admin.press(ask, "Keep it")
+    await admin.wait_until(
+        lambda ev: any("**Travel Planner** stays" in s for s in _said(admin, mark))
+    )
+    assert _rows(server, "SELECT name FROM agents WHERE name = 'Travel Planner'") != []
+    ask = await _step(admin, await _press_listed(admin, "Delete Travel Planner", 0))
+    mark = await admin.press(ask, "Yes, delete it")
     await admin.wait_until(
         lambda ev: any("Deleted **Travel Planner**" in s for s in _said(admin, mark))
     )
