@@ -46,30 +46,11 @@ def _said(chat: ChainlitClient, after: int) -> list[str]:
     ]
 
 
-async def _press_listed(chat: ChainlitClient, label: str, after: int) -> int:
-    """Press a button of the `/operators` list, as the browser does (`POST /project/action`)."""
-    await chat.wait_until(
-        lambda ev: any(e.name == "action" and e.data["label"] == label for e in ev[after:])
-    )
-    action = next(
-        e.data for e in reversed(chat.events) if e.name == "action" and e.data["label"] == label
-    )
-    mark = len(chat.events)
-    async with httpx.AsyncClient(
-        base_url=chat.base_url, headers={"Cookie": chat.cookie or ""}
-    ) as http:
-        response = await http.post(
-            "/project/action", json={"sessionId": chat.session_id, "action": action}
-        )
-    assert response.status_code == 200, response.text
-    return mark
-
-
 async def _pin_writer(chat: ChainlitClient, label: str) -> str:
     """`/operators` → "Model of Writer" → `label`; the question that was asked."""
     mark = len(chat.events)
     await chat.send("/operators")
-    ask = await chat.next_ask(after=await _press_listed(chat, "Model of Writer", mark))
+    ask = await chat.next_ask(after=await chat.press_action("Model of Writer", after=mark))
     question = str(ask["msg"]["output"])
     mark = await chat.press(ask, label)
     await chat.wait_until(lambda ev: any("✅ **Writer** runs on" in s for s in _said(chat, mark)))

@@ -173,25 +173,6 @@ async def test_cancel_at_any_step_saves_nothing(
     assert _rows(server, "SELECT name FROM agents WHERE name = 'Budget Checker'") == []
 
 
-async def _press_listed(chat: ChainlitClient, label: str, after: int) -> int:
-    """Press a button of the `/operators` list, as the browser does (`POST /project/action`)."""
-    await chat.wait_until(
-        lambda ev: any(e.name == "action" and e.data["label"] == label for e in ev[after:])
-    )
-    action = next(
-        e.data for e in reversed(chat.events) if e.name == "action" and e.data["label"] == label
-    )
-    mark = len(chat.events)
-    async with httpx.AsyncClient(
-        base_url=chat.base_url, headers={"Cookie": chat.cookie or ""}
-    ) as http:
-        response = await http.post(
-            "/project/action", json={"sessionId": chat.session_id, "action": action}
-        )
-    assert response.status_code == 200, response.text
-    return mark
-
-
 async def test_operators_list_edits_disables_enables_and_deletes_with_an_audit_trail(
     admin: ChainlitClient, server: RunningServer
 ) -> None:
@@ -203,13 +184,13 @@ async def test_operators_list_edits_disables_enables_and_deletes_with_an_audit_t
     assert "| Travel Planner | made here | the chat's | enabled |" in listing
     assert "admin created **Travel Planner**" in listing  # the recent changes
 
-    mark = await _press_listed(admin, "Disable Writer", mark)
-    mark = await _press_listed(admin, "Enable Writer", mark)
+    mark = await admin.press_action("Disable Writer", after=mark)
+    mark = await admin.press_action("Enable Writer", after=mark)
     labels = {e.data["label"] for e in admin.events if e.name == "action"}
     assert "Delete Writer" not in labels  # built-ins can be disabled, not deleted
 
     # Edit: the same wizard, prefilled; a new description, everything else kept.
-    ask = await _step(admin, await _press_listed(admin, "Edit Travel Planner", mark))
+    ask = await _step(admin, await admin.press_action("Edit Travel Planner", after=mark))
     assert "Now: _Travel Planner_" in ask["msg"]["output"]
     ask = await _step(admin, await admin.answer("keep"))
     ask = await _step(
@@ -229,14 +210,14 @@ async def test_operators_list_edits_disables_enables_and_deletes_with_an_audit_t
     )
 
     # Delete asks first: "Keep it" changes nothing, the second time it goes.
-    ask = await _step(admin, await _press_listed(admin, "Delete Travel Planner", 0))
+    ask = await _step(admin, await admin.press_action("Delete Travel Planner", after=0))
     assert "cannot be undone" in ask["msg"]["output"]
     mark = await admin.press(ask, "Keep it")
     await admin.wait_until(
         lambda ev: any("**Travel Planner** stays" in s for s in _said(admin, mark))
     )
     assert _rows(server, "SELECT name FROM agents WHERE name = 'Travel Planner'") != []
-    ask = await _step(admin, await _press_listed(admin, "Delete Travel Planner", 0))
+    ask = await _step(admin, await admin.press_action("Delete Travel Planner", after=0))
     mark = await admin.press(ask, "Yes, delete it")
     await admin.wait_until(
         lambda ev: any("Deleted **Travel Planner**" in s for s in _said(admin, mark))

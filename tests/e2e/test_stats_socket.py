@@ -132,7 +132,7 @@ async def test_an_admin_sees_each_operator_with_the_thumbs_on_its_answers(
     assert "| Writer |" not in table
 
     # The period buttons under the table, pressed as the browser does.
-    mark = await _press(member, "Last 30 days")
+    mark = await member.press_action("Last 30 days")
     await member.wait_until(lambda ev: any("last 30 days" in s for s in _said(member, mark)))
 
     table, _ = await stats(admin, "/stats 30d")
@@ -160,19 +160,3 @@ async def _thumb_up(
                 break
             await asyncio.sleep(0.1)
     return response
-
-
-async def _press(chat: ChainlitClient, label: str) -> int:
-    """Press the newest button labelled `label` (`POST /project/action`)."""
-    action = next(
-        e.data for e in reversed(chat.events) if e.name == "action" and e.data["label"] == label
-    )
-    mark = len(chat.events)
-    async with httpx.AsyncClient(
-        base_url=chat.base_url, headers={"Cookie": chat.cookie or ""}
-    ) as http:
-        response = await http.post(
-            "/project/action", json={"sessionId": chat.session_id, "action": action}
-        )
-    assert response.status_code == 200, response.text
-    return mark

@@ -11,7 +11,6 @@ import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.models.openai_server import FakeOpenAI, Reply, text
@@ -56,28 +55,6 @@ async def _said(chat: ChainlitClient, author: str, fragment: str, after: int) ->
         lambda _: any(fragment in said for said in _from(chat, author, after)), timeout=60
     )
     return next(said for said in _from(chat, author, after) if fragment in said)
-
-
-async def _press(
-    chat: ChainlitClient, label: str, after: int, as_: ChainlitClient | None = None
-) -> int:
-    """Press the button `label` that `chat` was shown, from `as_`'s session (default: its own)."""
-    await chat.wait_until(
-        lambda ev: any(e.name == "action" and e.data["label"] == label for e in ev[after:])
-    )
-    action = next(
-        e.data for e in reversed(chat.events) if e.name == "action" and e.data["label"] == label
-    )
-    presser = as_ or chat
-    mark = len(presser.events)
-    async with httpx.AsyncClient(
-        base_url=presser.base_url, headers={"Cookie": presser.cookie or ""}
-    ) as http:
-        response = await http.post(
-            "/project/action", json={"sessionId": presser.session_id, "action": action}
-        )
-    assert response.status_code == 200, response.text
-    return mark
 
 
 async def test_a_task_is_filed_with_its_priority_and_its_result_arrives_in_the_thread(
@@ -148,7 +125,7 @@ async def test_the_board_cancels_and_retries_a_task(
     assert "**write the annual report** · low · @Writer" in board
     assert "### ▶️ Running (1)" in board or "### ⏳ Pending (1)" in board, board
 
-    said = await _press(chat, "Cancel: write the annual report", mark)
+    said = await chat.press_action("Cancel: write the annual report", after=mark)
     await _said(chat, "Cadre", "🚫 Cancelled **write the annual report**.", said)
     [(status,)] = _rows(server, REQUESTED, "write the annual report")
     assert status == "cancelled"
@@ -158,7 +135,7 @@ async def test_the_board_cancels_and_retries_a_task(
     board = await _said(chat, "Cadre", "Your tasks", mark)
     assert "### 🚫 Cancelled (1)" in board, board
     remote.replies[:] = [text("The annual report, in short: a good year.")]
-    said = await _press(chat, "Retry: write the annual report", mark)
+    said = await chat.press_action("Retry: write the annual report", after=mark)
     await _said(chat, "Cadre", "🔁 Retrying **write the annual report** (low).", said)
     result = await _said(chat, "Chief of Staff", "Task done: write the annual report", said)
     assert "a good year" in result, dumps(chat.events[said:])
@@ -184,7 +161,7 @@ async def test_another_persons_task_cannot_be_cancelled_from_their_button(
     intruder = ChainlitClient(server.url, cookie=await login(server.url, *MEMBER))
     await intruder.connect()
     try:
-        pressed = await _press(chat, "Cancel: draft the admin memo", board, as_=intruder)
+        pressed = await chat.press_action("Cancel: draft the admin memo", after=board, by=intruder)
         await _said(intruder, "Cadre", "That task is not one of yours.", pressed)
         mark = len(intruder.events)
         await intruder.send("/tasks")
@@ -194,7 +171,7 @@ async def test_another_persons_task_cannot_be_cancelled_from_their_button(
     [(status,)] = _rows(server, REQUESTED, "draft the admin memo")
     assert status in ("pending", "running")
 
-    said = await _press(chat, "Cancel: draft the admin memo", board)  # the owner can
+    said = await chat.press_action("Cancel: draft the admin memo", after=board)  # the owner can
     await _said(chat, "Cadre", "🚫 Cancelled **draft the admin memo**.", said)
 
 
