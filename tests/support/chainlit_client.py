@@ -260,18 +260,51 @@ class ChainlitClient:
         end = await self.wait_for("task_end", after=ended, timeout=timeout)
         return self.events[start : self.events.index(end) + 1]
 
-    async def upload(self, path: Path, mime: str) -> str:
-        """`POST /project/file` as the browser does before sending the message; the file id."""
+    async def press_action(
+        self, label: str, *, after: int = 0, by: ChainlitClient | None = None
+    ) -> int:
+        """Press the newest button `label` this chat was shown after event `after` (waiting for
+        it), as the browser does: `POST /project/action`, from `by`'s session (default: this
+        one); the presser's event count before the press."""
+        await self.wait_until(
+            lambda ev: any(e.name == "action" and e.data["label"] == label for e in ev[after:])
+        )
+        action = next(
+            e.data for e in reversed(self.events) if e.name == "action" and e.data["label"] == label
+        )
+        presser = by or self
+        mark = len(presser.events)
+        async with httpx.AsyncClient(
+            base_url=presser.base_url, headers={"Cookie": presser.cookie or ""}
+        ) as http:
+            response = await http.post(
+                "/project/action", json={"sessionId": presser.session_id, "action": action}
+            )
+        assert response.status_code == 200, response.text
+        return mark
+
+    async def upload(self, path: Path, mime: str, *, ask: dict[str, Any] | None = None) -> str:
+        """`POST /project/file` as the browser does before sending the message (or, with
+        `ask`, in answer to an `AskFileMessage`, checked against what it accepts); the id."""
+        params = {"session_id": self.session_id}
+        if ask is not None:
+            params["ask_parent_id"] = str(ask["msg"]["parentId"])
         async with httpx.AsyncClient(
             base_url=self.base_url, headers={"Cookie": self.cookie or ""}
         ) as http:
             response = await http.post(
                 "/project/file",
-                params={"session_id": self.session_id},
+                params=params,
                 files={"file": (path.name, path.read_bytes(), mime)},  # noqa: ASYNC240
             )
         response.raise_for_status()
         return str(response.json()["id"])
+
+    async def answer_files(self, ask: dict[str, Any], files: list[tuple[Path, str]]) -> int:
+        """Upload `(path, mime)` files for the pending `AskFileMessage` and send them as its
+        answer, as the browser's drop zone does; the event index to wait from."""
+        ids = [await self.upload(path, mime, ask=ask) for path, mime in files]
+        return await self.reply_raw([{"id": file_id} for file_id in ids])
 
     async def ask_with_files(
         self,
