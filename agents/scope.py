@@ -34,10 +34,12 @@ def operator_scope(deps: object, spec: AgentSpec) -> object:
     """The `deps` an operator's run gets: narrowed to its knowledge scope, if it has one.
 
     An operator an admin limited to some of their documents searches those documents only
-    (the admin's, for whoever asks), and nothing else: not the asker's, not attachments.
+    (the admin's, for whoever asks); one given a shared collection searches every document of
+    that collection. Neither reads the asker's documents or attachments.
     """
-    if spec.knowledge_scope is None or not isinstance(deps, UserScope):
+    if not isinstance(deps, UserScope) or (
+        spec.knowledge_scope is None and spec.knowledge_owner is None
+    ):
         return deps
-    return UserScope(
-        owner=spec.knowledge_owner or deps.owner, documents=tuple(spec.knowledge_scope)
-    )
+    documents = None if spec.knowledge_scope is None else tuple(spec.knowledge_scope)
+    return UserScope(owner=spec.knowledge_owner or deps.owner, documents=documents)

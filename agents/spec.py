@@ -31,10 +31,10 @@ class AgentSpec:
     tools: tuple[str, ...] = ()
     """Names of tools from the runner's tool registry."""
     knowledge_scope: tuple[str, ...] | None = None
-    """Collections or document ids its knowledge tools may search; `None` means all."""
+    """Document ids its knowledge tools may search; `None` means all of the owner's."""
     knowledge_owner: str | None = None
-    """Whose documents `knowledge_scope` names (the admin who chose them); `None` for the
-    asking user's own."""
+    """Whose documents it searches: the admin who chose `knowledge_scope`, or a shared
+    collection (with `knowledge_scope` `None`: all of it); `None` for the asking user's own."""
     limits: AgentLimits = field(default_factory=AgentLimits)
     examples: tuple[str, ...] = ()
     """Typical requests it should get; the semantic router matches against them."""

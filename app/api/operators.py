@@ -57,7 +57,13 @@ class OperatorIn(BaseModel):
     tools: list[str] = Field(default_factory=list, description="Tool names from the registry.")
     knowledge: list[str] | None = Field(
         default=None,
-        description="Ids of your documents it may search; null for the asking person's own.",
+        description="Ids of your documents it may search; null for the asking person's own "
+        "(or, with `collection`, for the whole collection).",
+    )
+    collection: str | None = Field(
+        default=None,
+        description="A shared collection (name or id) it searches for whoever asks; "
+        "`knowledge` must then be null.",
     )
     limits: Limits = Field(default_factory=Limits)
     examples: list[str] | None = Field(
@@ -77,6 +83,7 @@ class OperatorPatch(BaseModel):
     model: str | None = None
     tools: list[str] | None = None
     knowledge: list[str] | None = None
+    collection: str | None = None
     limits: Limits | None = None
     examples: list[str] | None = None
 
@@ -94,7 +101,9 @@ class OperatorOut(BaseModel):
     """The model it is pinned to; null: the chat's model."""
     tools: list[str]
     knowledge: list[str] | None
-    """Document ids it may search; null: the asking person's own documents."""
+    """Document ids it may search; null: the asking person's own documents, or `collection`."""
+    collection: str | None
+    """The id of the shared collection it searches, if any."""
     limits: Limits
     examples: list[str]
 
@@ -211,6 +220,11 @@ def operators_router(services: Services) -> APIRouter:
                 await pin(name, changes["model"], principal)
             return await out(name)
         current = _draft_fields(OperatorDraft.from_spec(await saved(name)))
+        # Documents and a collection exclude each other: changing one lets go of the other.
+        if changes.get("knowledge") is not None:
+            current["collection"] = None
+        if changes.get("collection") is not None:
+            current["knowledge"] = None
         return await out(await keep({**current, **changes}, principal, name))
 
     async def pin(name: str, model: str | None, principal: Principal) -> None:
@@ -279,7 +293,11 @@ def _fields(body: BaseModel, *, exclude_unset: bool) -> dict[str, Any]:
     a missing name is 'required' rather than 'not text'."""
     data = body.model_dump(exclude_unset=exclude_unset)
     if not exclude_unset:
-        data = {k: v for k, v in data.items() if v is not None or k in ("model", "knowledge")}
+        data = {
+            k: v
+            for k, v in data.items()
+            if v is not None or k in ("model", "knowledge", "collection")
+        }
     return data
 
 
@@ -291,6 +309,7 @@ def _draft_fields(draft: OperatorDraft) -> dict[str, Any]:
         "model": draft.model,
         "tools": list(draft.tools),
         "knowledge": None if draft.knowledge is None else list(draft.knowledge),
+        "collection": draft.collection,
         "limits": asdict(draft.limits),
         "examples": list(draft.examples),
     }
@@ -315,6 +334,7 @@ def _out(spec: AgentSpec, builtin: bool, enabled: bool) -> OperatorOut:
         model=spec.model,
         tools=list(spec.tools),
         knowledge=None if spec.knowledge_scope is None else list(spec.knowledge_scope),
+        collection=spec.knowledge_owner if spec.knowledge_scope is None else None,
         limits=Limits(**asdict(spec.limits)),
         examples=list(spec.examples),
     )

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.errors import InvalidUserNameError, UnknownUserError, UserExistsError
 from app.auth.passwords import hash_password, needs_rehash, verify_password_async
+from app.db.collections import COLLECTION_PROVIDER
 from app.db.models import ROLES
 from app.db.models import User as UserRow
 from app.db.types import utcnow
@@ -140,9 +141,13 @@ class UserDirectory:
         return None if row is None else Account.of(row)
 
     async def list(self) -> list[Account]:
-        """Every user, by name."""
+        """Every user, by name (shared collections, kept in the same table, are not users)."""
         async with self.store.reading() as session:
-            rows = await session.scalars(select(UserRow).order_by(UserRow.identifier))
+            rows = await session.scalars(
+                select(UserRow)
+                .where(UserRow.auth_provider.is_distinct_from(COLLECTION_PROVIDER))
+                .order_by(UserRow.identifier)
+            )
             return [Account.of(row) for row in rows]
 
     async def has_admin(self) -> bool:

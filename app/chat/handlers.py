@@ -19,7 +19,7 @@ from agents.errors import CadreError
 from agents.models.base import ChatMessage
 from app import services
 from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callbacks)
-from app.chat import documents, key_link, operators, performance, tasks
+from app.chat import collections, documents, key_link, operators, performance, tasks
 from app.chat.citations import citation_elements
 from app.chat.history import history_from_thread
 from app.chat.model_picker import offer_models, picked_model
@@ -100,7 +100,7 @@ async def _offer_commands() -> None:
         + tasks.COMMANDS
         + performance.COMMANDS
         + keys
-        + (operators.ADMIN_COMMANDS if admin else [])
+        + (operators.ADMIN_COMMANDS + collections.ADMIN_COMMANDS if admin else [])
     )
 
 
@@ -159,6 +159,9 @@ async def _handle(message: cl.Message) -> None:
             return
         if (period := performance.period_asked(message)) is not None:
             await performance.show_stats(caller.user_id, period)
+            return
+        if collections.is_command(message):
+            await collections.run_command()
             return
         if command := operators.command_of(message):
             await operators.run_command(command, caller)

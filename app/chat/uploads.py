@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import chainlit as cl
-from chainlit.element import Element
 
 from app.chat.markdown import literal
 from app.originals import keep_original
@@ -44,6 +44,16 @@ class UploadOutcome:
     detail: str = ""
 
 
+class UploadedFile(Protocol):
+    """A file the browser uploaded: a message's element, or an answer to `AskFileMessage`."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> str | None: ...
+
+
 def _progress_line(event: IngestProgress) -> str:
     stage = _STAGES.get(event.stage, event.stage)
     parts = [f"⏳ **{literal(event.document)}**: {stage}"]
@@ -55,7 +65,7 @@ def _progress_line(event: IngestProgress) -> str:
 
 
 async def ingest_uploads(
-    files: Sequence[Element], owner: str, kb: KnowledgeBase, originals_dir: Path
+    files: Sequence[UploadedFile], owner: str, kb: KnowledgeBase, originals_dir: Path
 ) -> list[UploadOutcome]:
     """Ingest `files` for `owner`, showing progress in one step; return each file's outcome."""
     paths = {f.name: Path(f.path) for f in files if f.path}

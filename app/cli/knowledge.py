@@ -147,7 +147,7 @@ async def open_knowledge(settings: Settings, layer: CadreDataLayer) -> Knowledge
     return KnowledgeBase(store, embedder, SqlDocumentCatalog(layer))
 
 
-def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+def run_cli(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run `work`, turning problems the person can fix into a message and exit code 1."""
     try:
         return asyncio.run(work())
@@ -238,18 +238,43 @@ def _progress() -> Progress:
     )
 
 
-async def _ingest(settings: Settings, paths: Sequence[Path], user: str | None) -> tuple[int, int]:
+async def _ingest(
+    settings: Settings, paths: Sequence[Path], user: str | None, collection: str | None = None
+) -> tuple[int, int]:
 
     async with data_layer(settings) as layer:
-        return await _ingest_as(settings, layer, paths, user)
+        return await _ingest_as(settings, layer, paths, user, collection)
+
+
+async def collection_owner(layer: CadreDataLayer, collection: str) -> tuple[str, str]:
+    """The (knowledge owner id, name) of the shared collection called `collection`."""
+    from app.db.collections import CollectionStore
+
+    found = await CollectionStore(layer).find(collection)
+    if found is None:
+        raise CliError(
+            f"There is no collection called {collection!r}. Make one with "
+            f"`cadre collections create {collection!r}`, or see `cadre collections list`."
+        )
+    return found.id, f"the collection {found.name}"
 
 
 async def _ingest_as(
-    settings: Settings, layer: CadreDataLayer, paths: Sequence[Path], user: str | None
+    settings: Settings,
+    layer: CadreDataLayer,
+    paths: Sequence[Path],
+    user: str | None,
+    collection: str | None = None,
 ) -> tuple[int, int]:
     from knowledge.ingest import IngestDone, IngestFailed, IngestProgress
 
-    owner, name = await resolve_owner(layer, user)
+    if collection is not None and user is not None:
+        raise CliError("Give --user or --collection, not both: documents have one owner.")
+    owner, name = await (
+        collection_owner(layer, collection)
+        if collection is not None
+        else resolve_owner(layer, user)
+    )
     files, refused = expand(paths)
     failed = len(refused)
     for path, why in refused:
@@ -301,11 +326,18 @@ def _keep(settings: Settings, owner: str, done: IngestDone, sources: list[Path])
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to add.")],
     user: UserOption = None,
+    collection: Annotated[
+        str | None,
+        typer.Option(
+            "--collection", "-c", help="Add them to this shared collection instead of a user's."
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Add files to a user's documents, with progress; exits 1 if any file failed."""
+    """Add files to a user's documents (or a shared collection), with progress; exits 1 if
+    any file failed."""
     settings = load_settings(data_dir)
-    done, failed = _run(lambda: _ingest(settings, paths, user))
+    done, failed = run_cli(lambda: _ingest(settings, paths, user, collection))
     total = done + failed
     typer.echo(f"{total} file(s): {done} ready or already there, {failed} failed.", err=True)
     if failed:
@@ -386,7 +418,7 @@ def search(
         typer.echo("Error: give something to search for.", err=True)
         raise typer.Exit(2)
     settings = load_settings(data_dir)
-    passages = _run(lambda: _search(settings, query, user, k, mode))
+    passages = run_cli(lambda: _search(settings, query, user, k, mode))
     if as_json:
         hits = [passage_json(rank, p) for rank, p in enumerate(passages, start=1)]
         sys.stdout.write(json.dumps(hits, ensure_ascii=False, indent=2) + "\n")

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from app.cli.collections import collections_cli
 from app.cli.keys import keys_cli
 from app.cli.knowledge import knowledge_cli
 from app.cli.options import DataDir, load_settings
@@ -98,6 +99,7 @@ cli.add_typer(db_cli)
 cli.add_typer(knowledge_cli)
 cli.add_typer(keys_cli)
 cli.add_typer(sites_cli)
+cli.add_typer(collections_cli)
 
 
 def main() -> None:

@@ -179,6 +179,15 @@ class OperatorStore:
         async with self._sessions.reading() as session:
             return list(await session.scalars(query))
 
+    async def searching(self, owner: str) -> list[str]:
+        """Names of the saved operators (enabled or not) whose knowledge is `owner`'s
+        documents: a shared collection, or an admin's chosen documents."""
+        async with self._sessions.reading() as session:
+            rows = (
+                await session.execute(select(AgentRecord.name, AgentRecord.knowledge_scope))
+            ).all()
+        return sorted(name for name, scope in rows if (scope or {}).get("owner") == owner)
+
     async def enabled(self, reserved: Collection[str] = ()) -> list[AgentSpec]:
         """Every enabled operator as an `AgentSpec`, by name; `reserved` names are skipped."""
         taken = {name.casefold() for name in reserved}
@@ -207,11 +216,13 @@ class Actor:
 
 
 def _values(spec: AgentSpec) -> dict[str, Any]:
+    # {"documents": [...], "owner": admin}: some documents; {"owner": collection}: all of a
+    # shared collection; None: the asking person's own documents.
     scope: dict[str, Any] | None = None
     if spec.knowledge_scope is not None:
         scope = {"documents": list(spec.knowledge_scope)}
-        if spec.knowledge_owner:
-            scope["owner"] = spec.knowledge_owner
+    if spec.knowledge_owner:
+        scope = {**(scope or {}), "owner": spec.knowledge_owner}
     return {
         "description": spec.description,
         "instructions": spec.instructions,

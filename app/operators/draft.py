@@ -4,7 +4,8 @@ The chat's wizard checks each answer with `check_field` as it is given; anything
 creates or edits an operator (the REST API) checks a whole draft with `validate`. Both end
 in the same `AgentSpec`, so an operator means the same thing whichever door it came in by.
 What is allowed depends on the deployment and the admin (`DraftRules`): names already
-taken, the models that can answer now, the tools of the registry, the admin's documents.
+taken, the models that can answer now, the tools of the registry, the admin's documents and
+the shared collections.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ FIELDS = (
     "model",
     "tools",
     "knowledge",
+    "collection",
     "limits",
     "examples",
 )
@@ -77,6 +79,8 @@ class DraftRules:
     """Tool name → one-line explanation, from the runner's registry (no delegation tools)."""
     documents: Mapping[str, str] = field(default_factory=dict)
     """The admin's ready document ids → file names."""
+    collections: Mapping[str, str] = field(default_factory=dict)
+    """Shared collection ids → names."""
     owner: str | None = None
     """The admin's user id: whose documents a knowledge scope names."""
 
@@ -92,7 +96,10 @@ class OperatorDraft:
     """`None` runs on the chat's model."""
     tools: tuple[str, ...] = ()
     knowledge: tuple[str, ...] | None = None
-    """Document ids it may search; `None` for the asking user's own documents."""
+    """Document ids it may search; `None` for the asking user's own documents (or, with
+    `collection`, for all of that collection)."""
+    collection: str | None = None
+    """The shared collection it searches instead of anyone's own documents."""
     limits: AgentLimits = field(default_factory=AgentLimits)
     examples: tuple[str, ...] = ()
     editing: str | None = None
@@ -108,6 +115,7 @@ class OperatorDraft:
             model=spec.model,
             tools=spec.tools,
             knowledge=spec.knowledge_scope,
+            collection=spec.knowledge_owner if spec.knowledge_scope is None else None,
             limits=spec.limits,
             examples=spec.examples,
             editing=spec.name,
@@ -123,7 +131,8 @@ class OperatorDraft:
             model=self.model,
             tools=self.tools,
             knowledge_scope=self.knowledge,
-            knowledge_owner=rules.owner if self.knowledge is not None else None,
+            knowledge_owner=self.collection
+            or (rules.owner if self.knowledge is not None else None),
             limits=self.limits,
             examples=self.examples,
         )
@@ -189,6 +198,18 @@ def _knowledge(value: Any, rules: DraftRules) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(value))
 
 
+def _collection(value: Any, rules: DraftRules) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        if value in rules.collections:
+            return value
+        named = {name.casefold(): id_ for id_, name in rules.collections.items()}
+        if " ".join(value.split()).casefold() in named:
+            return named[" ".join(value.split()).casefold()]
+    raise ValueError(f"{value!r} is not a shared collection; pick one of the list.")
+
+
 def _limits(value: Any) -> AgentLimits:
     if isinstance(value, AgentLimits):
         value = {f.name: getattr(value, f.name) for f in fields(AgentLimits)}
@@ -244,6 +265,8 @@ def check_field(draft: OperatorDraft, name: str, value: Any, rules: DraftRules) 
             return replace(draft, tools=_tools(value, rules))
         case "knowledge":
             return replace(draft, knowledge=_knowledge(value, rules))
+        case "collection":
+            return replace(draft, collection=_collection(value, rules))
         case "limits":
             return replace(draft, limits=_limits(value))
         case "examples":
@@ -260,8 +283,18 @@ def validate(draft: OperatorDraft, rules: DraftRules) -> None:
             check_field(draft, name, value, rules)
         except ValueError as exc:
             reasons[name] = str(exc)
+    _one_knowledge(draft, reasons)
     if reasons:
         raise DraftInvalid(reasons)
+
+
+def _one_knowledge(draft: OperatorDraft, reasons: dict[str, str]) -> None:
+    # A collection replaces the documents an operator would search; both would be ambiguous.
+    if draft.collection is not None and draft.knowledge is not None and "collection" not in reasons:
+        reasons["collection"] = (
+            "An operator searches a shared collection or some documents, not both: "
+            "leave knowledge empty (null) to use the collection."
+        )
 
 
 def from_mapping(
@@ -282,6 +315,7 @@ def from_mapping(
             draft = check_field(draft, name, data[name], rules)
         except ValueError as exc:
             reasons[name] = str(exc)
+    _one_knowledge(draft, reasons)
     if reasons:
         raise DraftInvalid(reasons)
     return draft.to_spec(rules)
@@ -293,11 +327,13 @@ def summary(draft: OperatorDraft, rules: DraftRules) -> list[tuple[str, str]]:
     model = "the chat's model" if draft.model is None else draft.model
     if draft.model in models:
         model += f" ({models[draft.model].note})"
-    knowledge = (
-        "the asking person's own documents"
-        if draft.knowledge is None
-        else ", ".join(rules.documents.get(d, d) for d in draft.knowledge) or "none"
-    )
+    if draft.collection is not None and draft.knowledge is None:
+        name = rules.collections.get(draft.collection, "a collection that no longer exists")
+        knowledge = f"the shared collection {name}"
+    elif draft.knowledge is None:
+        knowledge = "the asking person's own documents"
+    else:
+        knowledge = ", ".join(rules.documents.get(d, d) for d in draft.knowledge) or "none"
     limits = draft.limits
     timeout = "no limit" if limits.timeout_s is None else f"{limits.timeout_s:g} s"
     rows: Sequence[tuple[str, str]] = (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from agents import OPERATORS
 from agents.roster import CHIEF_OF_STAFF
+from app.db.collections import CollectionStore
 from app.db.operators import OperatorStore
 from app.operators.draft import DraftRules, ModelOption
 from app.services import Services
@@ -15,8 +16,8 @@ from app.services import Services
 
 async def draft_rules(services: Services, owner: str, editing: str | None = None) -> DraftRules:
     """What a draft by the admin `owner` (a users.id) may name: free names, the models that
-    answer now, the registry's tools and the admin's ready documents. `editing` is the saved
-    operator's name when a draft edits it (it may keep its name)."""
+    answer now, the registry's tools, the admin's ready documents and the shared collections.
+    `editing` is the saved operator's name when a draft edits it (it may keep its name)."""
     saved = await OperatorStore(services.data_layer).states()
     taken = {CHIEF_OF_STAFF.name, *(op.name for op in OPERATORS), *saved} - {editing}
     models = tuple(
@@ -34,10 +35,12 @@ async def draft_rules(services: Services, owner: str, editing: str | None = None
         for record in await kb.list_documents(owner)
         if record.status == "ready"
     }
+    collections = {c.id: c.name for c in await CollectionStore(services.data_layer).list()}
     return DraftRules(
         taken=frozenset(name.casefold() for name in taken if name),
         models=models,
         tools=tools,
         documents=documents,
+        collections=collections,
         owner=owner,
     )

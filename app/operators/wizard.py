@@ -34,6 +34,7 @@ Step = Literal[
     "tools",
     "knowledge",
     "knowledge_documents",
+    "knowledge_collection",
     "limits",
     "examples",
     "review",
@@ -53,6 +54,7 @@ _ORDER: tuple[Step, ...] = (
 _PARENT: dict[Step, Step] = {
     "instructions_text": "instructions",
     "knowledge_documents": "knowledge",
+    "knowledge_collection": "knowledge",
 }
 
 TEMPLATES: dict[str, str] = {
@@ -205,9 +207,11 @@ class Wizard:
                     True,
                 )
             case "knowledge":
+                shared = Choice("A shared collection", "shared", "A collection, for whoever asks")
                 scopes = (
                     Choice("The asker's own documents", "own", "Whoever asks, their documents"),
                     Choice("Only some of mine", "some", "Pick which of your documents"),
+                    *((shared,) if self.rules.collections else ()),
                     Choice("No documents", "none", "It never searches documents"),
                 )
                 return (
@@ -222,6 +226,14 @@ class Wizard:
                 ]
                 choices.append(Choice("Done", DONE))
                 return "Press the documents it may search, then **Done**.", tuple(choices), True
+            case "knowledge_collection":
+                choices = [Choice(name, id_) for id_, name in self.rules.collections.items()]
+                return (
+                    "Which shared collection may it search? Whoever asks it gets answers from "
+                    "that collection only.",
+                    tuple(choices),
+                    False,
+                )
             case "limits":
                 choices = [
                     Choice(
@@ -332,10 +344,16 @@ class Wizard:
                 else:
                     raise ValueError("Press one of the tools, or Done.")
             case "knowledge":
-                if value == "own":
-                    self._set("knowledge", None)
-                elif value == "none":
-                    self._set("knowledge", ())
+                if value in ("own", "none"):
+                    self._set("knowledge", None if value == "own" else ())
+                    self._set("collection", None)
+                elif value == "shared":
+                    if not self.rules.collections:
+                        raise ValueError(
+                            "There are no shared collections yet: make one with /collections."
+                        )
+                    self._go("knowledge_collection")
+                    return
                 elif value == "some":
                     if not self.rules.documents:
                         raise ValueError("You have no ready documents yet: upload some first.")
@@ -349,11 +367,18 @@ class Wizard:
                     if not self._picked:
                         raise ValueError("Pick at least one document, or go back.")
                     self._set("knowledge", self._picked)
+                    self._set("collection", None)
                     self._next()
                 elif value in self.rules.documents:
                     self._picked = _toggle(self._picked, value)
                 else:
                     raise ValueError("Press one of your documents, or Done.")
+            case "knowledge_collection":
+                if value not in self.rules.collections:
+                    raise ValueError("Press one of the collections.")
+                self._set("knowledge", None)
+                self._set("collection", value)
+                self._next()
             case "limits":
                 if value not in LIMIT_PRESETS:
                     raise ValueError("Pick one of the presets.")

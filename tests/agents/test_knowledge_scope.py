@@ -85,3 +85,48 @@ def test_operator_scope_narrows_only_scoped_operators() -> None:
     assert isinstance(narrowed, UserScope)
     assert not narrowed.allows("doc-9")
     assert narrowed.allows("a")
+
+
+async def test_a_collection_operator_searches_the_whole_collection_and_nothing_else(
+    tmp_path: Path,
+) -> None:
+    kb = await open_base(tmp_path / "knowledge")
+    collection = "collection-id"  # a shared collection is a knowledge owner of its own
+    await ingest_ok(kb, collection, LEASE)
+    await ingest_ok(kb, ADMIN, PAYROLL)
+    await ingest_ok(kb, MEMBER, OWN)
+    desk = AgentSpec(
+        name="Lease Desk",
+        description="Answers questions from the shared lease collection.",
+        instructions="Answer from the collection.",
+        tools=KNOWLEDGE_TOOL_NAMES,
+        knowledge_owner=collection,
+    )
+    desk_model = ScriptedModel(
+        [
+            [
+                call("search_documents", "s1", query="termination"),
+                call("list_documents", "l1"),
+                call("read_document", "r1", document="notes.txt"),
+            ],
+            "30 days [1].",
+        ],
+        name="desk",
+    )
+    chief_model = ScriptedModel(
+        [[call("delegate_to_lease_desk", instructions="termination terms")], "30 days."],
+        name="chief",
+    )
+    registry = ModelRegistry()
+    registry.add(desk_model)
+    runner = Runner(chief_model, models=registry, tools=knowledge_tools(kb))
+    chief = ChiefOfStaff(runner, operators=[replace(desk, model=desk_model.id)])
+
+    await collect(chief.stream("What are the termination terms?", deps=UserScope(MEMBER)))
+
+    seen = _tool_text(desk_model)
+    assert "30 days notice" in seen
+    assert "lease.pdf" in seen  # listed: every document of the collection
+    assert "9,000" not in seen  # the admin's own document
+    assert "gym membership" not in seen  # the asker's document, even when named
+    assert operator_scope(UserScope(MEMBER), desk) == UserScope(collection)

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.models.openai_server import FakeOpenAI, fake_openai, text, tool_call
-from tests.support.cli import add_user, new_api_key
+from tests.support.cli import add_user, cadre, new_api_key
 from tests.support.server import RunningServer, cadre_server
 
 pytestmark = pytest.mark.slow  # starts a server
@@ -250,6 +250,32 @@ def test_built_ins_can_be_disabled_and_pinned_but_not_edited_or_deleted(site: Si
         ("enabled", "admin"),
         ("updated", "admin"),
     ]
+
+
+def test_an_operator_is_given_a_shared_collection_by_name(site: Site) -> None:
+    made = cadre(site.data, "collections", "create", "Supplier contracts")
+    assert made.returncode == 0, made.stderr
+    desk = {**CLERK, "name": "Contracts Desk", "tools": ["search_documents"]}
+    with site.api(site.admin) as api:
+        created = api.post("/operators", json={**desk, "collection": "supplier CONTRACTS"})
+        unknown = api.post("/operators", json={**desk, "collection": "Price lists"})
+        both = api.patch(
+            "/operators/Contracts Desk",
+            json={"knowledge": [], "collection": "Supplier contracts"},
+        )
+        own = api.patch("/operators/Contracts Desk", json={"knowledge": []})
+        api.delete("/operators/Contracts Desk")
+    assert created.status_code == 201, created.text
+    assert created.json()["knowledge"] is None
+    collection = created.json()["collection"]
+    assert collection
+    assert unknown.status_code == 422
+    assert "not a shared collection" in unknown.text
+    assert both.status_code == 422
+    assert "not both" in both.text  # a collection or documents, never both
+    # Choosing documents (here: none at all) lets go of the collection.
+    assert (own.json()["knowledge"], own.json()["collection"]) == ([], None)
+    assert cadre(site.data, "collections", "delete", "Supplier contracts", "--yes").returncode == 0
 
 
 def test_stats_count_a_members_own_turn_and_an_admin_sees_everyone(site: Site) -> None:

@@ -177,3 +177,57 @@ def test_the_rest_shape_is_validated_by_the_same_rules() -> None:
             },
             RULES,
         )
+
+
+SHARED = DraftRules(
+    taken=RULES.taken,
+    models=RULES.models,
+    tools=RULES.tools,
+    documents=RULES.documents,
+    collections={"coll-1": "Employee handbook"},
+    owner="admin-id",
+)
+
+
+def test_a_shared_collection_is_searched_for_whoever_asks() -> None:
+    wizard = walk(Wizard(SHARED), "Policy Desk", DESCRIPTION, "Document expert", "", DONE)
+    labels = [c.label for c in wizard.question().choices]
+    assert "A shared collection" in labels
+    wizard.answer("shared")
+    assert wizard.step == "knowledge_collection"
+    wizard.answer("someone's-collection")
+    assert wizard.step == "knowledge_collection"
+    assert "one of the collections" in (wizard.error or "")
+    walk(wizard, "coll-1", "Standard", SAMPLES)
+    spec = wizard.spec()
+    # The whole collection, owned by the collection: not the admin's, not the asker's.
+    assert (spec.knowledge_owner, spec.knowledge_scope) == ("coll-1", None)
+    assert ("Knowledge", "the shared collection Employee handbook") in wizard.summary()
+    # Edited later, the wizard starts from the same collection.
+    assert OperatorDraft.from_spec(spec).collection == "coll-1"
+
+
+def test_the_collection_choice_is_offered_only_when_one_exists() -> None:
+    wizard = walk(Wizard(RULES), "Policy Desk", DESCRIPTION, "Document expert", "", DONE)
+    assert "A shared collection" not in [c.label for c in wizard.question().choices]
+    wizard.answer("shared")
+    assert wizard.step == "knowledge"
+    assert "/collections" in (wizard.error or "")
+
+
+def test_the_api_names_a_collection_by_name_and_refuses_it_with_documents() -> None:
+    body = {
+        "name": "Policy Desk",
+        "description": DESCRIPTION,
+        "instructions": "Answer from the handbook only, citing each passage you use.",
+        "examples": ["What is the parental leave policy?", "How many vacation days?"],
+        "tools": ["search_documents"],
+    }
+    spec = from_mapping({**body, "collection": "employee HANDBOOK"}, SHARED)
+    assert (spec.knowledge_owner, spec.knowledge_scope) == ("coll-1", None)
+    with pytest.raises(DraftInvalid) as both:
+        from_mapping({**body, "collection": "coll-1", "knowledge": ["doc-1"]}, SHARED)
+    assert "not both" in both.value.reasons["collection"]
+    with pytest.raises(DraftInvalid) as unknown:
+        from_mapping({**body, "collection": "Price lists"}, SHARED)
+    assert "not a shared collection" in unknown.value.reasons["collection"]
