@@ -201,6 +201,18 @@ def strip_hidden(text: str) -> tuple[str, int]:
     return cleaned, removed
 
 
+def visible_name(name: str) -> tuple[str, int]:
+    """A file name without invisible format or control characters, and how many were removed.
+
+    A name reaches the model in every citation: a bidi override there makes `exe.pdf` read
+    as `fdp.exe`, tag characters spell instructions, a line break starts a new line of the
+    prompt. Like `strip_hidden`, but control characters (line breaks, escapes) go too.
+    """
+    visible, hidden = strip_hidden(name)
+    kept = "".join(ch for ch in visible if unicodedata.category(ch) != "Cc")
+    return kept, hidden + len(visible) - len(kept)
+
+
 def chunk_text(
     text: str, count_tokens: TokenCounter, options: ChunkingOptions | None = None
 ) -> list[str]:

@@ -15,6 +15,13 @@ HIDDEN_CHARACTERS = "hidden_characters"
 """`meta` key: how many invisible characters (bidi controls, zero-width and tag characters)
 chunking removed from the text, as a string. A reader never sees them; a model reads them,
 so they can carry instructions or reorder what a person checks (OWASP LLM01)."""
+HIDDEN_IN_NAME = "hidden_in_name"
+"""`meta` key: how many invisible or control characters were removed from the file's name
+(and so from every citation of it), as a string."""
+HIDDEN_TEXT = "hidden_text"
+"""`meta` key: how many characters of text the page hid with CSS (`display:none`, white on
+white…) the parser dropped from this section, as a string. Like hidden characters, such text
+can carry instructions for the model that no reader sees."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +101,7 @@ class Passage:
 
     def location(self) -> str:
         """Where in the document: `page 2, scanned`, `page 3`, `scanned, low OCR confidence`,
-        `page 4, hidden characters removed`."""
+        `page 4, hidden characters removed`, `hidden text removed`."""
         parts = [f"page {self.page}"] if self.page is not None else []
         if self.scanned:
             parts.append("scanned")
@@ -102,6 +109,10 @@ class Passage:
                 parts.append("low OCR confidence")
         if self.meta.get(HIDDEN_CHARACTERS):
             parts.append("hidden characters removed")  # someone may have hidden text here
+        if self.meta.get(HIDDEN_IN_NAME):
+            parts.append("hidden characters removed from its name")
+        if self.meta.get(HIDDEN_TEXT):
+            parts.append("hidden text removed")  # text the page's CSS hid from its readers
         return ", ".join(parts)
 
     def label(self) -> str:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from knowledge.catalog import DocumentCatalog, DocumentRecord, DocumentStatus, InMemoryCatalog
-from knowledge.documents import Attachment, Chunk, ParsedDocument
+from knowledge.chunking import visible_name
+from knowledge.documents import HIDDEN_IN_NAME, Attachment, Chunk, ParsedDocument
 from knowledge.embedder import Embedder
 from knowledge.errors import EmptyDocument, FileTooLarge, KnowledgeError
 from knowledge.parsing.limits import ParseLimits
@@ -214,16 +215,19 @@ class IngestPipeline:
     ) -> _Job:
         name = _name_of(source)
         job = _Job(source=source, owner=owner, name=name)
+        job.stored_name, job.hidden_in_name = visible_name(name)
         try:
             job.size = source.stat().st_size if isinstance(source, Path) else len(source.data)
         except OSError as error:
-            job.error = KnowledgeError(f"{name} could not be opened ({error.strerror}).", name=name)
+            job.error = KnowledgeError(
+                f"{job.stored_name} could not be opened ({error.strerror}).", name=job.stored_name
+            )
             job.document_id = f"rejected-{uuid.uuid4().hex[:20]}"
             return job
         limit = self.options.limits.max_file_bytes
         if job.size > limit:
             # Refused from its size alone: not a byte of it is read.
-            job.error = FileTooLarge(name, job.size, limit)
+            job.error = FileTooLarge(job.stored_name, job.size, limit)
             job.document_id = f"rejected-{uuid.uuid4().hex[:20]}"
         else:
             data = (
@@ -233,7 +237,9 @@ class IngestPipeline:
             )
             job.document_id = content_id(data)
         await self.catalog.put(
-            DocumentRecord(owner, job.document_id, name, DocumentStatus.QUEUED, size_bytes=job.size)
+            DocumentRecord(
+                owner, job.document_id, job.stored_name, DocumentStatus.QUEUED, size_bytes=job.size
+            )
         )
         await queue.put(IngestProgress(name, "queued", document_id=job.document_id))
         return job
@@ -249,10 +255,10 @@ class IngestPipeline:
             await self._mark(job, DocumentStatus.PROCESSING)
             document = await self._parse(job, queue)
             await queue.put(self._progress(job, "chunking", document))
-            chunks = await asyncio.to_thread(self._chunk, document)
+            chunks = _flag_name(await asyncio.to_thread(self._chunk, document), job.hidden_in_name)
             if not chunks:
-                raise EmptyDocument(job.name)
-            staged = self.store.stage(job.owner, job.document_id, job.name)
+                raise EmptyDocument(job.stored_name)
+            staged = self.store.stage(job.owner, job.document_id, job.stored_name)
             await self._embed(job, document, chunks, staged, queue)
             await queue.put(self._progress(job, "storing", document, len(chunks), len(chunks)))
             added = await _settled(staged.commit)
@@ -279,7 +285,10 @@ class IngestPipeline:
             await self._fail(job, str(error), error.code, queue)
         except asyncio.CancelledError:
             await self._fail(
-                job, f"Ingesting {job.name} was cancelled; upload it again.", "cancelled", None
+                job,
+                f"Ingesting {job.stored_name} was cancelled; upload it again.",
+                "cancelled",
+                None,
             )
             raise
         except Exception as error:
@@ -287,7 +296,7 @@ class IngestPipeline:
             # tell the user in a sentence.
             _log.exception("ingesting %s failed", job.name)
             reason = (
-                f"{job.name} could not be ingested because of an internal error "
+                f"{job.stored_name} could not be ingested because of an internal error "
                 f"({type(error).__name__}); try again, and report it if it persists."
             )
             await self._fail(job, reason, "internal", queue)
@@ -308,12 +317,12 @@ class IngestPipeline:
         async with self._parse_slots:
             await queue.put(IngestProgress(job.name, "parsing", document_id=job.document_id))
             if isinstance(job.source, Path):
-                return await parser(job.source, job.name, pages_read)
+                return await parser(job.source, job.stored_name, pages_read)
             with tempfile.TemporaryDirectory(prefix="cadre-upload-") as folder:
                 # The sandbox reads a path; the display name never becomes part of it.
                 path = Path(folder) / "upload"
                 await asyncio.to_thread(path.write_bytes, job.source.data)
-                return await parser(path, job.name, pages_read)
+                return await parser(path, job.stored_name, pages_read)
 
     def _chunk(self, document: ParsedDocument) -> list[Chunk]:
         chunker = self._chunker or default_chunker()
@@ -344,8 +353,10 @@ class IngestPipeline:
     ) -> IngestDone | IngestFailed:
         """Store one attachment as its own document, linked to its message."""
         name = f"{job.name} › {item.name}"
+        item_name, hidden_in_item_name = visible_name(item.name)
+        stored_name = f"{job.stored_name} › {item_name}"
         owner, document_id = job.owner, item.document_id
-        record = DocumentRecord(owner, document_id, name, DocumentStatus.PROCESSING)
+        record = DocumentRecord(owner, document_id, stored_name, DocumentStatus.PROCESSING)
         if await asyncio.to_thread(self.store.has_document, owner, document_id):
             count = len(await asyncio.to_thread(self.store.read_document, owner, document_id))
             if await self.catalog.get(owner, document_id) is None:
@@ -362,7 +373,10 @@ class IngestPipeline:
         link["attached_to"] = job.document_id
         chunks = [
             replace(chunk, meta={**link, **chunk.meta})
-            for chunk in await asyncio.to_thread(self._chunk, document)
+            for chunk in _flag_name(
+                await asyncio.to_thread(self._chunk, document),
+                job.hidden_in_name + hidden_in_item_name,
+            )
         ]
         if not chunks:
             error = EmptyDocument(item.name)
@@ -371,7 +385,7 @@ class IngestPipeline:
             )
             return IngestFailed(name, str(error), error.code, document_id)
         await self.catalog.put(record)
-        staged: StagedDocument | None = self.store.stage(owner, document_id, name)
+        staged: StagedDocument | None = self.store.stage(owner, document_id, stored_name)
         try:
             assert staged is not None
             size = self.options.batch_size
@@ -409,7 +423,7 @@ class IngestPipeline:
         chunks = len(await asyncio.to_thread(self.store.read_document, job.owner, job.document_id))
         if existing is None or existing.status is not DocumentStatus.READY:
             record = existing or DocumentRecord(
-                job.owner, job.document_id, job.name, DocumentStatus.READY
+                job.owner, job.document_id, job.stored_name, DocumentStatus.READY
             )
             await self.catalog.put(
                 record.moved_to(DocumentStatus.READY, chunks=chunks, reason=None, code=None)
@@ -419,7 +433,7 @@ class IngestPipeline:
 
     async def _mark(self, job: _Job, status: DocumentStatus, **changes: object) -> None:
         record = await self.catalog.get(job.owner, job.document_id) or DocumentRecord(
-            job.owner, job.document_id, job.name, status, size_bytes=job.size
+            job.owner, job.document_id, job.stored_name, status, size_bytes=job.size
         )
         await self.catalog.put(record.moved_to(status, **changes))
 
@@ -444,9 +458,13 @@ class _Job:
     source: Source
     owner: str
     name: str
+    """As the caller gave it: progress and outcomes carry this name back."""
     size: int = 0
     document_id: str = ""
     error: KnowledgeError | None = None
+    stored_name: str = ""
+    """The name stored and cited, without invisible characters (`visible_name`)."""
+    hidden_in_name: int = 0
 
 
 async def _settled(work: Callable[..., _T], *args: object) -> _T:
@@ -461,6 +479,13 @@ async def _settled(work: Callable[..., _T], *args: object) -> _T:
     except asyncio.CancelledError:
         await asyncio.wait([future])
         raise
+
+
+def _flag_name(chunks: list[Chunk], hidden: int) -> list[Chunk]:
+    """`chunks`, each saying how many hidden characters its file's name lost (when any)."""
+    if not hidden:
+        return chunks
+    return [replace(chunk, meta={**chunk.meta, HIDDEN_IN_NAME: str(hidden)}) for chunk in chunks]
 
 
 def _name_of(source: Source) -> str:

@@ -3,7 +3,8 @@
 Headings split the page into sections titled by their heading path (`FAQ › Install`).
 Site chrome is left out: when the page marks its content (`<main>`, `role="main"`, a single
 `<article>`) only that is read, and navigation, banners, footers, sidebars and breadcrumbs
-are dropped wherever they are.
+are dropped wherever they are. Text hidden by CSS (`display:none`, the `hidden` attribute,
+white on white…, see `hidden_html`) is dropped too, and its section says so.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pathlib import Path
 from lxml import etree
 from lxml import html as lxml_html
 
-from knowledge.documents import ParsedDocument, Section
+from knowledge.documents import HIDDEN_TEXT, ParsedDocument, Section
 from knowledge.errors import EmptyDocument, ParseResourceLimit
 from knowledge.parsing._shared import Progress, TextBudget, nonblank, render_table, tidy
+from knowledge.parsing.hidden_html import HIDDEN_MARK, drop_hidden, hidden_inside
 from knowledge.parsing.limits import ParseLimits
 from knowledge.parsing.markdown import HeadingPath
 from knowledge.sniff import decode_text
@@ -126,6 +128,8 @@ class _Collector:
         self.budget = budget
         self.path = HeadingPath()
         self.heading_text: str | None = None
+        self.hidden = 0
+        """Characters of hidden text dropped since the last section was cut."""
 
     def text(self, text: str | None) -> None:
         if text:
@@ -153,7 +157,9 @@ class _Collector:
         # A heading with nothing under it before the next one is part of the path, not a
         # passage of its own.
         if text != self.heading_text:
-            self.sections.append(Section(text=text, title=self.title))
+            meta = {HIDDEN_TEXT: str(self.hidden)} if self.hidden else {}
+            self.sections.append(Section(text=text, title=self.title, meta=meta))
+            self.hidden = 0
         self.paragraphs.clear()
 
 
@@ -171,6 +177,7 @@ def html_sections(text: str, *, name: str, limits: ParseLimits) -> tuple[list[Se
         # kept is a fragment, and answers from a fragment would silently miss things.
         raise ParseResourceLimit(name, "its HTML is nested too deeply or has oversized parts")
     page_title = " ".join((root.findtext(".//title") or "").split()) or None
+    drop_hidden(root, skipped=_DROPPED)
     collector = _Collector(page_title, TextBudget(name, limits.max_text_chars))
     content = _main_content(root)
     walker = etree.iterwalk(content, events=("start", "end"))
@@ -179,13 +186,18 @@ def html_sections(text: str, *, name: str, limits: ParseLimits) -> tuple[list[Se
         if event == "start":
             if tag in _DROPPED or not tag or _is_chrome(element, tag):
                 walker.skip_subtree()
+            elif tag == HIDDEN_MARK:
+                collector.hidden += hidden_inside(element)
+                walker.skip_subtree()
             elif tag in _HEADINGS:
                 heading = _heading_text(element)
                 if heading:
                     collector.heading(int(tag[1]), collector.budget.spend(heading))
+                collector.hidden += hidden_inside(element)  # counted in the heading's section
                 walker.skip_subtree()
             elif tag == "table":
                 collector.block()
+                collector.hidden += hidden_inside(element)
                 for line in render_table(_table_rows(element)):
                     collector.text(line)
                     collector.newline()

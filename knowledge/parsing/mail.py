@@ -171,7 +171,10 @@ def parse(
         text = body.text if index else "\n".join(header_lines) + "\n\n" + body.text
         heading = body.title if body.title != title else None
         path_title = " › ".join(t for t in (title, heading) if t) or None
-        sections.append(Section(budget.spend(text.strip()), title=path_title, meta=meta))
+        # The headers, and what the HTML body's parser noted (text it hid, dropped).
+        sections.append(
+            Section(budget.spend(text.strip()), title=path_title, meta={**meta, **body.meta})
+        )
     parts = list(message.iter_attachments())
     if len(parts) > MAX_ATTACHMENTS:
         raise ParseResourceLimit(
