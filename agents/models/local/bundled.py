@@ -213,10 +213,7 @@ def model_file(name: str, cache_dir: Path, progress: Progress | None = None) -> 
             raise ModelError(f"The bundled model {model.title} is missing: `{model.pip}`.")
         path = folder / model.file_name
         if model.sha256 is not None:
-            try:
-                _verify(model, path)
-            except ModelError as wrong:
-                raise ModelError(f"{wrong} {_RESTORE}") from wrong
+            _verify(model, path)
         return path
     target = cache_dir / model.file_name
     if target.is_file():
@@ -226,8 +223,7 @@ def model_file(name: str, cache_dir: Path, progress: Progress | None = None) -> 
         except ModelError as wrong:
             if missing_packages(model):
                 raise ModelError(
-                    f"{wrong} Or delete {target} and reinstall the packages to rebuild it. "
-                    f"{_RESTORE}"
+                    f"{wrong} Or delete {target} and reinstall the packages to rebuild it."
                 ) from wrong
             log.warning("%s does not match its checksum; rebuilding it from the packages", target)
             target.unlink()
@@ -236,9 +232,6 @@ def model_file(name: str, cache_dir: Path, progress: Progress | None = None) -> 
             _marker(target).write_text(_fingerprint(target, model.sha256 or ""))
         return target
     return _assemble(model, target, progress)
-
-
-_RESTORE = "`make run` reinstalls the bundled models; `cadre doctor` says what is missing."
 
 
 def _sha256(path: Path) -> str:
@@ -262,7 +255,8 @@ def _check(model: BundledModel, size: int, sha256: str, path: Path) -> None:
         raise ModelError(
             f"{path} is not the published {model.title} (size {size:,} bytes, sha256 {found}; "
             f"expected {model.size:,} bytes, {(model.sha256 or '')[:12]}…). "
-            f"Nothing was loaded. Reinstall its packages: `{model.pip} --force-reinstall`."
+            f"Nothing was loaded. Reinstall its packages: `{model.pip} --force-reinstall` "
+            "(`make run` keeps an installed package as it is), then start Cadre again."
         )
 
 
