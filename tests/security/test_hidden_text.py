@@ -3,13 +3,16 @@
 Bidi overrides make a reader see text in another order than the model reads it; tag
 characters (U+E0000 block) spell ASCII that renders as nothing ("ASCII smuggling"); zero-width
 spaces hide words from a person checking the source. Each is removed when a document is
-chunked, and the citation says that hidden characters were removed.
+chunked, and the citation says that hidden characters were removed. File names, which every
+citation shows, lose the same characters (and control characters) before they are stored.
 """
 
 from __future__ import annotations
 
+from email.message import EmailMessage
 from pathlib import Path
 
+from knowledge import HashEmbedder, IngestDone, KnowledgeBase, Upload
 from knowledge.chunking import strip_hidden
 from tests.knowledge.retrieval_helpers import ingest_ok, open_base, upload
 
@@ -72,3 +75,28 @@ async def test_hidden_characters_in_a_file_name_are_removed_from_every_citation(
     record = await base.catalog.get("alice", done.document_id)
     assert record is not None
     assert record.name == "invoice-fdp.exe.pdf"
+
+
+async def test_hidden_characters_in_an_e_mail_attachment_name_are_removed_too(
+    tmp_path: Path,
+) -> None:
+    message = EmailMessage()
+    message["From"] = "billing@example.com"
+    message["Subject"] = "Invoice"
+    message.set_content("See the attached invoice.")
+    message.add_attachment(
+        b"Amount due: 120 EUR.",
+        maintype="text",
+        subtype="plain",
+        filename="invoice-\u202efdp.exe\u202c.txt",
+    )
+    base = await KnowledgeBase.open(tmp_path, HashEmbedder(64))
+
+    [done] = await base.ingest_all([Upload("mail.eml", message.as_bytes())], "alice")
+
+    assert isinstance(done, IngestDone), done
+    [attachment] = done.attachments
+    assert isinstance(attachment, IngestDone), attachment
+    [passage] = await base.read_document("alice", attachment.document_id)
+    assert passage.document_name == "mail.eml › invoice-fdp.exe.txt"
+    assert "hidden characters removed from its name" in passage.label()
