@@ -152,7 +152,16 @@ class ChiefOfStaff:
 
     async def _decide(self, ctx: RunContext, planner: Planner, request: str) -> tuple[Plan, str]:
         scope = ctx.deps if isinstance(ctx.deps, UserScope) else None
-        researcher = next((op for op in self.operators if op.grounded), RESEARCHER)
+        # Attached files go to a grounded operator that reads the asker's own documents (an
+        # operator limited to a collection or chosen documents never sees attachments).
+        researcher = next(
+            (
+                op
+                for op in self.operators
+                if op.grounded and op.knowledge_owner is None and op.knowledge_scope is None
+            ),
+            RESEARCHER,
+        )
         plan = await planner.plan(request)
         if scope is not None and scope.attached:
             alone = self._operator(plan.steps[0].operator) if len(plan.steps) == 1 else None

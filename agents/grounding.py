@@ -292,6 +292,8 @@ def ground(
     )
     lines = [line for line in grounded if line is not None]
     text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    if not _TOKEN.search(_MARKER_WITH_SPACE.sub("", text)):
+        text = ""  # markers alone ("[1]", a small model's whole answer at times) say nothing
     return GroundedAnswer(
         text=text,
         cited=tuple(work.cited),

@@ -38,6 +38,14 @@ KnowledgeSource: TypeAlias = "KnowledgeBase | Callable[[], Awaitable[KnowledgeBa
 KNOWLEDGE_TOOL_NAMES = ("search_documents", "read_document", "list_documents")
 """The names the Researcher's spec lists."""
 
+
+def reads_documents_only(tools: Sequence[str]) -> bool:
+    """Whether an operator with `tools` only reads documents: then it is `grounded` like the
+    Researcher (answers from the passages, citations checked in code), since nothing else it
+    could say would come from its tools."""
+    return bool(tools) and set(tools) <= set(KNOWLEDGE_TOOL_NAMES)
+
+
 DEFAULT_READ_BUDGET = 10_000
 """Characters of document text `read_document` returns at once: about 2,500 tokens, which
 leaves room for the instructions and the answer in the bundled model's 4,096-token window."""

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from agents.errors import ConfigError
+from agents.knowledge_tools import reads_documents_only
 from agents.limits import AgentLimits
 from agents.spec import AgentSpec
 from app.db.domain import AgentRecord, OperatorChange
@@ -273,4 +274,5 @@ def _spec(row: AgentRecord) -> AgentSpec:
         knowledge_scope=None if scope is None else tuple(scope),
         knowledge_owner=owner,
         limits=AgentLimits(**limits),
+        grounded=reads_documents_only(row.tools or ()),
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from agents.errors import CadreError
+from agents.knowledge_tools import reads_documents_only
 from agents.limits import AgentLimits
 from agents.spec import AgentSpec, slugify
 
@@ -135,6 +136,7 @@ class OperatorDraft:
             or (rules.owner if self.knowledge is not None else None),
             limits=self.limits,
             examples=self.examples,
+            grounded=reads_documents_only(self.tools),
         )
 
 

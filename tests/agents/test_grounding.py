@@ -32,6 +32,12 @@ def test_a_supported_answer_without_markers_gets_its_passage_cited() -> None:
     assert grounded.note is None
 
 
+@pytest.mark.parametrize("answer", ["[1]", "[1][2].", " [2] ", "(see [1])"])
+def test_an_answer_of_markers_alone_is_no_answer(answer: str) -> None:
+    # Seen from the 1.5B on a question its passages did not answer: the whole reply "[1]".
+    assert ground(answer, PASSAGES).text == ""
+
+
 def test_an_unsupported_number_is_dropped_and_reported() -> None:
     grounded = ground("The lease ends on 14 March 2027. The deposit is 2023 EUR.", PASSAGES)
     assert grounded.text == "The lease ends on 14 March 2027 [1]."

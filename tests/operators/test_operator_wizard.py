@@ -231,3 +231,16 @@ def test_the_api_names_a_collection_by_name_and_refuses_it_with_documents() -> N
     with pytest.raises(DraftInvalid) as unknown:
         from_mapping({**body, "collection": "Price lists"}, SHARED)
     assert "not a shared collection" in unknown.value.reasons["collection"]
+
+
+def test_an_operator_that_only_reads_documents_answers_only_from_them() -> None:
+    body = {
+        "name": "Policy Desk",
+        "description": DESCRIPTION,
+        "instructions": "Answer from the handbook only, citing each passage you use.",
+        "examples": ["What is the parental leave policy?", "How many vacation days?"],
+    }
+    # Grounded like the Researcher: the bundled models' answers get their citations checked.
+    assert from_mapping({**body, "tools": ["search_documents"]}, SHARED).grounded
+    assert not from_mapping({**body, "tools": ["search_documents", "calculate"]}, SHARED).grounded
+    assert not from_mapping({**body, "tools": []}, SHARED).grounded
