@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.models.openai_server import FakeOpenAI, text, tool_call
@@ -149,21 +148,15 @@ async def test_members_cannot_manage_collections_by_any_door(
     mark = len(member.events)
     await member.send("/collections")
     await _saying(member, mark, "Only admins can manage shared collections")
-    async with httpx.AsyncClient(
-        base_url=server.url, headers={"Cookie": member.cookie or ""}
-    ) as http:
-        for name, payload in (
-            ("collection_new", {}),
-            ("collection_open", {"id": "x"}),
-            ("collection_add", {"id": "x"}),
-            ("collection_remove_document", {"id": "x", "document_id": "y"}),
-            ("collection_delete", {"id": "x"}),
-        ):
-            action = {"name": name, "payload": payload, "label": name, "id": "x", "forId": "y"}
-            response = await http.post(
-                "/project/action", json={"sessionId": member.session_id, "action": action}
-            )
-            assert response.status_code == 403, (name, response.text)
+    for name, payload in (
+        ("collection_new", {}),
+        ("collection_open", {"id": "x"}),
+        ("collection_add", {"id": "x"}),
+        ("collection_remove_document", {"id": "x", "document_id": "y"}),
+        ("collection_delete", {"id": "x"}),
+    ):
+        response = await member.post_action(name, payload)
+        assert response.status_code == 403, (name, response.text)
     assert not [e for e in member.events if e.name == "ask"]
 
 

@@ -114,17 +114,7 @@ async def test_a_person_lists_and_deletes_a_document(
         s["output"] for s in client.messages(listing).values() if "Your documents" in s["output"]
     ]
     assert "**garden.md** — ✅ ready" in summary
-    [delete] = [
-        e.data for e in listing if e.name == "action" and e.data["label"] == "Delete garden.md"
-    ]
-    start = len(client.events)
-    async with httpx.AsyncClient(
-        base_url=client.base_url, headers={"Cookie": client.cookie or ""}
-    ) as http:
-        response = await http.post(
-            "/project/action", json={"sessionId": client.session_id, "action": delete}
-        )
-    response.raise_for_status()
+    start = await client.press_action("Delete garden.md")
     await client.wait_until(
         lambda events: any("Deleted **garden.md**" in str(e.data) for e in events[start:])
     )

@@ -13,7 +13,6 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.models.openai_server import FakeOpenAI, error, fake_openai, text, tool_call
@@ -136,19 +135,7 @@ async def test_members_cannot_pin_a_model(server: RunningServer) -> None:
     member = ChainlitClient(server.url, cookie=await login(server.url, *MEMBER))
     await member.connect()
     try:
-        action = {
-            "name": "operator_model",
-            "payload": {"name": "Writer"},
-            "label": "Model of Writer",
-            "id": "x",
-            "forId": "y",
-        }
-        async with httpx.AsyncClient(
-            base_url=server.url, headers={"Cookie": member.cookie or ""}
-        ) as http:
-            response = await http.post(
-                "/project/action", json={"sessionId": member.session_id, "action": action}
-            )
+        response = await member.post_action("operator_model", {"name": "Writer"})
         assert response.status_code == 403, response.text
         assert not [e for e in member.events if e.name == "ask"]
     finally:

@@ -260,6 +260,22 @@ class ChainlitClient:
         end = await self.wait_for("task_end", after=ended, timeout=timeout)
         return self.events[start : self.events.index(end) + 1]
 
+    async def post_action(
+        self, name: str, payload: dict[str, Any], label: str | None = None
+    ) -> httpx.Response:
+        """`POST /project/action` from this session for an action this client makes up, as a
+        crafted client could (no button needs to have been shown); the response."""
+        action = {"name": name, "payload": payload, "label": label or name, "id": "x", "forId": "y"}
+        return await self._post_action(action)
+
+    async def _post_action(self, action: dict[str, Any]) -> httpx.Response:
+        async with httpx.AsyncClient(
+            base_url=self.base_url, headers={"Cookie": self.cookie or ""}
+        ) as http:
+            return await http.post(
+                "/project/action", json={"sessionId": self.session_id, "action": action}
+            )
+
     async def press_action(
         self, label: str, *, after: int = 0, by: ChainlitClient | None = None
     ) -> int:
@@ -274,12 +290,7 @@ class ChainlitClient:
         )
         presser = by or self
         mark = len(presser.events)
-        async with httpx.AsyncClient(
-            base_url=presser.base_url, headers={"Cookie": presser.cookie or ""}
-        ) as http:
-            response = await http.post(
-                "/project/action", json={"sessionId": presser.session_id, "action": action}
-            )
+        response = await presser._post_action(action)
         assert response.status_code == 200, response.text
         return mark
 
