@@ -8,9 +8,17 @@ events) is kept while the task waits. The result is posted to the thread as an a
 message: live, when a chat channel has that thread open (`live`), else written through the
 data layer so it shows when the thread is opened.
 
-Cancel stops a pending or running task; retry runs a failed or cancelled one again. At start
-pending tasks are queued again and ones a stop left running are marked failed, so nothing
-is lost silently. Channel-neutral: nothing here imports Chainlit or FastAPI.
+Cancel stops a pending or running task; retry runs a failed or cancelled one again.
+
+Several server processes may share one database. Each task that waits or runs is held by one
+process under a lease (`TaskBoard`), renewed every quarter of `lease_s` while the process
+lives; taking a task is one conditional UPDATE, so each runs in one process only. A stopping
+process puts its unfinished tasks back to pending and lets go of them; at start, and at each
+renewal, a process takes the pending tasks nobody holds and marks failed the running ones
+whose holder stopped renewing (it crashed), so nothing is lost silently and a starting
+process never fails another's work. A cancel made through another process ends the run
+here at the next renewal; this process's later writes to it are refused.
+Channel-neutral: nothing here imports Chainlit or FastAPI.
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
+import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
@@ -34,7 +45,7 @@ from agents.models.queue import PRIORITIES, Priority, PrioritySemaphore, serving
 from agents.roster import CHIEF_OF_STAFF
 from agents.tasks import FINAL_STATUSES, Task, new_id
 from app.db.errors import PersistenceError
-from app.db.task_board import FiledTask, TaskBoard, TaskFilter
+from app.db.task_board import FiledTask, Lease, TaskBoard
 from app.services import Services
 from app.turns import Caller, TurnRequest, Turns
 
@@ -52,7 +63,13 @@ log = logging.getLogger(__name__)
 
 CHIEF_DECIDES = CHIEF_OF_STAFF.name
 """The operator of a requested task when the Chief of Staff picks who does it."""
-INTERRUPTED = "Interrupted by a restart of the server; retry it to run it again."
+INTERRUPTED = (
+    "Interrupted by a restart of the server (the process running it stopped without "
+    "finishing it); retry it to run it again."
+)
+LEASE_S = 60.0
+"""How long a process's hold on its tasks lasts unrenewed: after a crash, its running tasks
+are marked failed (and its waiting ones taken up elsewhere) this long after its last renewal."""
 _FAILED = "Something went wrong on our side; it has been logged. Retry the task."
 _TITLE_CHARS = 80
 
@@ -96,9 +113,12 @@ def task_runner(services: Services) -> TaskRunner:
 class TaskRunner:
     """Runs requested tasks in the background of one server process."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, lease_s: float = LEASE_S) -> None:
         self.services = services
         self.board = TaskBoard(services.data_layer)
+        self.lease_s = lease_s
+        self.name = f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(4)}"
+        """This process, as task records name their holder."""
         self.live: LiveDelivery | None = None
         """Set by a chat channel that can show a message in an open thread."""
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -109,30 +129,77 @@ class TaskRunner:
         self._gate = PrioritySemaphore(_concurrency(services))
         self._at_gate: dict[str, tuple[int, float]] = {}
         """Tasks waiting for a turn to run, with their (priority rank, arrival)."""
+        self._lost: set[str] = set()
+        """Runs stopped because their task was cancelled or taken over elsewhere."""
+        self._settled: set[str] = set()
+        """Runs whose outcome is saved (they only post it now): renewals leave them be."""
+        self._heartbeat: asyncio.Task[None] | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Recover after a (re)start: fail tasks left running, queue pending ones again."""
+        """Take up what no live process holds: fail abandoned running tasks, queue pending
+        ones; then keep this process's leases renewed until `stop`."""
         self._stopping = False
-        for filed in await self.board.list(TaskFilter(statuses=("running",), origin="requested")):
-            task = filed.task.finish("failed", INTERRUPTED)
-            await self.board.save(replace(filed, task=task))
-            log.warning("task %s was running when the server stopped: marked failed", task.id)
-            await self._post(replace(filed, task=task))
-        pending = await self.board.list(TaskFilter(statuses=("pending",), origin="requested"))
-        for filed in sorted(pending, key=lambda f: f.task.created_at):
-            self._launch(filed)
-        if pending:
-            log.info("queued %d pending task(s) again", len(pending))
+        await self._sweep()
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(
+                self._renew_forever(), name="cadre-task-leases", context=contextvars.Context()
+            )
 
     async def stop(self) -> None:
-        """Stop every run; their records go back to pending, to run after the next start."""
+        """Stop every run; their records go back to pending, free for any process to take
+        (another live one, or this one after its next start)."""
         self._stopping = True
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+            self._heartbeat = None
         runs = list(self._running.values())
         for run in runs:
             run.cancel()
         await asyncio.gather(*runs, return_exceptions=True)
+
+    def _lease(self) -> Lease:
+        return Lease(self.name, time.time() + self.lease_s)
+
+    async def _sweep(self) -> None:
+        """Fail running tasks whose holder is gone; take and queue pending ones nobody holds."""
+        queued = 0
+        for filed in await self.board.unheld():
+            if filed.task.status == "running":
+                failed = await self.board.fail_unheld(filed, INTERRUPTED)
+                if failed is not None:
+                    log.warning("task %s lost its server process: marked failed", filed.task.id)
+                    await self._post(failed)
+            elif filed.task.id not in self._running and await self.board.claim(
+                filed.task.id, self._lease()
+            ):
+                self._launch(filed)
+                queued += 1
+        if queued:
+            log.info("queued %d pending task(s) nobody was running", queued)
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 4)
+            try:
+                await self._renew()
+                await self._sweep()
+            except Exception:  # a dead heartbeat would let others fail our tasks
+                log.exception("could not renew task leases; trying again")
+
+    async def _renew(self) -> None:
+        """Extend this process's leases; stop runs whose task is no longer ours to run."""
+        ids = [task_id for task_id in self._running if task_id not in self._settled]
+        held = await self.board.renew(self._lease(), ids)
+        for task_id in ids:
+            run = self._running.get(task_id)
+            if task_id in held or run is None or run.done() or task_id in self._settled:
+                continue
+            log.info("task %s was cancelled or taken over elsewhere: stopped here", task_id)
+            self._lost.add(task_id)
+            run.cancel()
 
     # ---- what people do --------------------------------------------------------------
 
@@ -163,7 +230,7 @@ class TaskRunner:
             priority,
         )
         filed = FiledTask(task, user_id, thread_id)
-        await self.board.save(filed)
+        await self.board.save(filed, self._lease())  # ours from the start: nobody else takes it
         if before_start is not None:
             await before_start(filed)
         self._launch(filed)
@@ -201,9 +268,13 @@ class TaskRunner:
             finished_at=None,
             usage=Usage(),
         )
+        finishing = self._running.get(filed.task.id)
+        if finishing is not None:  # its last run is posting its outcome: let it let go first
+            await asyncio.gather(finishing, return_exceptions=True)
         again = replace(filed, task=task)
         await self.board.save(again)
-        self._launch(again)
+        if await self.board.claim(again.task.id, self._lease()):
+            self._launch(again)  # else another process's sweep took it a moment ago
         return again
 
     async def record_request(self, filed: FiledTask, author: str) -> None:
@@ -243,8 +314,19 @@ class TaskRunner:
             del self._running[task_id]
             self._positions.pop(task_id, None)
             self._latest.pop(task_id, None)
+            self._lost.discard(task_id)
+            self._settled.discard(task_id)
 
     async def _run(self, filed: FiledTask) -> None:
+        try:
+            await self._run_held(filed)
+        finally:
+            try:
+                await self.board.release(filed.task.id, self.name)
+            except (PersistenceError, SQLAlchemyError):
+                log.exception("could not let go of task %s; its lease will run out", filed.task.id)
+
+    async def _run_held(self, filed: FiledTask) -> None:
         task = filed.task
         with serving(task.priority):
             try:
@@ -258,7 +340,9 @@ class TaskRunner:
                 finally:
                     self._gate.release()
             except asyncio.CancelledError:
-                if self._stopping:
+                if task.id in self._lost:
+                    pass  # cancelled, or failed as abandoned, elsewhere: its record says so
+                elif self._stopping:
                     task = replace(task, status="pending", started_at=None)
                     await self._keep(replace(filed, task=task))
                 else:
@@ -273,8 +357,9 @@ class TaskRunner:
                 log.exception("task %s failed", task.id)
                 task = self._now(filed).finish("failed", _FAILED)
             finished = replace(filed, task=task)
-            await self._keep(finished)
-            await self._post(finished)
+            if await self._keep(finished):
+                self._settled.add(task.id)
+                await self._post(finished)
 
     def _now(self, filed: FiledTask) -> Task:
         return self._latest.get(filed.task.id, filed.task)
@@ -316,11 +401,19 @@ class TaskRunner:
             return task.finish("done", answer)
         return task.finish("failed", error or "The turn ended without an answer.")
 
-    async def _keep(self, filed: FiledTask) -> None:
+    async def _keep(self, filed: FiledTask) -> bool:
+        """Save a run's progress while this process holds the task; False when it no longer
+        does (the task was cancelled or taken over elsewhere: that record stands)."""
         try:
-            await self.board.save(filed)
+            if await self.board.save_held(filed, self.name):
+                return True
         except (PersistenceError, SQLAlchemyError):
             log.exception("could not save task %s", filed.task.id)
+            return True  # the outcome is still worth posting
+        log.info(
+            "task %s is no longer this process's to run: its update was dropped", filed.task.id
+        )
+        return False
 
     async def _post(self, filed: FiledTask) -> None:
         """Post a finished task's result to its thread, live when the thread is open."""

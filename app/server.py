@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +24,7 @@ from app.api.page import PageMiddleware
 from app.api.stats import stats_router
 from app.api.tasks import tasks_router
 from app.api.upload_guard import UploadLimitMiddleware, upload_router
-from app.api.widget import widget_router
+from app.api.widget import keep_site_origins_fresh, widget_router
 from app.background_tasks import task_runner
 from app.db import migrate
 from app.services import Services
@@ -49,7 +50,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Mounted sub-apps get no lifespan (starlette#649): Chainlit's startup work is ours.
         services.start_warming()
         await task_runner(services).start()  # pending tasks run again; interrupted ones say so
+        # Another process (or `cadre sites add`) may register a site: know it without waiting.
+        sites = asyncio.create_task(
+            keep_site_origins_fresh(services, app.state.origin_policy.sites),
+            name="cadre-site-origins",
+        )
         yield
+        sites.cancel()
+        await asyncio.gather(sites, return_exceptions=True)
         await task_runner(services).stop()
         await services.close()
 

@@ -14,12 +14,15 @@ visitor, with that visitor's limits.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from chainlit.auth.jwt import get_jwt_secret
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
+from agents.errors import CadreError
 from app.auth.origins import SiteOrigins
 from app.auth.sites import TOKEN_SECONDS, SiteStore, VisitorRefusedError, visitor_token
 from app.services import Services
@@ -68,3 +71,19 @@ def widget_router(services: Services, registered: SiteOrigins) -> APIRouter:
         return JSONResponse(body, headers=cors)
 
     return router
+
+
+async def keep_site_origins_fresh(services: Services, registered: SiteOrigins) -> None:
+    """Re-read the registered sites every `registered.max_age_s`, until cancelled.
+
+    The socket handshake and CORS read `registered` without waiting for the database; with
+    several server processes the widget's token may come from one and its socket go to
+    another, which has then never served that site a token: it must know the site anyway.
+    """
+    sites = SiteStore(services.data_layer)
+    while True:
+        try:
+            registered.replace(site.origin for site in await sites.list())
+        except (CadreError, SQLAlchemyError, OSError):
+            log.exception("could not read the widget's sites; keeping the last known ones")
+        await asyncio.sleep(registered.max_age_s)

@@ -97,7 +97,10 @@ async def _first_start_admin(settings: Settings, users: UserDirectory) -> None:
     if await users.has_admin() or await users.list():
         return
     password = secrets.token_urlsafe(12)
-    await users.add(FIRST_ADMIN, password, role="admin")
+    try:
+        await users.add(FIRST_ADMIN, password, role="admin")
+    except UserExistsError:
+        return  # another server process starting at the same moment made it (and says so)
     note = settings.data_dir / FIRST_PASSWORD_FILE
     # Created private (0600) rather than chmod-ed afterwards: never readable by others.
     fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -165,7 +165,10 @@ class UserDirectory:
             # The name is taken by a member: promote it rather than fail the start.
             await self.set_role(identifier, "admin")
             return await self.get(identifier)
-        return await self.add(identifier, password, role="admin")
+        try:
+            return await self.add(identifier, password, role="admin")
+        except UserExistsError:
+            return None  # another server process starting at the same moment made it
 
     async def disable(self, identifier: str) -> Account:
         """Refuse the user's logins and end every session and token they hold."""

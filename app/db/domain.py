@@ -140,6 +140,7 @@ class TaskRecord(Base):
         CheckConstraint("origin IN ('delegated', 'requested')", name="origin"),
         Index("ix_tasks_turn_created", "turn_id", "created_at"),
         Index("ix_tasks_user_created", "user_id", "created_at"),
+        Index("ix_tasks_status_lease", "status", "lease_until"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -169,6 +170,12 @@ class TaskRecord(Base):
     output_tokens: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     origin: Mapped[str] = mapped_column(String(16), default="delegated", server_default="delegated")
     """`delegated` (a record of a turn) or `requested` (runs in the background)."""
+    runner: Mapped[str | None] = mapped_column(String(128))
+    """The server process that holds a requested task (waiting in its line or running);
+    None when no process holds it."""
+    lease_until: Mapped[float | None] = mapped_column(Double)
+    """Unix seconds until which `runner`'s hold is valid; the process renews it while it
+    lives, so a past time means the process is gone and the task may be taken over."""
 
 
 class UsageRecord(Base):

@@ -8,6 +8,7 @@ locks of their own. Saves are single upserts, safe to run concurrently on either
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -26,7 +27,14 @@ from app.db.sessions import Sessions
 from app.db.types import utcnow
 from knowledge.catalog import DocumentRecord, DocumentStatus
 
-__all__ = ["SqlDocumentCatalog", "SqlTaskStore", "ensure_thread", "task_of", "upsert"]
+__all__ = [
+    "SqlDocumentCatalog",
+    "SqlTaskStore",
+    "ensure_thread",
+    "task_of",
+    "task_values",
+    "upsert",
+]
 
 # Every other Task field has a column of the same name; usage is split in two.
 _TASK_FIELDS = tuple(f.name for f in fields(Task) if f.name not in ("id", "usage"))
@@ -52,15 +60,15 @@ class SqlTaskStore:
         self.thread_id = thread_id
         self.user_id = user_id
 
-    async def save(self, task: Task) -> None:
-        """Insert or replace the record with `task.id`."""
+    async def save(self, task: Task, held: Mapping[str, Any] | None = None) -> None:
+        """Insert or replace the record with `task.id`; `held` names the background runner
+        that holds it (`runner`, `lease_until`), written in the same statement."""
         if task.status not in TASK_STATUSES or task.priority not in TASK_PRIORITIES:
             raise PersistenceError(
                 f"task {task.id}: status {task.status!r} / priority {task.priority!r} unknown; "
                 f"use one of {TASK_STATUSES} / {TASK_PRIORITIES}"
             )
-        values = {name: _clean(getattr(task, name)) for name in _TASK_FIELDS}
-        values.update(input_tokens=task.usage.input_tokens, output_tokens=task.usage.output_tokens)
+        values = {**task_values(task), **(held or {})}
         insert = upsert(self._layer, TaskRecord).values(
             id=task.id, thread_id=self.thread_id, user_id=self.user_id, **values
         )
@@ -204,6 +212,14 @@ class SqlDocumentCatalog:
         )
         async with self._layer.reading() as session:
             return [_document(row) for row in await session.scalars(query)]
+
+
+def task_values(task: Task) -> dict[str, Any]:
+    """The columns of `task`'s record (all but its id and the keys that tie it to a thread,
+    a user or a runner)."""
+    values = {name: _clean(getattr(task, name)) for name in _TASK_FIELDS}
+    values.update(input_tokens=task.usage.input_tokens, output_tokens=task.usage.output_tokens)
+    return values
 
 
 def task_of(row: TaskRecord) -> Task:

@@ -83,16 +83,19 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: fl
 
 
 @contextmanager
-def cadre_server(data_dir: Path, *, wait_ready: bool = True, **env: str) -> Iterator[RunningServer]:
+def cadre_server(
+    data_dir: Path, *, wait_ready: bool = True, log_name: str = "server.log", **env: str
+) -> Iterator[RunningServer]:
     """Start `cadre serve` with its data in `data_dir`; stop it afterwards.
 
     The server creates `ADMIN_USER` (password `ADMIN_PASSWORD`) at its first start unless
-    `env` says otherwise; `RunningServer.login()` returns that user's cookie.
+    `env` says otherwise; `RunningServer.login()` returns that user's cookie. Its output goes
+    to `data_dir / log_name` (servers sharing a data folder each need their own).
     """
     env = {"CADRE_ADMIN_USER": ADMIN_USER, "CADRE_ADMIN_PASSWORD": ADMIN_PASSWORD, **env}
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
-    log = data_dir / "server.log"
+    log = data_dir / log_name
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "app", "serve", "--port", str(port), "--log-level", "warning"],
