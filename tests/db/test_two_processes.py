@@ -1,6 +1,6 @@
 """Two `cadre serve` processes on one PostgreSQL database and one data folder (its LanceDB
 index, files and login secret), as a team scales out: a person logs in through one and goes
-on through the other, and finds the same threads, documents and API keys on both.
+on through the other, and finds the same threads, documents, API keys and tasks on both.
 
 Both servers start at the same moment (the first start's migration, admin and login secret
 must come out the same), their chat model is a scripted OpenAI-compatible server, and every
@@ -15,6 +15,7 @@ import asyncio
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -277,6 +278,28 @@ async def test_a_widget_token_from_one_process_opens_a_chat_socket_on_the_other(
     chat = ChainlitClient(pair.b.url, cookie=await login(pair.b.url))
     await chat.connect(headers={"Origin": SHOP})
     await chat.close()
+
+
+def test_a_task_filed_through_one_process_runs_once_and_shows_on_the_other(pair: Pair) -> None:
+    key = _cadre(pair, "keys", "create", "admin", "--name", "tasks").strip()
+    auth = {"Authorization": f"Bearer {key}"}
+    asked = len(pair.remote.requests)
+    pair.remote.replies.append(text("Three risks: cost, schedule, staffing."))
+    with httpx.Client(base_url=f"{pair.a.url}/api", headers=auth, timeout=60) as on_a:
+        made = on_a.post("/tasks", json={"request": "List the project risks", "priority": "high"})
+    assert made.status_code in (200, 201), made.text
+    task_id = made.json()["id"]
+
+    with httpx.Client(base_url=f"{pair.b.url}/api", headers=auth, timeout=60) as on_b:
+        for _ in range(600):
+            task = on_b.get(f"/tasks/{task_id}").raise_for_status().json()
+            if task["status"] in ("done", "failed", "cancelled"):
+                break
+            time.sleep(0.1)
+        assert (task["status"], task["priority"]) == ("done", "high"), task
+        assert "Three risks" in task["result"]
+        assert task_id in [t["id"] for t in on_b.get("/tasks").raise_for_status().json()]
+    assert len(pair.remote.requests) == asked + 1  # one model call: it ran in one process
 
 
 def test_a_password_change_ends_the_old_session_on_both_processes(pair: Pair) -> None:
