@@ -396,11 +396,18 @@ async def evaluate(
 
 
 PLAIN_RRF = FusionWeights(text=1.0, vector=1.0, constant=60.0)
+PREVIOUS_WEIGHTS = FusionWeights(text=1.0, vector=0.5, constant=2.0)  # before bench/fusion_grid.py
 MODES: tuple[tuple[str, SearchMode, FusionWeights], ...] = (
     ("BM25 (full-text)", "text", DEFAULT_WEIGHTS),
     ("dense (vector)", "vector", DEFAULT_WEIGHTS),
     ("hybrid, plain RRF (1:1, c=60)", "hybrid", PLAIN_RRF),
-    ("hybrid, shipped weights (1:0.5, c=2)", "hybrid", DEFAULT_WEIGHTS),
+    ("hybrid, previous weights (1:0.5, c=2)", "hybrid", PREVIOUS_WEIGHTS),
+    (
+        f"hybrid, shipped weights ({DEFAULT_WEIGHTS.text:g}:{DEFAULT_WEIGHTS.vector:g}, "
+        f"c={DEFAULT_WEIGHTS.constant:g})",
+        "hybrid",
+        DEFAULT_WEIGHTS,
+    ),
 )
 
 

@@ -150,13 +150,13 @@ def embed_cached(embedder: SentenceTransformerEmbedder, texts: list[str], path: 
 
 
 def rankings(
-    dataset: Dataset, embedder: SentenceTransformerEmbedder, cache: Path
+    dataset: Dataset, embedder: SentenceTransformerEmbedder, cache: Path, depth: int = DEPTH
 ) -> tuple[list[list[Passage]], list[list[Passage]]]:
-    """Per question: the dense and the full-text candidate lists (DEPTH each)."""
+    """Per question: the dense and the full-text candidate lists (`depth` each)."""
     slug = re.sub(r"\W+", "-", dataset.name.lower())
     passage_vectors = embed_cached(embedder, dataset.passages, cache / f"{slug}-passages.npy")
     query_vectors = embed_cached(embedder, dataset.questions, cache / f"{slug}-queries.npy")
-    saved = cache / f"{slug}-rankings.json"
+    saved = cache / f"{slug}-rankings-{depth}.json"
     if saved.exists():
         lists = json.loads(saved.read_text())
         if len(lists["dense"]) == len(dataset.questions):
@@ -173,8 +173,8 @@ def rankings(
     staged.commit()
     dense, sparse = [], []
     for question, vector in zip(dataset.questions, query_vectors, strict=True):
-        dense.append(store.vector_search(OWNER, vector, DEPTH))
-        sparse.append(store.text_search(OWNER, question, DEPTH))
+        dense.append(store.vector_search(OWNER, vector, depth))
+        sparse.append(store.text_search(OWNER, question, depth))
     lists = {
         side: [[(p.chunk_index, p.score) for p in q] for q in ranked]
         for side, ranked in (("dense", dense), ("sparse", sparse))

@@ -8,6 +8,7 @@ import pytest
 
 from knowledge.base import KnowledgeBase
 from knowledge.documents import Passage
+from knowledge.embedder import SentenceTransformerEmbedder
 from knowledge.search import FusionWeights, fuse
 from knowledge.store import InvalidOwnerError
 from tests.knowledge.retrieval_helpers import ingest_ok, open_base, upload
@@ -122,6 +123,53 @@ async def test_hybrid_keeps_an_exact_term_match_on_top(tmp_path: Path) -> None:
 
     assert hybrid[0].section == "Codes"
     assert hybrid[0].score > hybrid[1].score
+
+
+MANUAL = (
+    "# Error E-4127\nThe controller shows E-4127 when the coolant pump stalls; reset the breaker.",
+    "# Error E-4172\nThe controller shows E-4172 when a guard door is open; close it, press start.",
+    "# Error E-1742\nE-1742 means the conveyor belt slipped; check the tension.",
+    "# Drive belt\nThe replacement drive belt for the packing line is part number KX-2291-B.",
+    "# Idler pulley\nThe idler pulley of the packing line is part number KX-2219-A.",
+    "# Coolant\nTop up the coolant every week and check the pump for leaks.",
+    "# Guards\nAll guard doors must be closed before the line starts.",
+    "# Belts\nInspect belts for wear and tension every month; replace frayed belts.",
+    "# Controller\nThe controller logs every fault with a code and a time stamp.",
+    "# Restart\nAfter a fault, reset the breaker, clear the alarm and restart the packing line.",
+)
+
+
+@pytest.fixture(scope="module")
+def bundled_embedder(model_cache: str) -> SentenceTransformerEmbedder:
+    """The bundled MiniLM, loaded once for this module's ranking tests."""
+    return SentenceTransformerEmbedder(cache_dir=Path(model_cache) / "onnx")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("query", "section"),
+    [
+        # Codes that differ in two digits, where each side alone slips: dense alone ranks
+        # E-4172's page first for "E-4127", BM25 alone E-1742's for "error E-4172".
+        ("E-4127", "Error E-4127"),
+        ("what does error E-4172 mean", "Error E-4172"),
+        ("E-1742", "Error E-1742"),
+        ("KX-2291-B", "Drive belt"),
+        ("part KX-2219-A", "Idler pulley"),
+        # And in the person's own words, where BM25 alone ranks it third (and so did the
+        # previous full-text-heavy weights, 1 : 0.5 with c = 2).
+        ("the pump for the coolant stopped, which fault code?", "Error E-4127"),
+    ],
+)
+async def test_hybrid_with_the_bundled_embedder_puts_codes_and_paraphrases_first(
+    tmp_path: Path, bundled_embedder: SentenceTransformerEmbedder, query: str, section: str
+) -> None:
+    base = await open_base(tmp_path, bundled_embedder)
+    await ingest_ok(base, "alice", upload("manual.pdf", *MANUAL))
+
+    hits = await base.search(query, "alice", k=5, mode="hybrid")
+
+    assert hits[0].section == section, [h.section for h in hits]
 
 
 def _p(doc: str, index: int) -> Passage:
