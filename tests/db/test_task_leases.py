@@ -36,8 +36,8 @@ from app.services import Services
 from app.settings import Settings
 from tests.db.test_background_tasks import BusyModel, ended, posts, until
 
-LEASE_S = 0.4
-"""Renewed every 0.1 s; a process silent for longer than this is taken for dead."""
+LEASE_S = 1.0
+"""Renewed every 0.25 s; a process silent for longer than this is taken for dead."""
 
 
 class StartedModel(BusyModel):
