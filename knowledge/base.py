@@ -41,7 +41,8 @@ class Recovery:
     staged_rows: int
     """Chunks of interrupted ingestions removed from staging."""
     documents: int
-    """Catalog records moved from queued/processing to failed."""
+    """Catalog records moved from queued/processing: to failed, or to ready when the store
+    had committed the whole document before the stop."""
 
 
 class KnowledgeBase:
@@ -107,6 +108,15 @@ class KnowledgeBase:
         staged = await asyncio.to_thread(self.store.recover)
         stuck = await self.catalog.unfinished()
         for record in stuck:
+            owner, document_id = record.owner, record.document_id
+            if await asyncio.to_thread(self.store.has_document, owner, document_id):
+                # Killed between the store's commit and the catalog's "ready": the passages
+                # are all there and searchable, so the record says so too.
+                count = len(await asyncio.to_thread(self.store.read_document, owner, document_id))
+                await self.catalog.put(
+                    record.moved_to(DocumentStatus.READY, chunks=count, reason=None, code=None)
+                )
+                continue
             await self.catalog.put(
                 record.moved_to(DocumentStatus.FAILED, reason=INTERRUPTED, code="interrupted")
             )

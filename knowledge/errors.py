@@ -9,6 +9,7 @@ channel can show any of them as the sentence it carries.
 
 from __future__ import annotations
 
+import errno
 from typing import Any, ClassVar
 
 
@@ -207,6 +208,39 @@ class ParserUnavailable(KnowledgeError):
             "moment, and tell an admin if it keeps failing.",
             name=name,
         )
+
+
+class DiskFull(KnowledgeError):
+    """The server's disk has no space left (the document index or the database): the
+    server's problem, not the file's; nothing of the file was kept."""
+
+    code = "disk_full"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"The server's disk is full: {name} could not be stored, and nothing of it was "
+            "saved. Free space on the server (or ask an admin to), then upload it again.",
+            name=name,
+        )
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether `error`, or an error it came from, says the disk ran out of space.
+
+    The OS says ENOSPC; LanceDB and Arrow wrap it in their own errors whose message keeps
+    the OS's words; SQLite says "database or disk is full".
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return True
+        message = str(current).lower()
+        if "no space left on device" in message or "database or disk is full" in message:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 class ModelFileChanged(CadreError):

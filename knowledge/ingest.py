@@ -25,7 +25,7 @@ from knowledge.catalog import DocumentCatalog, DocumentRecord, DocumentStatus, I
 from knowledge.chunking import visible_name
 from knowledge.documents import HIDDEN_IN_NAME, Attachment, Chunk, ParsedDocument
 from knowledge.embedder import Embedder
-from knowledge.errors import EmptyDocument, FileTooLarge, KnowledgeError
+from knowledge.errors import DiskFull, EmptyDocument, FileTooLarge, KnowledgeError, is_disk_full
 from knowledge.parsing.limits import ParseLimits
 from knowledge.store import KnowledgeStore, StagedDocument, check_owner
 
@@ -170,6 +170,8 @@ class IngestPipeline:
         # One file embeds at a time: the model already uses every core, and interleaving
         # two files would only delay both.
         self._embed_lock = asyncio.Lock()
+        self._unremoved: list[StagedDocument] = []
+        """Staged documents whose clean-up failed (a full disk), retried at each ingestion."""
 
     async def run(self, sources: Sequence[Source], owner: str) -> AsyncIterator[IngestEvent]:
         """Ingest `sources` for `owner`, yielding events; ends after each file's last event."""
@@ -236,11 +238,21 @@ class IngestPipeline:
                 else await asyncio.to_thread(source.read_bytes)
             )
             job.document_id = content_id(data)
-        await self.catalog.put(
-            DocumentRecord(
-                owner, job.document_id, job.stored_name, DocumentStatus.QUEUED, size_bytes=job.size
+        try:
+            await self.catalog.put(
+                DocumentRecord(
+                    owner,
+                    job.document_id,
+                    job.stored_name,
+                    DocumentStatus.QUEUED,
+                    size_bytes=job.size,
+                )
             )
-        )
+        except Exception as error:
+            if not is_disk_full(error):
+                raise
+            _log.error("recording %s failed: the disk is full", name, exc_info=error)
+            job.error = DiskFull(job.stored_name)
         await queue.put(IngestProgress(name, "queued", document_id=job.document_id))
         return job
 
@@ -249,6 +261,7 @@ class IngestPipeline:
         try:
             if job.error is not None:
                 raise job.error
+            await self._remove_leftovers()
             if await asyncio.to_thread(self.store.has_document, job.owner, job.document_id):
                 await self._finish_duplicate(job, queue)
                 return
@@ -266,13 +279,21 @@ class IngestPipeline:
             if added == 0:
                 await self._finish_duplicate(job, queue)
                 return
-            await self._mark(
-                job,
-                DocumentStatus.READY,
-                kind=document.kind,
-                pages=document.page_count,
-                chunks=added,
-            )
+            try:
+                await self._mark(
+                    job,
+                    DocumentStatus.READY,
+                    kind=document.kind,
+                    pages=document.page_count,
+                    chunks=added,
+                )
+            except Exception:
+                # The catalog could not say "ready" (its disk is full, its server gone): take
+                # the passages back out, so nothing is searchable that the list does not show.
+                await asyncio.shield(
+                    asyncio.to_thread(self.store.delete_document, job.owner, job.document_id)
+                )
+                raise
             attachments = tuple(
                 [await self._attachment(job, document, item) for item in document.attachments]
             )
@@ -292,6 +313,11 @@ class IngestPipeline:
             )
             raise
         except Exception as error:
+            if is_disk_full(error):
+                # Not the file's fault and not a bug: say what the person (or an admin) can do.
+                _log.error("ingesting %s failed: the disk is full", job.name, exc_info=error)
+                await self._fail(job, str(DiskFull(job.stored_name)), DiskFull.code, queue)
+                return
             # An unexpected fault in one file must not stop the others: log the detail,
             # tell the user in a sentence.
             _log.exception("ingesting %s failed", job.name)
@@ -302,7 +328,7 @@ class IngestPipeline:
             await self._fail(job, reason, "internal", queue)
         finally:
             if staged is not None:
-                await asyncio.shield(asyncio.to_thread(staged.abort))
+                await self._abort(staged, job.name)
             await queue.put(None)
 
     async def _parse(self, job: _Job, queue: asyncio.Queue[IngestEvent | None]) -> ParsedDocument:
@@ -396,13 +422,28 @@ class IngestPipeline:
             staged = None
         finally:
             if staged is not None:
-                await asyncio.shield(asyncio.to_thread(staged.abort))
+                await self._abort(staged, name)
         await self.catalog.put(
             record.moved_to(
                 DocumentStatus.READY, kind=document.kind, pages=document.page_count, chunks=added
             )
         )
         return IngestDone(name, document_id, added, document.page_count, duplicate=added == 0)
+
+    async def _abort(self, staged: StagedDocument, name: str) -> None:
+        """Drop a document's staged rows. If even that fails (the disk is full), keep trying
+        at each later ingestion; the rows are invisible to every search meanwhile, and the
+        next start's `recover()` removes them in any case."""
+        try:
+            await asyncio.shield(asyncio.to_thread(staged.abort))
+        except Exception:
+            _log.exception("could not remove the staged rows of %s yet", name)
+            self._unremoved.append(staged)
+
+    async def _remove_leftovers(self) -> None:
+        leftovers, self._unremoved = self._unremoved, []
+        for staged in leftovers:
+            await self._abort(staged, staged.name)
 
     def _embed_and_stage(self, batch: list[Chunk], staged: StagedDocument) -> None:
         staged.add(batch, self.embedder.embed([chunk.text for chunk in batch]))
@@ -448,7 +489,12 @@ class IngestPipeline:
             if queue is not None:
                 await self._finish_duplicate(job, queue)
             return
-        await asyncio.shield(self._mark(job, DocumentStatus.FAILED, reason=reason, code=code))
+        try:
+            await asyncio.shield(self._mark(job, DocumentStatus.FAILED, reason=reason, code=code))
+        except Exception:
+            # The catalog may be what failed (a full disk): the person still hears why, and
+            # the record left "processing" is failed at the next start (`recover`).
+            _log.exception("could not record that %s failed", job.name)
         if queue is not None:
             await queue.put(IngestFailed(job.name, reason, code, job.document_id))
 

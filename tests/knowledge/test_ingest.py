@@ -198,6 +198,23 @@ async def test_a_crash_between_batches_is_invisible_and_cleaned_at_next_start(
     await ingest_ok(await open_base(tmp_path), "alice", upload("half.pdf", *PAGES))
 
 
+async def test_a_stop_between_the_store_commit_and_the_ready_record_ends_ready(
+    tmp_path: Path,
+) -> None:
+    # The last moment a kill can land: every passage committed, the record still "processing".
+    [done] = await ingest_ok(await open_base(tmp_path), "alice", upload("whole.pdf", *PAGES))
+    catalog = InMemoryCatalog()
+    await catalog.put(
+        DocumentRecord("alice", done.document_id, "whole.pdf", DocumentStatus.PROCESSING)
+    )
+    base = await KnowledgeBase.open(tmp_path, HashEmbedder(64), catalog)
+    [record] = await base.list_documents("alice")
+    assert record.status is DocumentStatus.READY
+    assert record.reason is None
+    assert record.chunks == done.chunks
+    assert await base.search("Paragraph topic", "alice", k=3)
+
+
 async def test_stopping_the_consumer_cancels_and_cleans_up(tmp_path: Path) -> None:
     base = await open_base(tmp_path, batch_size=1)
     stream = base.ingest([upload("long.pdf", *PAGES)], "alice")

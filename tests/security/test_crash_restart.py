@@ -1,7 +1,9 @@
 """SIGKILL the server in the middle of a turn and of an ingestion, start it again on the same
 data folder: the person's message, the thread and the documents read before are intact, the
 document that was being read says it was interrupted (not stuck "reading"), and none of its
-passages are half-visible. Then the same at twenty random moments in a row.
+passages are half-visible. Then the same at twenty random moments in a row, on SQLite and
+on PostgreSQL (the database a team moves to): after every restart each document listed ready
+has all its passages in the index and no passage belongs to a document not listed ready.
 """
 
 from __future__ import annotations
@@ -13,16 +15,24 @@ import os
 import random
 import signal
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import lancedb
 import pytest
+from sqlalchemy import text as sql
 
+from app.db import make_engine
+from tests.db.pg import PgServer, create_database, drop_database, postgres_server
 from tests.models.openai_server import FakeOpenAI, Reply, fake_openai, text
 from tests.support.chainlit_client import ChainlitClient, Received
 from tests.support.cli import cadre
-from tests.support.server import RunningServer, cadre_server
+from tests.support.env import subprocess_env
+from tests.support.server import REPO_ROOT, RunningServer, cadre_server
 
 pytestmark = pytest.mark.slow  # two server starts, a long ingestion
 
@@ -36,9 +46,11 @@ def remote() -> Iterator[FakeOpenAI]:
         yield running
 
 
-def _server(data_dir: Path, remote: FakeOpenAI) -> contextlib.AbstractContextManager[RunningServer]:
+def _server(
+    data_dir: Path, remote: FakeOpenAI, **env: str
+) -> contextlib.AbstractContextManager[RunningServer]:
     return cadre_server(
-        data_dir, CADRE_OPENAI_BASE_URL=remote.url, CADRE_CHAT_MODEL="openai:test-model"
+        data_dir, CADRE_OPENAI_BASE_URL=remote.url, CADRE_CHAT_MODEL="openai:test-model", **env
     )
 
 
@@ -66,10 +78,19 @@ def _embedding(name: str) -> object:
     return seen
 
 
-def _documents(data_dir: Path) -> dict[str, tuple[str, str | None]]:
-    with sqlite3.connect(data_dir / "cadre.db") as conn:
-        rows = conn.execute("SELECT name, status, reason FROM documents").fetchall()
-    return {name: (status, reason) for name, status, reason in rows}
+def _sqlite(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{data_dir / 'cadre.db'}"
+
+
+async def _documents(url: str) -> dict[str, tuple[str, str | None]]:
+    """Every document record by name: (status, reason)."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(sql("SELECT name, status, reason FROM documents"))
+            return {name: (status, reason) for name, status, reason in rows}
+    finally:
+        await engine.dispose()
 
 
 async def test_a_kill_mid_turn_and_mid_ingestion_loses_nothing_acknowledged(
@@ -104,7 +125,7 @@ async def test_a_kill_mid_turn_and_mid_ingestion_loses_nothing_acknowledged(
         thread = next(
             str(e.data["thread_id"]) for e in talker.events if e.name == "first_interaction"
         )
-        assert _documents(data_dir)[big.name][0] == "processing"
+        assert (await _documents(_sqlite(data_dir)))[big.name][0] == "processing"
 
         # A third chat gets its answer; the kill comes the moment the turn is reported done.
         answered = ChainlitClient(server.url)
@@ -138,7 +159,7 @@ async def test_a_kill_mid_turn_and_mid_ingestion_loses_nothing_acknowledged(
         # An answer the person was shown, in a turn reported finished, was stored before that.
         assert ANSWER in [s["output"] for s in done["steps"]], done["steps"]
 
-        statuses = _documents(data_dir)
+        statuses = await _documents(_sqlite(data_dir))
         assert statuses["garden.md"] == ("ready", None)
         status, reason = statuses[big.name]
         assert status == "failed"
@@ -170,7 +191,101 @@ async def test_a_kill_mid_turn_and_mid_ingestion_loses_nothing_acknowledged(
     assert documents == {"garden.md"}, documents
 
 
-CYCLES = 20
+CYCLES = {"sqlite": 20, "postgres": 10}
+"""Kills per loop. Each cycle is a server start (~13 s on the 2-core box); PostgreSQL gets
+half, which keeps the module under ten minutes there, and adds its own ten to SQLite's twenty."""
+
+
+@dataclass
+class Database:
+    """Where a crash loop keeps its records: SQLite in the data folder, or PostgreSQL."""
+
+    backend: str
+    data_dir: Path
+    url: str
+    env: dict[str, str] = field(default_factory=dict)
+    """What the server and the CLI are started with to use it."""
+
+
+@pytest.fixture(scope="module")
+def crash_pg_server() -> Iterator[PgServer | str]:
+    """A PostgreSQL server for this module, or why there is none."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Database]:
+    data_dir = tmp_path_factory.mktemp("crash-loop")
+    if request.param == "sqlite":
+        yield Database("sqlite", data_dir, _sqlite(data_dir))
+        return
+    server = request.getfixturevalue("crash_pg_server")
+    if isinstance(server, str):
+        pytest.skip(f"PostgreSQL tests skipped: {server}")
+    url = asyncio.run(create_database(*server))
+    try:
+        yield Database("postgres", data_dir, url, {"CADRE_DATABASE_URL": url})
+    finally:
+        asyncio.run(drop_database(url))
+
+
+async def _records(url: str) -> dict[str, tuple[str, str, str | None, int | None]]:
+    """Every document record: content hash -> (owner id, status, reason, chunks)."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sql("SELECT content_hash, owner_id, status, reason, chunks FROM documents")
+            )
+            return {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
+    finally:
+        await engine.dispose()
+
+
+def _indexed(data_dir: Path) -> tuple[dict[tuple[str, str], int], int]:
+    """Passages in the index per (owner, document), and rows still staged."""
+    db = lancedb.connect(data_dir / "knowledge")
+    names = db.table_names()
+    counts: dict[tuple[str, str], int] = {}
+    if "chunks" in names:
+        rows = db.open_table("chunks").to_arrow().select(["owner", "document_id"]).to_pylist()
+        for row in rows:
+            key = (row["owner"], row["document_id"])
+            counts[key] = counts.get(key, 0) + 1
+    staged = db.open_table("chunks_staging").count_rows() if "chunks_staging" in names else 0
+    return counts, int(staged)
+
+
+async def _assert_consistent(database: Database, context: object) -> None:
+    """After a restart's recovery: every ready record has all its passages indexed, no
+    passage belongs to a record that is not ready, nothing stays staged or unfinished."""
+    records = await _records(database.url)
+    counts, staged = _indexed(database.data_dir)
+    ready = {(owner, h): chunks for h, (owner, status, _, chunks) in records.items()
+             if status == "ready"}  # fmt: skip
+    assert staged == 0, (context, staged)
+    assert {s for _, s, _, _ in records.values()} <= {"ready", "failed"}, (context, records)
+    assert set(counts) == set(ready), (context, set(counts) ^ set(ready))
+    for key, chunks in ready.items():
+        assert counts[key] == chunks, (context, key, counts[key], chunks)
+
+
+def _search(database: Database, query: str) -> set[str]:
+    """`cadre search` as a person runs it: the names of the documents it finds."""
+    found = subprocess.run(
+        [sys.executable, "-m", "app", "search", query, "--json", "-k", "100"],
+        cwd=REPO_ROOT,
+        env=subprocess_env(CADRE_DATA_DIR=str(database.data_dir), **database.env),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert found.returncode == 0, found.stderr
+    return {hit["document"] for hit in json.loads(found.stdout)}
 
 
 def _note(path: Path, cycle: int) -> Path:
@@ -229,16 +344,20 @@ async def _cycle(
     return thread, answered, ready
 
 
+@pytest.mark.timeout(600)  # twenty server starts and kills
 async def test_twenty_kills_at_random_moments_lose_nothing_acknowledged(
-    remote: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+    remote: FakeOpenAI, database: Database, tmp_path: Path
 ) -> None:
     seed = int(os.environ.get("CADRE_CRASH_SEED", "14"))
     rng = random.Random(seed)
-    data_dir = tmp_path_factory.mktemp("crash-loop")
+    data_dir = database.data_dir
+    cycles = CYCLES[database.backend]
     answered: dict[int, str] = {}  # cycle -> thread of a turn that ended before the kill
     ready: set[int] = set()  # cycles whose document was reported ready before the kill
-    for cycle in range(CYCLES):
-        with _server(data_dir, remote) as server:
+    for cycle in range(cycles):
+        with _server(data_dir, remote, **database.env) as server:
+            if cycle:  # the last kill's damage, as the restart's recovery left it
+                await _assert_consistent(database, (seed, cycle - 1))
             thread, done, read = await _cycle(
                 server,
                 remote,
@@ -251,13 +370,20 @@ async def test_twenty_kills_at_random_moments_lose_nothing_acknowledged(
             answered[cycle] = thread
         if read:
             ready.add(cycle)
-        with sqlite3.connect(data_dir / "cadre.db") as conn:
-            assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)], (seed, cycle)
+        if database.backend == "sqlite":
+            with sqlite3.connect(data_dir / "cadre.db") as conn:
+                assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)], (
+                    seed,
+                    cycle,
+                )
+        # On PostgreSQL the server survives the kill; what must hold is the records' side,
+        # checked against the index after each restart (`_assert_consistent`).
     # Kills must have landed both mid-work and after it, or the loop proves little.
-    assert 0 < len(answered) < CYCLES, f"seed {seed}: {len(answered)} turns answered"
-    assert 0 < len(ready) < CYCLES, f"seed {seed}: {len(ready)} documents read"
+    assert 0 < len(answered) < cycles, f"seed {seed}: {len(answered)} turns answered"
+    assert 0 < len(ready) < cycles, f"seed {seed}: {len(ready)} documents read"
 
-    with _server(data_dir, remote) as server:
+    with _server(data_dir, remote, **database.env) as server:
+        await _assert_consistent(database, (seed, "end"))
         cookie = server.login()
         async with httpx.AsyncClient(base_url=server.url, headers={"Cookie": cookie}) as http:
             for cycle, thread in answered.items():
@@ -266,7 +392,7 @@ async def test_twenty_kills_at_random_moments_lose_nothing_acknowledged(
                 shown = [(s["type"], s["name"], str(s["output"])[:80]) for s in steps]
                 assert f"Crash cycle {cycle}: remember plums." in said, (seed, cycle, shown)
                 assert any(s["output"] == "Noted." for s in steps), (seed, cycle, shown)
-    statuses = _documents(data_dir)
+    statuses = await _documents(database.url)
     for name, (status, reason) in statuses.items():
         assert status in ("ready", "failed"), (seed, name, status)
         if status == "failed":
@@ -274,13 +400,12 @@ async def test_twenty_kills_at_random_moments_lose_nothing_acknowledged(
             assert "interrupted" in reason, (seed, name, reason)
     stored_ready = {name for name, (status, _) in statuses.items() if status == "ready"}
     assert {f"cycle-{cycle}.md" for cycle in ready} <= stored_ready, seed
-    found = cadre(data_dir, "search", "The code word of cycle is", "--json", "-k", "100")
-    assert found.returncode == 0, found.stderr
-    names = {hit["document"] for hit in json.loads(found.stdout)}
+    names = _search(database, "The code word of cycle is")
     # Only complete documents are ever searchable; every one reported ready is.
     assert names <= stored_ready, (seed, names - stored_ready)
     assert {f"cycle-{cycle}.md" for cycle in ready} <= names, seed
     print(
-        f"seed {seed}: {len(answered)} of {CYCLES} turns and {len(ready)} documents done "
-        f"before their kill; {len(stored_ready)} documents ready after the restarts"
+        f"{database.backend}, seed {seed}: {len(answered)} of {cycles} turns and "
+        f"{len(ready)} documents done before their kill; "
+        f"{len(stored_ready)} documents ready after the restarts"
     )
