@@ -7,6 +7,7 @@ presses them: `POST /project/action` with the action the server sent.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
@@ -78,12 +79,18 @@ async def test_a_task_is_filed_with_its_priority_and_its_result_arrives_in_the_t
         "AND instructions = 'write a thank-you note to the team'",
     )
     assert (status, priority, operator) == ("done", "high", "Writer")
-    stored = _rows(
-        server,
-        "SELECT s.name FROM steps s JOIN tasks t ON t.id = json_extract(s.metadata, '$.task_id') "
-        "WHERE s.thread_id = ? AND s.output LIKE '%great quarter%'",
-        thread_id,
-    )
+    stored: list[tuple[Any, ...]] = []
+    for _ in range(300):  # shown live first; the data layer stores it a moment later
+        stored = _rows(
+            server,
+            "SELECT s.name FROM steps s JOIN tasks t "
+            "ON t.id = json_extract(s.metadata, '$.task_id') "
+            "WHERE s.thread_id = ? AND s.output LIKE '%great quarter%'",
+            thread_id,
+        )
+        if stored:
+            break
+        await asyncio.sleep(0.1)
     assert stored == [("Chief of Staff",)]  # shown live and stored once, naming its task
 
     reopened = ChainlitClient(server.url, cookie=chat.cookie, thread_id=thread_id)
