@@ -25,6 +25,22 @@ def _tool_text(model: ScriptedModel) -> str:
     return "\n".join(m.content for call_ in model.calls for m in call_.messages if m.role == "tool")
 
 
+async def _member_asks(kb: object, operator: AgentSpec, calls: list[object]) -> ScriptedModel:
+    """A member asks the Chief of Staff, which delegates to `operator`; that operator makes
+    `calls` and answers. Its scripted model (what its tools showed it) is returned."""
+    operator_model = ScriptedModel([calls, "30 days [1]."], name="operator")
+    tool = "delegate_to_" + operator.name.lower().replace(" ", "_")
+    chief_model = ScriptedModel(
+        [[call(tool, "d1", instructions="termination terms")], "30 days."], name="chief"
+    )
+    registry = ModelRegistry()
+    registry.add(operator_model)
+    runner = Runner(chief_model, models=registry, tools=knowledge_tools(kb))  # type: ignore[arg-type]
+    chief = ChiefOfStaff(runner, operators=[replace(operator, model=operator_model.id)])
+    await collect(chief.stream("What are the termination terms?", deps=UserScope(MEMBER)))
+    return operator_model
+
+
 async def test_a_scoped_operator_searches_only_its_documents_for_whoever_asks(
     tmp_path: Path,
 ) -> None:
@@ -40,28 +56,15 @@ async def test_a_scoped_operator_searches_only_its_documents_for_whoever_asks(
         knowledge_scope=(lease.document_id,),
         knowledge_owner=ADMIN,
     )
-    clerk_model = ScriptedModel(
+    clerk_model = await _member_asks(
+        kb,
+        clerk,
         [
-            [
-                call("search_documents", "s1", query="termination"),
-                call("list_documents", "l1"),
-                call("read_document", "r1", document="payroll.pdf"),
-            ],
-            "30 days [1].",
+            call("search_documents", "s1", query="termination"),
+            call("list_documents", "l1"),
+            call("read_document", "r1", document="payroll.pdf"),
         ],
-        name="clerk",
     )
-    chief_model = ScriptedModel(
-        [[call("delegate_to_lease_clerk", instructions="termination terms")], "30 days."],
-        name="chief",
-    )
-    registry = ModelRegistry()
-    registry.add(clerk_model)
-    runner = Runner(chief_model, models=registry, tools=knowledge_tools(kb))
-    chief = ChiefOfStaff(runner, operators=[replace(clerk, model=clerk_model.id)])
-
-    # A member asks: the clerk reads the admin's lease, and nothing else of anyone's.
-    await collect(chief.stream("What are the termination terms?", deps=UserScope(MEMBER)))
 
     seen = _tool_text(clerk_model)
     assert "30 days notice" in seen
@@ -102,27 +105,15 @@ async def test_a_collection_operator_searches_the_whole_collection_and_nothing_e
         tools=KNOWLEDGE_TOOL_NAMES,
         knowledge_owner=collection,
     )
-    desk_model = ScriptedModel(
+    desk_model = await _member_asks(
+        kb,
+        desk,
         [
-            [
-                call("search_documents", "s1", query="termination"),
-                call("list_documents", "l1"),
-                call("read_document", "r1", document="notes.txt"),
-            ],
-            "30 days [1].",
+            call("search_documents", "s1", query="termination"),
+            call("list_documents", "l1"),
+            call("read_document", "r1", document="notes.txt"),
         ],
-        name="desk",
     )
-    chief_model = ScriptedModel(
-        [[call("delegate_to_lease_desk", instructions="termination terms")], "30 days."],
-        name="chief",
-    )
-    registry = ModelRegistry()
-    registry.add(desk_model)
-    runner = Runner(chief_model, models=registry, tools=knowledge_tools(kb))
-    chief = ChiefOfStaff(runner, operators=[replace(desk, model=desk_model.id)])
-
-    await collect(chief.stream("What are the termination terms?", deps=UserScope(MEMBER)))
 
     seen = _tool_text(desk_model)
     assert "30 days notice" in seen
