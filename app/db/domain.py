@@ -96,6 +96,7 @@ class DocumentRow(Base):
         CheckConstraint("status IN ('queued', 'processing', 'ready', 'failed')", name="status"),
         # One record per file per user: the same bytes uploaded again update it.
         UniqueConstraint("owner_id", "content_hash", name="uq_documents_owner_hash"),
+        Index("ix_documents_status_lease", "status", "lease_until"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -122,6 +123,13 @@ class DocumentRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ingestion_id: Mapped[str | None] = mapped_column(String(64))
+    """While queued or processing: the ingestion reading it (its staged chunks carry the id)."""
+    lease_holder: Mapped[str | None] = mapped_column(String(128))
+    """While queued or processing: the server process running the ingestion."""
+    lease_until: Mapped[float | None] = mapped_column(Double)
+    """Unix seconds until which the holder's claim is valid; it renews it while it reads the
+    file, and another process recovers the record (failed, "interrupted") only after it."""
 
 
 class TaskRecord(Base):
