@@ -316,10 +316,9 @@ def quantized_gguf(source: Path, quantization: str, cache_dir: Path) -> Path:
         # Converted again and swapped in atomically: another process may hold the old path.
         log.warning("%s does not match the checksum recorded when it was made; redoing it", target)
 
-    import llama_cpp
+    from agents.models.local.llama_log import import_llama_cpp
 
-    # llama.cpp logs every tensor at INFO; keep only real problems.
-    logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+    llama_cpp = import_llama_cpp()  # its line per tensor goes to the log at DEBUG
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(f".partial-{os.getpid()}")
     params = llama_cpp.llama_model_quantize_default_params()

@@ -14,6 +14,7 @@ from typing import Any
 
 from agents.errors import ModelError
 from agents.models.base import FinishReason
+from agents.models.local.llama_log import import_llama_cpp
 from agents.models.local.runtime import Generated, Sampling
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def _plain_weight_buffers(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    import llama_cpp.llama_cpp as bindings
+    bindings = import_llama_cpp().llama_cpp
 
     with _LOAD_LOCK:
         default = bindings.llama_model_default_params
@@ -83,7 +84,9 @@ def _plain_weight_buffers(enabled: bool) -> Iterator[None]:
 def _grammar(schema: str) -> Any:
     from llama_cpp.llama_grammar import LlamaGrammar
 
-    return LlamaGrammar.from_json_schema(schema, verbose=False)
+    # Its `verbose` flag does nothing in this version (the grammar is compiled by llama.cpp
+    # when sampling, logging through `llama_log`): left at its default, never quiet mode.
+    return LlamaGrammar.from_json_schema(schema)
 
 
 class LlamaCppRuntime:
@@ -102,6 +105,7 @@ class LlamaCppRuntime:
         gpu_layers: int = 0,
     ) -> None:
         try:
+            import_llama_cpp()
             from llama_cpp import Llama
             from llama_cpp.llama_cache import LlamaRAMCache
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -121,7 +125,10 @@ class LlamaCppRuntime:
                 n_threads=decode,
                 n_threads_batch=batch,
                 n_gpu_layers=gpu_layers,
-                verbose=False,
+                # Never False: quiet mode points the whole process's stdout and stderr at
+                # /dev/null while the model loads, and other threads' log lines are lost.
+                # What verbose prints goes to the `llama.cpp` logger (see llama_log).
+                verbose=True,
             )
         if gpu_layers:
             self.device = "cuda"
