@@ -34,7 +34,9 @@ from agents.spec import AgentSpec
 from agents.tasks import new_id
 from agents.tool_calls import call_tools
 
-EVIDENCE_THRESHOLD = 0.5
+EVIDENCE_THRESHOLD = 0.4
+THREAD_EVIDENCE_THRESHOLD = 0.3
+"""The same for files attached earlier in the conversation (`bench/evidence_routing.py`)."""
 """Cosine similarity of the person's best passage above which their documents answer."""
 
 _PIECES = re.compile(r"[^\n]*\n|[^\n]+")
@@ -57,6 +59,7 @@ class ChiefOfStaff:
         router: SemanticRouter | None = None,
         documents: DocumentMatch | None = None,
         evidence_threshold: float = EVIDENCE_THRESHOLD,
+        thread_evidence_threshold: float = THREAD_EVIDENCE_THRESHOLD,
     ) -> None:
         self.runner = runner
         self.operators = tuple(operators)
@@ -64,6 +67,7 @@ class ChiefOfStaff:
         self.router = router
         self.documents = documents
         self.evidence_threshold = evidence_threshold
+        self.thread_evidence_threshold = thread_evidence_threshold
         self.planner = None if router is None else Planner(router, self.operators)
 
     @property
@@ -104,7 +108,8 @@ class ChiefOfStaff:
 
     def _routed(self, router: SemanticRouter, request: str) -> Body:
         async def work(ctx: RunContext) -> str:
-            plan = await self._route(ctx, request)
+            plan, deps = await self._route(ctx, request)
+            ctx = replace(ctx, deps=deps)
             if len(plan.steps) > 1:
                 return await self._run_plan(ctx, plan)
             operator = self._operator(plan.steps[0].operator) if plan.steps else None
@@ -127,8 +132,9 @@ class ChiefOfStaff:
         for piece in _PIECES.findall(text):
             ctx.emit(TextDelta(**ctx.tags, text=piece))
 
-    async def _route(self, ctx: RunContext, request: str) -> Plan:
-        """Decide who works on `request`, shown as a `route` step with the reasons."""
+    async def _route(self, ctx: RunContext, request: str) -> tuple[Plan, Any]:
+        """Decide who works on `request`, shown as a `route` step with the reasons; returns
+        the plan and the `deps` its operators run with."""
         assert self.planner is not None
         call_id = new_id()
         ctx.emit(
@@ -137,7 +143,7 @@ class ChiefOfStaff:
             )
         )
         started = time.perf_counter()
-        plan, why = await self._decide(ctx, self.planner, request)
+        plan, why, deps = await self._decide(ctx, self.planner, request)
         ctx.emit(
             ToolCallFinished(
                 **ctx.tags,
@@ -148,9 +154,11 @@ class ChiefOfStaff:
                 is_error=False,
             )
         )
-        return plan
+        return plan, deps
 
-    async def _decide(self, ctx: RunContext, planner: Planner, request: str) -> tuple[Plan, str]:
+    async def _decide(
+        self, ctx: RunContext, planner: Planner, request: str
+    ) -> tuple[Plan, str, Any]:
         scope = ctx.deps if isinstance(ctx.deps, UserScope) else None
         # Attached files go to a grounded operator that reads the asker's own documents (an
         # operator limited to a collection or chosen documents never sees attachments).
@@ -165,37 +173,57 @@ class ChiefOfStaff:
         plan = await planner.plan(request)
         if scope is not None and scope.attached:
             alone = self._operator(plan.steps[0].operator) if len(plan.steps) == 1 else None
-            if alone is not None and "query_table" in alone.tools:
+            if alone is not None and "query_table" in alone.tools and scope.attached_tables:
                 # A total over an attached spreadsheet: the Analyst reads every row itself.
-                return plan, f"{plan.reason} It computes over the attached files whole."
+                why = f"{plan.reason} It computes over the attached tables whole."
+                return plan, why, scope
             if len(plan.steps) > 1 and researcher.name in plan.operators:
-                return plan, f"{plan.reason} The {researcher.name} reads the attached files first."
+                why = f"{plan.reason} The {researcher.name} reads the attached files first."
+                return plan, why, scope
             attached = Plan((PlanStep(researcher.name, request),), "")
-            return attached, "Files are attached to this message: the Researcher reads them."
+            why = f"Files are attached to this message: the {researcher.name} reads them."
+            return attached, why, scope
         why = plan.reason
         if plan.route is not None:
             scores = ", ".join(f"{name} {score:.2f}" for name, score in plan.route.scores.items())
             why = f"{why} Scores: {scores}."
         if len(plan.steps) > 1 or plan.operators == [researcher.name]:
-            return plan, why
-        if scope is not None and self.documents is not None:
-            match = await self.documents(request, scope.owner)
-            if match >= self.evidence_threshold:
-                found = PlanStep(researcher.name, request)
-                if not plan.steps:
-                    evidence = (
-                        f"Your documents match this request closely ({match:.2f}): "
-                        f"the {researcher.name} answers from them."
-                    )
-                    return Plan((found,), evidence), f"{evidence} {why}"
-                # "Draft an email about the Tallinn opening": the facts are in the documents,
-                # so the Researcher finds them before the operator the request named.
-                evidence = (
-                    f"Your documents match this request closely ({match:.2f}): the "
-                    f"{researcher.name} looks up what they say first."
-                )
-                return Plan((found, *plan.steps), evidence), f"{evidence} {why}"
-        return plan, why
+            return plan, why, ctx.deps
+        if scope is None or self.documents is None:
+            return plan, why, ctx.deps
+        if scope.earlier:
+            # A follow-up in a conversation about a file is most likely about that file: its
+            # passages count at a lower bar, and the Researcher reads them first.
+            match = await self.documents(request, scope.owner, scope.earlier)
+            if match >= self.thread_evidence_threshold:
+                where = "the files of this conversation match"
+                found = replace(scope, attached=scope.earlier)
+                return (*self._by_evidence(request, plan, researcher, where, match, why), found)
+        match = await self.documents(request, scope.owner, None)
+        if match >= self.evidence_threshold:
+            where = "your documents match"
+            return (*self._by_evidence(request, plan, researcher, where, match, why), ctx.deps)
+        return plan, why, ctx.deps
+
+    @staticmethod
+    def _by_evidence(
+        request: str, plan: Plan, researcher: AgentSpec, where: str, match: float, why: str
+    ) -> tuple[Plan, str]:
+        """The plan once documents are known to answer: the Researcher first."""
+        found = PlanStep(researcher.name, request)
+        if not plan.steps:
+            evidence = (
+                f"{where.capitalize()} this request closely ({match:.2f}): "
+                f"the {researcher.name} answers from them."
+            )
+            return Plan((found,), evidence), f"{evidence} {why}"
+        # "Draft an email about the Tallinn opening": the facts are in the documents,
+        # so the Researcher finds them before the operator the request named.
+        evidence = (
+            f"{where.capitalize()} this request closely ({match:.2f}): the "
+            f"{researcher.name} looks up what they say first."
+        )
+        return Plan((found, *plan.steps), evidence), f"{evidence} {why}"
 
     async def _run_plan(self, ctx: RunContext, plan: Plan) -> str:
         """Record the plan as tasks, run its steps in order, and combine what they produced."""

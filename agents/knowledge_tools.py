@@ -192,8 +192,9 @@ async def _nothing_found(library: DocumentLibrary, owner: str, query: str) -> st
     )
 
 
-DocumentMatch: TypeAlias = "Callable[[str, str], Awaitable[float]]"
-"""(request, owner) -> how closely the owner's best passage matches (cosine, 0 without any)."""
+DocumentMatch: TypeAlias = "Callable[[str, str, Sequence[str] | None], Awaitable[float]]"
+"""(request, owner, only these document ids or None for all) -> how closely the owner's best
+passage matches (cosine, 0 without any)."""
 
 
 def document_match(source: KnowledgeSource) -> DocumentMatch:
@@ -204,10 +205,10 @@ def document_match(source: KnowledgeSource) -> DocumentMatch:
     """
     library = DocumentLibrary(source)
 
-    async def match(request: str, owner: str) -> float:
+    async def match(request: str, owner: str, documents: Sequence[str] | None = None) -> float:
         try:
             kb = await library.get()
-            best = await kb.search(request, owner, k=1, mode="vector")
+            best = await kb.search(request, owner, k=1, mode="vector", documents=documents)
         except (ToolError, KnowledgeError):
             return 0.0
         return best[0].score if best else 0.0

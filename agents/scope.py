@@ -17,6 +17,12 @@ class UserScope:
     """The knowledge owner id (the user's database id), as given to `KnowledgeBase`."""
     attached: tuple[str, ...] = ()
     """Ids of documents attached to the message being answered: always consulted first."""
+    attached_tables: tuple[str, ...] = ()
+    """Those of `attached` that are tables (CSV, Excel, OpenDocument): the Analyst can compute
+    over them whole; other attachments are read by a grounded operator."""
+    earlier: tuple[str, ...] = ()
+    """Ids of documents attached to earlier messages of the same conversation: a follow-up
+    is most likely about them, so they count as evidence at a lower bar."""
     documents: tuple[str, ...] | None = None
     """The only document ids the knowledge tools may read (an operator's knowledge scope);
     `None` for all of the owner's documents. Enforced by the store's search filter."""

@@ -238,7 +238,8 @@ def compute(
     return "\n".join(lines)
 
 
-def _is_spreadsheet(name: str) -> bool:
+def is_spreadsheet(name: str) -> bool:
+    """Whether a file name is a table the Analyst can load whole (CSV, Excel, OpenDocument)."""
     return PurePath(name.lower()).suffix in SPREADSHEET_SUFFIXES
 
 
@@ -284,7 +285,7 @@ def table_tools(knowledge: KnowledgeSource, tables: TableLoader | None) -> list[
             documents = await library.documents(kb, scope.owner, scope)
         except KnowledgeError as error:
             raise ToolError(f"query_table could not list the documents: {error}") from error
-        sheets = [d for d in documents if _is_spreadsheet(d.name)]
+        sheets = [d for d in documents if is_spreadsheet(d.name)]
         if not sheets:
             raise ToolError(
                 "The user has no spreadsheets (CSV, Excel or OpenDocument) among their "

@@ -26,6 +26,7 @@ from agents.models.base import ChatMessage
 from agents.roster import CHIEF_OF_STAFF
 from agents.runner import observe_run
 from agents.scope import UserScope
+from agents.table_query import is_spreadsheet
 from agents.tasks import new_id
 from app.auth.sites import SiteStore, VisitorLimits
 from app.db.errors import PersistenceError
@@ -64,6 +65,9 @@ class TurnRequest:
     """Earlier user and assistant messages of the conversation, oldest first."""
     attached: tuple[str, ...] = ()
     """Ids of documents attached to this message (already ingested): always consulted."""
+    earlier: tuple[str, ...] = ()
+    """Ids of documents attached to earlier messages of this conversation: a follow-up is
+    checked against them first."""
     model: str | None = None
     """A model picked for this conversation (`openai:gpt-4o-mini`); `None` for the
     deployment's chat model. Checked against the models that can answer now."""
@@ -139,7 +143,7 @@ class Turns:
             self.usage,
             caller,
         )
-        scope = UserScope(caller.user_id, attached=request.attached)
+        scope = await self._scope(caller, request)
         if request.operator is None:
             chief = await self._services.chief(roster, model=request.model)
             turn = chief.stream(request.text, history=list(request.history), deps=scope)
@@ -149,6 +153,23 @@ class Turns:
             async for event in events:
                 await records.keep(event)
                 yield event
+
+    async def _scope(self, caller: Caller, request: TurnRequest) -> UserScope:
+        """Whose documents the turn reads, with the conversation's files and which are tables."""
+        tables: list[str] = []
+        if request.attached:
+            kb = await self._services.knowledge()
+            for document_id in request.attached:
+                record = await kb.catalog.get(caller.user_id, document_id)
+                if record is not None and is_spreadsheet(record.name):
+                    tables.append(document_id)
+        earlier = tuple(d for d in request.earlier if d not in request.attached)
+        return UserScope(
+            caller.user_id,
+            attached=request.attached,
+            attached_tables=tuple(tables),
+            earlier=earlier,
+        )
 
     async def try_draft(
         self, caller: Caller, draft: AgentSpec, text: str

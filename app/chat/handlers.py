@@ -21,7 +21,7 @@ from app import services
 from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callbacks)
 from app.chat import collections, documents, key_link, operators, performance, tasks
 from app.chat.citations import citation_elements
-from app.chat.history import history_from_thread
+from app.chat.history import attached_names, history_from_thread
 from app.chat.model_picker import offer_models, picked_model
 from app.chat.render import TurnRenderer
 from app.chat.roles import require_role
@@ -29,10 +29,13 @@ from app.chat.uploads import ingest_uploads
 from app.db.chainlit_data import CadreDataLayer
 from app.db.chainlit_data.calls import settle_writes
 from app.turns import Caller, TurnRequest, Turns
+from knowledge.catalog import DocumentStatus
 
 log = logging.getLogger(__name__)
 
 HISTORY = "history"
+EARLIER = "earlier_documents"
+"""Ids of the documents attached to this conversation's earlier messages."""
 _APOLOGY = "Sorry, something went wrong on our side; it has been logged."
 
 
@@ -42,6 +45,14 @@ def _history() -> list[ChatMessage]:
         history = []
         cl.user_session.set(HISTORY, history)
     return history
+
+
+def _earlier() -> list[str]:
+    earlier: list[str] | None = cl.user_session.get(EARLIER)
+    if earlier is None:
+        earlier = []
+        cl.user_session.set(EARLIER, earlier)
+    return earlier
 
 
 def _caller() -> Caller:
@@ -85,10 +96,26 @@ async def on_chat_start() -> None:
 
 @cl.on_chat_resume
 async def on_chat_resume(thread: ThreadDict) -> None:
-    """Continue an earlier chat: its turns become the model's context again."""
+    """Continue an earlier chat: its turns become the model's context again, and the files
+    attached to it stay what a follow-up is checked against first."""
     cl.user_session.set(HISTORY, history_from_thread(thread))
+    cl.user_session.set(EARLIER, await _thread_documents(thread))
     await _offer_commands()
     await _offer_models()
+
+
+async def _thread_documents(thread: ThreadDict) -> list[str]:
+    """The ready documents of the person's whose names were attached in `thread`."""
+    names = attached_names(thread)
+    if not names:
+        return []
+    try:
+        kb = await services.current().knowledge()
+        records = await kb.list_documents(_caller().user_id)
+    except CadreError:
+        log.warning("could not list the documents of a resumed thread", exc_info=True)
+        return []
+    return [r.document_id for r in records if r.name in names and r.status == DocumentStatus.READY]
 
 
 async def _offer_commands() -> None:
@@ -182,13 +209,16 @@ async def _handle(message: cl.Message) -> None:
         log.exception("handling a message failed")
         await cl.Message(content=f"⚠️ {_APOLOGY}", author="Cadre").send()
         return
-    if attached is None:
+    conversation = _earlier()
+    earlier = tuple(d for d in conversation if d not in attached)
+    conversation.extend(d for d in attached if d not in conversation)
+    if message.elements and not message.content.strip():
         return  # only files: reading them was the whole request
-    await _answer(message.content, caller, attached)
+    await _answer(message.content, caller, attached, earlier)
 
 
-async def _read_attachments(message: cl.Message, caller: Caller) -> tuple[str, ...] | None:
-    """Ingest the message's files; the ids of those read, or None when files were all it had."""
+async def _read_attachments(message: cl.Message, caller: Caller) -> tuple[str, ...]:
+    """Ingest the message's files; the ids of those read."""
     files = [element for element in message.elements if element.path]
     if not files:
         return ()
@@ -196,12 +226,12 @@ async def _read_attachments(message: cl.Message, caller: Caller) -> tuple[str, .
     outcomes = await ingest_uploads(
         files, caller.user_id, await shared.knowledge(), shared.settings.originals_dir
     )
-    if not message.content.strip():
-        return None
     return tuple(o.document_id for o in outcomes if o.ok and o.document_id)
 
 
-async def _answer(text: str, caller: Caller, attached: tuple[str, ...]) -> None:
+async def _answer(
+    text: str, caller: Caller, attached: tuple[str, ...], earlier: tuple[str, ...]
+) -> None:
     """Run the turn and show it; the exchange joins the history however the turn ends."""
     shared = services.current()
     history = _history()
@@ -211,7 +241,9 @@ async def _answer(text: str, caller: Caller, attached: tuple[str, ...]) -> None:
         )
     )
     model = picked_model(shared.chat_model.id)
-    request = TurnRequest(text, history=tuple(history), attached=attached, model=model)
+    request = TurnRequest(
+        text, history=tuple(history), attached=attached, earlier=earlier, model=model
+    )
     try:
         # Closed however this ends: a stop cancels every operator, tool and generation at once.
         async with aclosing(Turns(shared).stream(caller, request)) as events:

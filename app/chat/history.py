@@ -8,6 +8,7 @@ from chainlit.types import ThreadDict
 
 from agents.models.base import ChatMessage
 from agents.roster import CHIEF_OF_STAFF
+from knowledge.chunking import visible_name
 
 ANSWER = "answer"
 """`metadata["cadre"]` of the message that carries a turn's answer (set by the renderer)."""
@@ -37,3 +38,13 @@ def history_from_thread(thread: ThreadDict) -> list[ChatMessage]:
         elif is_answer(dict(step)):
             turns.append(ChatMessage.assistant(text))
     return turns
+
+
+def attached_names(thread: ThreadDict) -> set[str]:
+    """The names of the files the person attached to the thread's messages, as stored."""
+    asked = {step["id"] for step in thread.get("steps") or [] if step["type"] == "user_message"}
+    return {
+        visible_name(element["name"])[0]
+        for element in thread.get("elements") or []
+        if element.get("forId") in asked and element.get("name")
+    }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from agents import (
@@ -18,9 +20,10 @@ from agents import (
     ToolCallFinished,
     UserScope,
 )
+from agents.knowledge_tools import DocumentMatch
 from agents.models.base import Capabilities
 from agents.models.scripted import ScriptedModel
-from agents.planner import Planner, clauses, kinds_of_work
+from agents.planner import Plan, Planner, PlanStep, clauses, kinds_of_work
 from knowledge.embedder import HashEmbedder
 from tests.agents.agent_helpers import collect, of, team
 
@@ -224,7 +227,7 @@ async def test_the_chief_runs_a_plan_in_order_and_combines_the_results() -> None
     assert chief_model.calls == []
 
 
-async def _close_match(request: str, owner: str) -> float:
+async def _close_match(request: str, owner: str, documents: Sequence[str] | None) -> float:
     """The person's documents match every request closely (a stand-in for a real search)."""
     return 0.9
 
@@ -254,7 +257,7 @@ async def test_without_a_close_match_the_named_operator_works_alone() -> None:
     writer = small("writer", ["Dear team, thank you!"])
     t = team(small("chief", []), [(WRITER, writer)], router=hash_router())
 
-    async def far(request: str, owner: str) -> float:
+    async def far(request: str, owner: str, documents: Sequence[str] | None) -> float:
         return 0.1
 
     t.chief.documents = far
@@ -264,3 +267,90 @@ async def test_without_a_close_match_the_named_operator_works_alone() -> None:
     )
 
     assert [d.operator for d in of(events, DelegationStarted)] == ["Writer"]
+
+
+class _Decided:
+    """A planner whose decision the test fixes, so only the Chief of Staff's rules are tested."""
+
+    def __init__(self, *operators: str) -> None:
+        self.operators = operators
+
+    async def plan(self, request: str) -> Plan:
+        steps = tuple(PlanStep(name, request) for name in self.operators)
+        return Plan(steps, "The router decided.")
+
+
+async def test_an_attached_report_is_read_by_the_researcher_even_when_the_analyst_was_picked() -> (
+    None
+):
+    researcher = small("researcher", ["The default weight is 50 and the maximum 100 [1]."])
+    analyst = small("analyst", ["The default weight is 1 and the maximum 255."])
+    t = team(
+        small("chief", []), [(RESEARCHER, researcher), (ANALYST, analyst)], router=hash_router()
+    )
+    t.chief.planner = _Decided("Analyst")  # type: ignore[assignment]
+    pdf = UserScope("alice", attached=("doc-spec-pdf",))
+
+    events = await collect(t.chief.stream("What is the default weight and the maximum?", deps=pdf))
+
+    assert [d.operator for d in of(events, DelegationStarted)] == ["Researcher"]
+    assert analyst.calls == []
+
+
+async def test_an_attached_table_is_computed_over_by_the_analyst() -> None:
+    analyst = small("analyst", ["The total is 1,204.50."])
+    t = team(
+        small("chief", []),
+        [(RESEARCHER, small("researcher", [])), (ANALYST, analyst)],
+        router=hash_router(),
+    )
+    t.chief.planner = _Decided("Analyst")  # type: ignore[assignment]
+    csv = UserScope("alice", attached=("doc-ledger",), attached_tables=("doc-ledger",))
+
+    events = await collect(t.chief.stream("What is the total of the amounts?", deps=csv))
+
+    [route] = [e for e in of(events, ToolCallFinished) if e.tool == "route"]
+    assert "computes over the attached tables whole" in route.output
+    assert [d.operator for d in of(events, DelegationStarted)] == ["Analyst"]
+
+
+def _matching(conversation: tuple[str, ...], score: float) -> DocumentMatch:
+    """Documents that match `score` when the search is limited to `conversation`, else 0.35."""
+
+    async def match(request: str, owner: str, documents: Sequence[str] | None) -> float:
+        return score if documents is not None and tuple(documents) == conversation else 0.35
+
+    return match
+
+
+async def test_a_follow_up_about_the_conversations_file_is_answered_from_it() -> None:
+    researcher = small("researcher", ["In the packages directory [1]."])
+    chief_model = small("chief", ["Somewhere in the application's folder."])
+    t = team(chief_model, [(RESEARCHER, researcher)], router=hash_router())
+    t.chief.planner = _Decided()  # type: ignore[assignment]  # no operator: the chief answers
+    t.chief.documents = _matching(("doc-spec",), 0.33)
+    follow_up = UserScope("alice", earlier=("doc-spec",))
+
+    events = await collect(t.chief.stream("Where should it be installed?", deps=follow_up))
+
+    [route] = [e for e in of(events, ToolCallFinished) if e.tool == "route"]
+    assert route.output.startswith("The files of this conversation match this request closely")
+    assert [d.operator for d in of(events, DelegationStarted)] == ["Researcher"]
+    assert chief_model.calls == []
+    final = events[-1]
+    assert isinstance(final, RunFinished)
+    assert final.output == "In the packages directory [1]."
+
+
+async def test_without_files_in_the_conversation_the_same_match_is_not_enough() -> None:
+    chief_model = small("chief", ["Paris."])
+    t = team(chief_model, [(RESEARCHER, small("researcher", []))], router=hash_router())
+    t.chief.planner = _Decided()  # type: ignore[assignment]
+    t.chief.documents = _matching(("doc-spec",), 0.33)  # 0.35 over all documents: below 0.4
+
+    events = await collect(t.chief.stream("What is the capital of France?", deps=UserScope("a")))
+
+    assert of(events, DelegationStarted) == []
+    final = events[-1]
+    assert isinstance(final, RunFinished)
+    assert final.output == "Paris."

@@ -303,7 +303,8 @@ async def test_a_turn_delegates_the_total_to_the_analyst_who_reads_the_whole_she
     )
     t = team(chief, [(ANALYST, analyst)], tools=files.tools())
     # Alice has a CSV and a workbook: the Analyst names neither, so it must say which.
-    attached = UserScope(ALICE.owner, attached=(files.sales.document_id,))
+    sales = (files.sales.document_id,)
+    attached = UserScope(ALICE.owner, attached=sales, attached_tables=sales)
 
     events = await collect(
         t.chief.stream("What is the total of column Amount for region East?", deps=attached)
@@ -354,7 +355,8 @@ async def test_a_routed_turn_on_the_bundled_qwen_totals_the_attached_sheet(
     router = SemanticRouter(SentenceTransformerEmbedder(), OPERATORS, CHIEF_OF_STAFF.examples)
     chief = ChiefOfStaff(runner, router=router)
     assert not chief.uses_tools
-    attached = UserScope(ALICE.owner, attached=(files.sales.document_id,))
+    sales = (files.sales.document_id,)
+    attached = UserScope(ALICE.owner, attached=sales, attached_tables=sales)
     expected = shown(sales_total("West"))
 
     events = await collect(
@@ -362,7 +364,7 @@ async def test_a_routed_turn_on_the_bundled_qwen_totals_the_attached_sheet(
     )
 
     route = next(e for e in of(events, ToolCallFinished) if e.tool == "route")
-    assert "computes over the attached files whole" in route.output
+    assert "computes over the attached tables whole" in route.output
     steps = [e for e in of(events, ToolCallFinished) if e.tool == "query_table"]
     assert steps, [e for e in of(events, ToolCallFinished)]
     assert steps[-1].agent == "Analyst"
