@@ -37,7 +37,7 @@ import retrieval_quality
 
 from knowledge.base import KnowledgeBase
 from knowledge.documents import Passage
-from knowledge.embedder import SentenceTransformerEmbedder
+from knowledge.embedder import Embedder
 from knowledge.search import DEFAULT_WEIGHTS, FusionWeights, fuse
 
 K = 10
@@ -97,7 +97,7 @@ def _judge_first_hit(
 
 
 async def _file_set(
-    corpus: retrieval_corpora.RetrievalSet, embedder: SentenceTransformerEmbedder, folder: Path
+    corpus: retrieval_corpora.RetrievalSet, embedder: Embedder, folder: Path
 ) -> CandidateLists:
     kb = await KnowledgeBase.open(folder / retrieval_corpora._fold(corpus.name), embedder)
     await retrieval_corpora.ingest(kb, corpus)
@@ -111,7 +111,7 @@ async def _file_set(
 
 
 def candidate_lists(
-    embedder: SentenceTransformerEmbedder, cache: Path, dev: int, datasets: bool
+    embedder: Embedder, cache: Path, dev: int, datasets: bool
 ) -> list[CandidateLists]:
     """Every set's candidate lists, computed once."""
     sets = []
@@ -270,10 +270,15 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "cadre-bench")
     parser.add_argument("--dev", type=int, default=2000, help="HaluEval questions left out")
     parser.add_argument("--no-datasets", action="store_true", help="only the file sets")
+    parser.add_argument(
+        "--embedder", default="minilm", help="minilm (bundled), e5 or use: see bench/embedders.py"
+    )
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    embedder = SentenceTransformerEmbedder(cache_dir=args.cache / "onnx")
-    print(f"embedder backend: {embedder.backend}", flush=True)
+    import embedders  # imports this module: not at the top
+
+    embedder = embedders.make(args.embedder, args.cache)
+    print(f"embedder: {embedder.id} ({getattr(embedder, 'backend', 'own engine')})", flush=True)
     sets = candidate_lists(embedder, args.cache, args.dev, not args.no_datasets)
     print(evaluate(sets, methods()))
 

@@ -43,7 +43,7 @@ import numpy as np
 import retrieval_corpora  # bench/ is on sys.path when run as a script
 
 from knowledge.documents import Chunk, Passage
-from knowledge.embedder import SentenceTransformerEmbedder
+from knowledge.embedder import Embedder, SentenceTransformerEmbedder
 from knowledge.search import DEFAULT_WEIGHTS, FusionWeights, fuse
 from knowledge.store import KnowledgeStore
 
@@ -137,25 +137,37 @@ def hotpot(cache: Path) -> tuple[Dataset, int]:
     return Dataset("HotpotQA (100)", passages, questions, gold), dropped
 
 
-def embed_cached(embedder: SentenceTransformerEmbedder, texts: list[str], path: Path) -> np.ndarray:
+def embed_cached(
+    embedder: Embedder, texts: list[str], path: Path, *, queries: bool = False
+) -> np.ndarray:
+    """`texts` embedded as passages, or one by one as queries (models such as e5 embed a
+    query differently); cached in `path`."""
     if path.exists():
         cached = np.load(path)
         if cached.shape[0] == len(texts):
             return cached
     started = time.perf_counter()
-    vectors = embedder.embed(texts)
+    if queries:
+        vectors = np.stack([embedder.embed_query(t) for t in texts])
+    else:
+        vectors = embedder.embed(texts)
     print(f"  embedded {len(texts)} texts in {time.perf_counter() - started:.0f} s", flush=True)
     np.save(path, vectors)
     return vectors
 
 
 def rankings(
-    dataset: Dataset, embedder: SentenceTransformerEmbedder, cache: Path, depth: int = DEPTH
+    dataset: Dataset, embedder: Embedder, cache: Path, depth: int = DEPTH
 ) -> tuple[list[list[Passage]], list[list[Passage]]]:
-    """Per question: the dense and the full-text candidate lists (`depth` each)."""
-    slug = re.sub(r"\W+", "-", dataset.name.lower())
+    """Per question: the dense and the full-text candidate lists (`depth` each).
+
+    Vectors and lists are cached per dataset and embedder (its id is in the file names).
+    """
+    slug = re.sub(r"\W+", "-", f"{dataset.name} {embedder.id}".lower())
     passage_vectors = embed_cached(embedder, dataset.passages, cache / f"{slug}-passages.npy")
-    query_vectors = embed_cached(embedder, dataset.questions, cache / f"{slug}-queries.npy")
+    query_vectors = embed_cached(
+        embedder, dataset.questions, cache / f"{slug}-queries.npy", queries=True
+    )
     saved = cache / f"{slug}-rankings-{depth}.json"
     if saved.exists():
         lists = json.loads(saved.read_text())
