@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -26,15 +27,26 @@ def cuda_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
+CHECKSUMS = "SHA256SUMS"
+"""Inside a converted folder: `sha256  name` for every file written at conversion."""
+_BLOCK = 8 << 20
+
+
 def converted_weights(gguf: Path, cache_dir: Path) -> Path:
     """Dequantize the GGUF into a transformers checkpoint once, and reuse it afterwards.
 
     Loading a GGUF with transformers dequantizes every tensor (about a minute on 2 cores);
-    the converted safetensors load in about a second.
+    the converted safetensors load in about a second. No one publishes sums of the converted
+    files, so the sha256 of each is recorded when it is made (from the verified GGUF) and
+    checked at every call; a folder that no longer matches, or has no record (made before
+    records were kept), is discarded and converted again.
     """
     target = cache_dir / f"{gguf.stem}.transformers"
-    if (target / "config.json").is_file():
-        return target
+    if target.is_dir():
+        problem = cached_weights_problem(target)
+        if problem is None:
+            return target
+        log.warning("%s: %s; discarding it and converting %s again", target, problem, gguf.name)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     log.info("Converting %s for transformers (once)", gguf.name)
@@ -51,9 +63,59 @@ def converted_weights(gguf: Path, cache_dir: Path) -> Path:
         del model.config.quantization_config
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
+    record_checksums(partial)
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
     return target
+
+
+def record_checksums(folder: Path) -> None:
+    """Write `folder`'s SHA256SUMS: the sha256 of every file in it (subfolders included)."""
+    lines = [f"{_sha256(path)}  {name}\n" for name, path in _files(folder).items()]
+    (folder / CHECKSUMS).write_text("".join(lines), encoding="utf-8")
+
+
+def cached_weights_problem(folder: Path) -> str | None:
+    """What is wrong with a converted folder, or None when every file is as recorded.
+
+    Every file must be listed in SHA256SUMS with its current sha256, and no file may be
+    missing or added (transformers reads whatever the folder holds).
+    """
+    record = folder / CHECKSUMS
+    if not record.is_file():
+        return "no checksums were recorded when it was converted"
+    expected: dict[str, str] = {}
+    for line in record.read_text(encoding="utf-8").splitlines():
+        digest, _, name = line.partition("  ")
+        if len(digest) != 64 or not name:
+            return f"{CHECKSUMS} is not a list of sha256 sums"
+        expected[name] = digest
+    found = _files(folder)
+    if missing := sorted(expected.keys() - found.keys()):
+        return f"{missing[0]} is missing"
+    if added := sorted(found.keys() - expected.keys()):
+        return f"{added[0]} was added after it was converted"
+    for name, path in found.items():
+        if (digest := _sha256(path)) != expected[name]:
+            return f"{name} has sha256 {digest[:12]}…, not the {expected[name][:12]}… recorded"
+    return None
+
+
+def _files(folder: Path) -> dict[str, Path]:
+    """Every file under `folder` but the record, by its POSIX path relative to `folder`."""
+    return {
+        path.relative_to(folder).as_posix(): path
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path != folder / CHECKSUMS
+    }
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class TransformersRuntime:
