@@ -77,7 +77,7 @@ class TurnRequest:
 
 
 _VISITOR_LIMITS = VisitorLimits()
-"""Messages per minute of each widget visitor, counted in this process."""
+"""Messages per minute of each widget visitor, counted in the database (every process)."""
 
 
 class Turns:

@@ -14,12 +14,21 @@ from app import services
 from app.auth.throttle import LoginThrottle, login_address
 from app.auth.tokens import login_user
 from app.auth.users import PASSWORD, UserDirectory
+from app.db.limits import EventWindows
 
 log = logging.getLogger(__name__)
 
 
-throttle = LoginThrottle()
-"""Failed password logins per name and per address, in this process."""
+_throttles: list[LoginThrottle] = []
+
+
+def _throttle() -> LoginThrottle:
+    """Failed password logins per name and per address, counted in the database (shared by
+    every process on it); one throttle per data layer, kept for its clean-up times."""
+    layer = services.current().data_layer
+    if not _throttles or _throttles[0].windows.store is not layer:
+        _throttles[:] = [LoginThrottle(EventWindows(layer))]
+    return _throttles[0]
 
 
 @cl.password_auth_callback
@@ -27,18 +36,19 @@ async def password_login(username: str, password: str) -> cl.User | None:
     """A user whose password matches and who is not disabled; None refuses the login."""
     name = username.strip()  # the one form the throttle and the password check both use
     address = login_address.get()
-    if throttle.blocked(name, address):
+    throttle = _throttle()
+    attempt = await throttle.attempt(name, address)
+    if attempt is None:
         log.warning(
             "refused a password login for %r from %s: too many failures", name[:80], address
         )
         return None
     directory = UserDirectory(services.current().data_layer)
     account = await directory.check_password(name, password)
-    if account is None:
-        throttle.failed(name, address)
+    if account is None:  # the attempt stays counted as a failure
         log.info("refused a password login for %r", name[:80])
         return None
-    throttle.succeeded(name)
+    await throttle.succeeded(attempt)
     return login_user(account, PASSWORD)
 
 

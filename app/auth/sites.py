@@ -22,7 +22,6 @@ import re
 import secrets
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ from app.auth.origins import normalize_origin
 from app.auth.tokens import TOKEN_VERSION
 from app.auth.users import SessionSource
 from app.db.domain import Site, UsageRecord
+from app.db.limits import EventWindows, Limit
 from app.db.models import User as UserRow
 from app.db.types import utcnow
 
@@ -251,34 +251,37 @@ class SiteStore:
         return identifier, visitor_id, signature
 
 
+VISITOR_KIND = "widget-message"
+RATE_WINDOW_S = 60.0
+
+
 class VisitorLimits:
     """The per-visitor rate limit and daily token budget of widget sites.
 
-    Messages per minute are counted in this process (a sliding window); tokens per day are
-    summed from the usage ledger, so they hold across restarts and processes.
+    Messages per minute are counted in the database (a sliding window, `app.db.limits`) and
+    tokens per day are summed from the usage ledger, so both hold across restarts and across
+    the processes that share the database.
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._sent: dict[str, deque[float]] = {}
+        self._windows: EventWindows | None = None
 
     async def admit(self, sites: SiteStore, user_id: str, site: SiteInfo) -> None:
         """Count one message of the visitor; `VisitorLimitError` with what to do if over."""
-        now = self._clock()
-        sent = self._sent.setdefault(user_id, deque())
-        while sent and now - sent[0] >= 60:
-            sent.popleft()
-        if len(sent) >= site.rate_per_minute:
+        if self._windows is None or self._windows.store is not sites.store:
+            self._windows = EventWindows(sites.store, self._clock)  # one per database
+        used = await sites.tokens_today(user_id)
+        over_budget = used >= site.daily_tokens
+        rate = Limit(VISITOR_KIND, user_id, site.rate_per_minute, RATE_WINDOW_S)
+        taken = await self._windows.take([rate], record=not over_budget)
+        if not taken.admitted:
             raise VisitorLimitError(
-                f"You have sent {len(sent)} messages in the last minute, the most "
+                f"You have sent {taken.counts[0]} messages in the last minute, the most "
                 f"{site.name} allows. Wait a minute, then try again."
             )
-        used = await sites.tokens_today(user_id)
-        if used >= site.daily_tokens:
+        if over_budget:
             raise VisitorLimitError(
                 f"You have used today's allowance on {site.name} ({site.daily_tokens} "
                 "tokens). Come back tomorrow."
             )
-        sent.append(now)
-        if len(self._sent) > 100_000:  # forget idle visitors rather than grow without end
-            self._sent = {k: v for k, v in self._sent.items() if v and now - v[-1] < 60}

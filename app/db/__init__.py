@@ -21,6 +21,7 @@ from app.db.errors import (
     RemoteElementError,
     StorageKeyError,
 )
+from app.db.limits import LimitEvent
 from app.db.migrate import current_revision, downgrade, migrate, upgrade
 from app.db.models import ROLES, Element, Feedback, Step, Thread, User
 
@@ -37,6 +38,7 @@ __all__ = [
     "DocumentRow",
     "Element",
     "Feedback",
+    "LimitEvent",
     "MigrationError",
     "NotFoundError",
     "OwnershipError",

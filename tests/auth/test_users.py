@@ -26,6 +26,7 @@ from app.auth.throttle import LoginThrottle
 from app.auth.tokens import TOKEN_VERSION, login_user, revocation_reason
 from app.auth.users import UserDirectory
 from app.db import database_url, migrate
+from app.db.limits import EventWindows
 from app.db.sessions import EngineSessions
 from app.settings import Settings
 
@@ -165,38 +166,58 @@ def test_the_secret_is_made_once_and_kept_private(
         ensure_auth_secret(Settings(data_dir=tmp_path, auth_secret="too-short"))
 
 
-def test_login_throttle_pauses_a_name_then_forgets() -> None:
+@pytest.fixture
+async def sessions(db_url: str) -> AsyncIterator[EngineSessions]:
+    await migrate(db_url)
+    opened = EngineSessions(db_url)
+    yield opened
+    await opened.close()
+
+
+async def fail(throttle: LoginThrottle, name: str, address: str | None = None) -> None:
+    """One wrong password for `name`: let through, then never succeeded."""
+    assert await throttle.attempt(name, address) is not None
+
+
+async def test_login_throttle_pauses_a_name_then_forgets(sessions: EngineSessions) -> None:
     now = [1000.0]  # a clock the test moves: no real waiting, however loaded the machine
-    throttle = LoginThrottle(max_failures=3, window_s=600, clock=lambda: now[0])
+    windows = EventWindows(sessions, clock=lambda: now[0])
+    throttle = LoginThrottle(windows, max_failures=3, window_s=600)
     for _ in range(3):
-        assert not throttle.blocked("Ivan")
-        throttle.failed("ivan")
+        await fail(throttle, "ivan")
         now[0] += 100
-    assert throttle.blocked("IVAN")  # three failures within 600 s
-    assert not throttle.blocked("other")
+    assert await throttle.attempt("IVAN") is None  # three failures within 600 s
+    await fail(throttle, "other")
     now[0] += 399  # the first failure is 699 s old, the last 499 s: two left in the window
-    assert not throttle.blocked("ivan")
-    throttle.failed("ivan")
-    assert throttle.blocked("ivan")
+    await fail(throttle, "ivan")
+    assert await throttle.attempt("ivan") is None
     now[0] += 600
-    throttle.failed("ivan")
-    throttle.failed("ivan")
-    throttle.succeeded("ivan")
-    throttle.failed("ivan")
-    throttle.failed("ivan")
-    assert not throttle.blocked("ivan")  # the two failures before the success are forgotten
+    await fail(throttle, "ivan")
+    await fail(throttle, "ivan")
+    right = await throttle.attempt("ivan")
+    assert right is not None
+    await throttle.succeeded(right)
+    await fail(throttle, "ivan")
+    await fail(throttle, "ivan")
+    await fail(throttle, "ivan")  # the two failures before the success are forgotten
+    assert await throttle.attempt("ivan") is None
 
 
-def test_login_throttle_counts_a_name_however_it_is_padded_and_each_address() -> None:
-    throttle = LoginThrottle(max_failures=3, max_address_failures=5, window_s=60)
+async def test_login_throttle_counts_a_name_however_it_is_padded_and_each_address(
+    sessions: EngineSessions,
+) -> None:
+    throttle = LoginThrottle(EventWindows(sessions), max_failures=3, max_address_failures=5)
     for _ in range(3):
-        throttle.failed("carol", "10.0.0.1")
+        await fail(throttle, "carol", "10.0.0.1")
     for padded in (" carol", "carol ", "\tcarol", "CAROL\n"):
-        assert throttle.blocked(padded, "10.0.0.2")
-    for name in ("dave", "erin"):
-        throttle.failed(name, "10.0.0.1")
-    assert throttle.blocked("frank", "10.0.0.1")  # five failures from one address
-    assert not throttle.blocked("frank", "10.0.0.2")
+        assert await throttle.attempt(padded, "10.0.0.2") is None
+    await fail(throttle, "dave", "10.0.0.1")
+    right = await throttle.attempt("erin", "10.0.0.1")
+    assert right is not None
+    await throttle.succeeded(right)  # a right password is not a failure of its address
+    await fail(throttle, "erin", "10.0.0.1")
+    assert await throttle.attempt("frank", "10.0.0.1") is None  # five failures from one address
+    await fail(throttle, "frank", "10.0.0.2")
 
 
 def test_origin_policy() -> None:

@@ -17,7 +17,7 @@ from app.db.sessions import Sessions
 from app.db.stores import SqlTaskStore
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-HEAD = "0011"
+HEAD = "0012"
 
 
 @pytest.fixture(params=BACKENDS)

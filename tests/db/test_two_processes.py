@@ -6,7 +6,8 @@ Both servers start at the same moment (the first start's migration, admin and lo
 must come out the same), their chat model is a scripted OpenAI-compatible server, and every
 step uses what a person's browser or an OpenAI client uses: the socket.io chat, the login
 form, the keys page, `/v1`. Each chat (one socket.io session) stays on one process, as
-sticky sessions keep it (README, "Running more than one process").
+sticky sessions keep it (README, "Running more than one process"). The login throttle
+and a widget visitor's rate limit count through both processes together.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ PAGES = [
 ]
 SHOP = "http://shop.example"
 """A site registered for the widget while both processes run."""
+LIMITED_SHOP = "http://limited-shop.example"
+"""A site whose visitors may send two messages a minute."""
 _TOKEN = re.compile(r'name="form_token" value="([0-9a-f]+)"')
 _SECRET = re.compile(r'id="new-key-value"[^>]*value="(cadre-[^"]+)"')
 
@@ -256,6 +259,18 @@ def _cadre(pair: Pair, *args: str, stdin: str | None = None) -> str:
     return done.stdout
 
 
+async def _accepted(server: RunningServer, origin: str) -> None:
+    """Wait until `server` has learnt of the site at `origin` (it polls the database)."""
+    preflight = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+    async with httpx.AsyncClient(base_url=server.url, headers=preflight) as http:
+        for _ in range(60):
+            answer = await http.options("/project/threads")
+            if answer.headers.get("access-control-allow-origin") == origin:
+                return
+            await asyncio.sleep(0.5)
+    raise AssertionError(f"{server.url} never accepted {origin}:\n{server.log_text()[-2000:]}")
+
+
 async def test_a_widget_token_from_one_process_opens_a_chat_socket_on_the_other(
     pair: Pair,
 ) -> None:
@@ -266,15 +281,7 @@ async def test_a_widget_token_from_one_process_opens_a_chat_socket_on_the_other(
 
     # B never served this site a token; it learns of the site from the database by itself
     # (CORS answers the site, then the socket handshake takes its Origin).
-    preflight = {"Origin": SHOP, "Access-Control-Request-Method": "POST"}
-    async with httpx.AsyncClient(base_url=pair.b.url, headers=preflight) as http:
-        for _ in range(60):
-            answer = await http.options("/project/threads")
-            if answer.headers.get("access-control-allow-origin") == SHOP:
-                break
-            await asyncio.sleep(0.5)
-        else:
-            raise AssertionError(f"B never accepted {SHOP}:\n{pair.b.log_text()[-2000:]}")
+    await _accepted(pair.b, SHOP)
     chat = ChainlitClient(pair.b.url, cookie=await login(pair.b.url))
     await chat.connect(headers={"Origin": SHOP})
     await chat.close()
@@ -309,3 +316,57 @@ def test_a_password_change_ends_the_old_session_on_both_processes(pair: Pair) ->
     for server in (pair.a, pair.b):
         me = httpx.get(f"{server.url}/user", headers={"Cookie": cookie}, timeout=30)
         assert me.status_code == 401, (server.url, me.text)
+
+
+async def test_password_guesses_through_both_processes_count_toward_one_pause(pair: Pair) -> None:
+    _cadre(pair, "users", "add", "ivan", "--password-stdin", stdin="ivan-password-123\n")
+    for n in range(10):  # the limit, five guesses through each process
+        server = (pair.a, pair.b)[n % 2]
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            guess = await http.post("/login", data={"username": "ivan", "password": "guess-guess"})
+        assert guess.status_code == 401, guess.text
+    for server in (pair.b, pair.a):
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+            right = await http.post(
+                "/login", data={"username": "IVAN ", "password": "ivan-password-123"}
+            )
+        assert right.status_code == 401, (server.url, right.text)  # paused on both
+        assert "access_token" not in right.cookies
+        await server.logged("refused a password login for 'IVAN' from")
+    assert (await login(pair.b.url)).startswith("access_token=")  # other names still log in
+
+
+async def test_a_widget_visitors_messages_through_both_processes_count_toward_one_rate(
+    pair: Pair,
+) -> None:
+    _cadre(pair, "sites", "add", LIMITED_SHOP, "--name", "Limited Shop", "--rate", "2")
+    async with httpx.AsyncClient(base_url=pair.a.url, headers={"Origin": LIMITED_SHOP}) as http:
+        token = await http.get("/widget/token")
+    assert token.status_code == 200, token.text
+    await _accepted(pair.b, LIMITED_SHOP)
+    # The same visitor (the same token), one chat on each process; the site allows two
+    # messages a minute, and the three below are sent within a few seconds.
+    visitor = f"access_token={token.json()['token']}"
+    chats = [ChainlitClient(server.url, cookie=visitor) for server in (pair.a, pair.b)]
+    try:
+        for chat in chats:
+            await chat.connect(headers={"Origin": LIMITED_SHOP})
+        on_a, on_b = chats
+        pair.remote.replies.append(text("Our shop opens at nine."))
+        events = await on_a.ask("When do you open?")
+        assert "opens at nine" in " ".join(on_a.answers(events)), dumps(events)
+        pair.remote.replies.append(text("We close at six."))
+        events = await on_b.ask("And when do you close?")
+        assert "close at six" in " ".join(on_b.answers(events)), dumps(events)
+
+        asked = len(pair.remote.requests)
+        pair.remote.replies.append(text("This reply must never be sent."))
+        events = await on_a.ask("Are you open on Sundays?")
+        shown = " ".join(str(step.get("output")) for step in on_a.messages(events).values())
+        assert "You have sent 2 messages in the last minute" in shown, dumps(events)
+        assert "never be sent" not in shown
+        assert len(pair.remote.requests) == asked  # refused before the model was asked
+    finally:
+        pair.remote.replies.clear()
+        for chat in chats:
+            await chat.close()
