@@ -134,14 +134,8 @@ def _lines(boxes: Any, texts: tuple[str, ...], scores: tuple[float, ...]) -> lis
     return [" ".join(text for _, text in sorted(line) if text) for line in lines]
 
 
-def recognize(image: Image.Image) -> OcrPage:
-    """The text on `image` (any Pillow mode), with the engine's confidence."""
-    import numpy as np
-
-    hook = _page_hook.get()
-    if hook is not None:
-        hook()
-    engine = _load()
+def prepared(image: Image.Image) -> Image.Image:
+    """`image` as RGB at the size recognition reads best (also used by `bench/ocr.py`)."""
     picture = image.convert("RGB")
     if max(picture.size) > MAX_SIDE:
         picture.thumbnail((MAX_SIDE, MAX_SIDE))
@@ -150,7 +144,18 @@ def recognize(image: Image.Image) -> OcrPage:
         scale = min(_MIN_SIDE / min(picture.size), MAX_SIDE / max(picture.size))
         size = (round(picture.width * scale), round(picture.height * scale))
         picture = picture.resize(size, Image.Resampling.BICUBIC)
-    result = engine(np.asarray(picture))
+    return picture
+
+
+def recognize(image: Image.Image) -> OcrPage:
+    """The text on `image` (any Pillow mode), with the engine's confidence."""
+    import numpy as np
+
+    hook = _page_hook.get()
+    if hook is not None:
+        hook()
+    engine = _load()
+    result = engine(np.asarray(prepared(image)))
     texts = tuple(result.txts or ())
     scores = tuple(float(score) for score in (result.scores or ()))
     if not texts:
