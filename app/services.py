@@ -212,6 +212,8 @@ class Services:
         """Stop background work and release the database."""
         if self._warming is not None and not self._warming.done():
             self._warming.cancel()
+        if self._knowledge is not None:
+            await self._knowledge.close()  # before the database its lease renewals write to
         await self.data_layer.close()
 
 

@@ -8,6 +8,7 @@ nothing returns another owner's data.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from knowledge.ingest import (
     Parser,
     Source,
 )
+from knowledge.leases import LeaseOptions, Leases, is_live, process_name
 from knowledge.search import DEFAULT_WEIGHTS, FusionWeights, Searcher, SearchMode
 from knowledge.store import KnowledgeStore, StoreOptions, check_owner
 
@@ -43,6 +45,8 @@ class Recovery:
     documents: int
     """Catalog records moved from queued/processing: to failed, or to ready when the store
     had committed the whole document before the stop."""
+    running: int = 0
+    """Records left alone: a live process (this one or another) is still reading them."""
 
 
 class KnowledgeBase:
@@ -58,11 +62,13 @@ class KnowledgeBase:
         chunker: Chunker | None = None,
         ingest_options: IngestOptions | None = None,
         weights: FusionWeights = DEFAULT_WEIGHTS,
+        lease_options: LeaseOptions | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.catalog: DocumentCatalog = catalog if catalog is not None else InMemoryCatalog()
         self.searcher = Searcher(store, embedder, weights)
+        self.leases = Leases(self.catalog, lease_options)
         self.pipeline = IngestPipeline(
             store,
             embedder,
@@ -70,6 +76,7 @@ class KnowledgeBase:
             parser=parser,
             chunker=chunker,
             options=ingest_options,
+            leases=self.leases,
         )
 
     @classmethod
@@ -84,11 +91,13 @@ class KnowledgeBase:
         chunker: Chunker | None = None,
         ingest_options: IngestOptions | None = None,
         weights: FusionWeights = DEFAULT_WEIGHTS,
+        lease_options: LeaseOptions | None = None,
     ) -> KnowledgeBase:
-        """Open the store at `uri` (a folder or `s3://...`) and clean up interrupted work.
+        """Open the store at `uri` (a folder or `s3://...`), clean up interrupted work, and
+        keep doing so in the background until `close()`.
 
-        Call it once at start-up, before any ingestion runs: `recover()` treats every
-        unfinished ingestion as dead.
+        Other processes may share the store and the catalog, and may be ingesting: only
+        ingestions whose process stopped are cleaned up (`recover`).
         """
         store = await asyncio.to_thread(KnowledgeStore.for_embedder, uri, embedder, store_options)
         base = cls(
@@ -99,28 +108,58 @@ class KnowledgeBase:
             chunker=chunker,
             ingest_options=ingest_options,
             weights=weights,
+            lease_options=lease_options,
         )
         await base.recover()
+        # A process that dies later, or whose lease is still running now, is settled by the
+        # sweep at a later renewal (or by whichever process sweeps first).
+        base.leases.keep_sweeping(base.recover)
         return base
 
+    async def close(self) -> None:
+        """Stop renewing leases and sweeping; ingestions still running here are settled by
+        another process (or the next start) once their lease runs out."""
+        await self.leases.close()
+
     async def recover(self) -> Recovery:
-        """Remove staged rows of interrupted ingestions and fail their catalog records."""
-        staged = await asyncio.to_thread(self.store.recover)
-        stuck = await self.catalog.unfinished()
-        for record in stuck:
-            owner, document_id = record.owner, record.document_id
-            if await asyncio.to_thread(self.store.has_document, owner, document_id):
-                # Killed between the store's commit and the catalog's "ready": the passages
-                # are all there and searchable, so the record says so too.
-                count = len(await asyncio.to_thread(self.store.read_document, owner, document_id))
-                await self.catalog.put(
-                    record.moved_to(DocumentStatus.READY, chunks=count, reason=None, code=None)
-                )
+        """Settle the records of ingestions that no process runs any more and remove their
+        staged rows; leave every live ingestion, of this process or another, alone.
+
+        A record is settled when its lease ran out (see `knowledge.leases`): failed as
+        interrupted, or ready when the store holds the whole document. Staged rows go when
+        no waiting record names their ingestion, or its record was just settled.
+        """
+        # The staged ids are read BEFORE the records: rows staged after this read are not
+        # touched, and an ingestion with rows here wrote its record before them, so the
+        # records read next name it if it is live.
+        staged = await asyncio.to_thread(self.store.staged_ingestions)
+        now = time.time()
+        kept: set[str] = set()
+        settled = running = 0
+        for record in await self.catalog.unfinished():
+            if is_live(record, now):
+                running += 1
+            elif await self._settle(record, now):
+                settled += 1
                 continue
-            await self.catalog.put(
-                record.moved_to(DocumentStatus.FAILED, reason=INTERRUPTED, code="interrupted")
-            )
-        return Recovery(staged, len(stuck))
+            if record.ingestion_id is not None:
+                kept.add(record.ingestion_id)  # live, or settled meanwhile by another process
+        dead = [ingestion_id for ingestion_id in staged if ingestion_id not in kept]
+        removed = await asyncio.to_thread(self.store.remove_staged, dead) if dead else 0
+        return Recovery(removed, settled, running)
+
+    async def _settle(self, record: DocumentRecord, now: float) -> bool:
+        owner, document_id = record.owner, record.document_id
+        # This process's own record (its ingestion stopped here) is settled lease or not.
+        expired_before = None if record.lease_holder == process_name() else now
+        if await asyncio.to_thread(self.store.has_document, owner, document_id):
+            # Killed between the store's commit and the catalog's "ready": the passages
+            # are all there and searchable, so the record says so too.
+            count = len(await asyncio.to_thread(self.store.read_document, owner, document_id))
+            ready = record.moved_to(DocumentStatus.READY, chunks=count, reason=None, code=None)
+            return await self.catalog.settle(ready, expired_before)
+        failed = record.moved_to(DocumentStatus.FAILED, reason=INTERRUPTED, code="interrupted")
+        return await self.catalog.settle(failed, expired_before)
 
     def ingest(self, sources: Sequence[Source], owner: str) -> AsyncIterator[IngestEvent]:
         """Ingest files for `owner`, yielding progress and one outcome event per file."""
@@ -187,6 +226,7 @@ class KnowledgeBase:
             chunker=self.pipeline._chunker,
             ingest_options=self.pipeline.options,
             weights=self.searcher.weights,
+            lease_options=self.leases.options,
         )
 
     async def delete_document(self, owner: str, document_id: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -43,6 +44,18 @@ class DocumentRecord:
     """For `failed`: a stable short reason (`encrypted`, `too_large`, ...)."""
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    ingestion_id: str | None = None
+    """While queued or processing: the ingestion reading it (its staged chunks carry the id)."""
+    lease_holder: str | None = None
+    """While queued or processing: the process running that ingestion (`leases.process_name`)."""
+    lease_until: float | None = None
+    """Unix seconds until which the holder's claim holds unless renewed; after it, any process
+    may settle the record as interrupted (see `knowledge.leases`)."""
+
+    @property
+    def finished(self) -> bool:
+        """Ready or failed: no ingestion holds it any more."""
+        return self.status in (DocumentStatus.READY, DocumentStatus.FAILED)
 
     def moved_to(self, status: DocumentStatus, **changes: object) -> DocumentRecord:
         """A copy in a new status, stamped now."""
@@ -72,6 +85,19 @@ class DocumentCatalog(Protocol):
         """Records of every owner still `queued` or `processing` (for recovery at start-up)."""
         ...
 
+    async def renew(self, ingestion_ids: Sequence[str], until: float) -> set[str]:
+        """Extend the leases of these ingestions to `until`; returns the ids whose record still
+        waits under them (the others were settled by another process, or taken over by a
+        new upload of the same file)."""
+        ...
+
+    async def settle(self, record: DocumentRecord, expired_before: float | None) -> bool:
+        """Write `record` (ready or failed) over the waiting record of `record.ingestion_id`,
+        only if that record's lease ended before `expired_before` or it has none (`None`:
+        whatever its lease); whether it was written. One conditional write, so two processes
+        recovering at once cannot both settle it, nor one settle a live ingestion."""
+        ...
+
 
 class InMemoryCatalog:
     """A `DocumentCatalog` in a dict: for tests, the CLI, and single-process use."""
@@ -85,6 +111,8 @@ class InMemoryCatalog:
         async with self._lock:
             previous = self._records.get((record.owner, record.document_id))
             created = record.created_at or (previous.created_at if previous else None) or utcnow()
+            if record.finished:  # nothing holds a finished record
+                record = replace(record, ingestion_id=None, lease_holder=None, lease_until=None)
             self._records[(record.owner, record.document_id)] = replace(
                 record, created_at=created, updated_at=record.updated_at or utcnow()
             )
@@ -105,5 +133,34 @@ class InMemoryCatalog:
 
     async def unfinished(self) -> list[DocumentRecord]:
         """Records still queued or processing."""
-        waiting = (DocumentStatus.QUEUED, DocumentStatus.PROCESSING)
-        return [r for r in self._records.values() if r.status in waiting]
+        return [r for r in self._records.values() if not r.finished]
+
+    async def renew(self, ingestion_ids: Sequence[str], until: float) -> set[str]:
+        """Extend the leases of these ingestions; the ids still held."""
+        wanted = set(ingestion_ids)
+        async with self._lock:
+            held: set[str] = set()
+            for key, record in self._records.items():
+                if record.ingestion_id in wanted and not record.finished:
+                    self._records[key] = replace(record, lease_until=until)
+                    held.add(record.ingestion_id)
+            return held
+
+    async def settle(self, record: DocumentRecord, expired_before: float | None) -> bool:
+        """Write `record` over its ingestion's waiting record if that one's lease ran out."""
+        async with self._lock:
+            stored = self._records.get((record.owner, record.document_id))
+            if stored is None or stored.finished or stored.ingestion_id != record.ingestion_id:
+                return False
+            lease = stored.lease_until
+            if expired_before is not None and lease is not None and lease >= expired_before:
+                return False
+            self._records[(record.owner, record.document_id)] = replace(
+                record,
+                created_at=stored.created_at,
+                updated_at=record.updated_at or utcnow(),
+                ingestion_id=None,
+                lease_holder=None,
+                lease_until=None,
+            )
+            return True

@@ -26,6 +26,7 @@ from knowledge.chunking import visible_name
 from knowledge.documents import HIDDEN_IN_NAME, Attachment, Chunk, ParsedDocument
 from knowledge.embedder import Embedder
 from knowledge.errors import DiskFull, EmptyDocument, FileTooLarge, KnowledgeError, is_disk_full
+from knowledge.leases import LeaseLostError, Leases, new_ingestion_id
 from knowledge.parsing.limits import ParseLimits
 from knowledge.store import KnowledgeStore, StagedDocument, check_owner
 
@@ -155,6 +156,7 @@ class IngestPipeline:
         parser: Parser | None = None,
         chunker: Chunker | None = None,
         options: IngestOptions | None = None,
+        leases: Leases | None = None,
     ) -> None:
         if embedder.id != store.embedder_id:
             raise ValueError(
@@ -164,6 +166,8 @@ class IngestPipeline:
         self.embedder = embedder
         self.catalog: DocumentCatalog = catalog if catalog is not None else InMemoryCatalog()
         self.options = options or IngestOptions()
+        self.leases = leases or Leases(self.catalog)
+        """The claims on this pipeline's ingestions (see `knowledge.leases`)."""
         self._parser = parser
         self._chunker = chunker
         self._parse_slots = asyncio.Semaphore(self.options.parse_concurrency)
@@ -216,7 +220,7 @@ class IngestPipeline:
         self, source: Source, owner: str, queue: asyncio.Queue[IngestEvent | None]
     ) -> _Job:
         name = _name_of(source)
-        job = _Job(source=source, owner=owner, name=name)
+        job = _Job(source=source, owner=owner, name=name, ingestion_id=new_ingestion_id())
         job.stored_name, job.hidden_in_name = visible_name(name)
         try:
             job.size = source.stat().st_size if isinstance(source, Path) else len(source.data)
@@ -246,13 +250,17 @@ class IngestPipeline:
                     job.stored_name,
                     DocumentStatus.QUEUED,
                     size_bytes=job.size,
+                    **self.leases.claim(job.ingestion_id),  # type: ignore[arg-type]
                 )
             )
         except Exception as error:
+            self.leases.release(job.ingestion_id)
             if not is_disk_full(error):
                 raise
             _log.error("recording %s failed: the disk is full", name, exc_info=error)
             job.error = DiskFull(job.stored_name)
+        else:
+            self.leases.hold(job.ingestion_id)
         await queue.put(IngestProgress(name, "queued", document_id=job.document_id))
         return job
 
@@ -271,9 +279,13 @@ class IngestPipeline:
             chunks = _flag_name(await asyncio.to_thread(self._chunk, document), job.hidden_in_name)
             if not chunks:
                 raise EmptyDocument(job.stored_name)
-            staged = self.store.stage(job.owner, job.document_id, job.stored_name)
+            staged = self.store.stage(job.owner, job.document_id, job.stored_name, job.ingestion_id)
             await self._embed(job, document, chunks, staged, queue)
             await queue.put(self._progress(job, "storing", document, len(chunks), len(chunks)))
+            # Renewed just now, the claim holds well past the commit: no other process can
+            # settle the record (and remove the staged rows) while the rows are copied.
+            if not await self.leases.confirm(job.ingestion_id):
+                raise LeaseLostError(job.stored_name)
             added = await _settled(staged.commit)
             staged = None
             if added == 0:
@@ -302,6 +314,8 @@ class IngestPipeline:
                     job.name, job.document_id, added, document.page_count, attachments=attachments
                 )
             )
+        except LeaseLostError as error:
+            await self._given_up(job, str(error), queue)
         except KnowledgeError as error:
             await self._fail(job, str(error), error.code, queue)
         except asyncio.CancelledError:
@@ -329,6 +343,7 @@ class IngestPipeline:
         finally:
             if staged is not None:
                 await self._abort(staged, job.name)
+            self.leases.release(job.ingestion_id)
             await queue.put(None)
 
     async def _parse(self, job: _Job, queue: asyncio.Queue[IngestEvent | None]) -> ParsedDocument:
@@ -369,6 +384,8 @@ class IngestPipeline:
         async with self._embed_lock:
             await queue.put(self._progress(job, "embedding", document, 0, len(chunks)))
             for start in range(0, len(ordered), size):
+                if self.leases.lost(job.ingestion_id):
+                    raise LeaseLostError(job.stored_name)
                 batch = ordered[start : start + size]
                 await _settled(self._embed_and_stage, batch, staged)
                 done = start + len(batch)
@@ -378,11 +395,28 @@ class IngestPipeline:
         self, job: _Job, message: ParsedDocument, item: Attachment
     ) -> IngestDone | IngestFailed:
         """Store one attachment as its own document, linked to its message."""
-        name = f"{job.name} › {item.name}"
-        item_name, hidden_in_item_name = visible_name(item.name)
+        item_name, _ = visible_name(item.name)
         stored_name = f"{job.stored_name} › {item_name}"
         owner, document_id = job.owner, item.document_id
-        record = DocumentRecord(owner, document_id, stored_name, DocumentStatus.PROCESSING)
+        ingestion_id = new_ingestion_id()
+        record = DocumentRecord(
+            owner,
+            document_id,
+            stored_name,
+            DocumentStatus.PROCESSING,
+            **self.leases.claim(ingestion_id),  # type: ignore[arg-type]
+        )
+        try:
+            return await self._store_attachment(job, message, item, record)
+        finally:
+            self.leases.release(ingestion_id)
+
+    async def _store_attachment(
+        self, job: _Job, message: ParsedDocument, item: Attachment, record: DocumentRecord
+    ) -> IngestDone | IngestFailed:
+        name = f"{job.name} › {item.name}"
+        _, hidden_in_item_name = visible_name(item.name)
+        owner, document_id = record.owner, record.document_id
         if await asyncio.to_thread(self.store.has_document, owner, document_id):
             count = len(await asyncio.to_thread(self.store.read_document, owner, document_id))
             if await self.catalog.get(owner, document_id) is None:
@@ -410,14 +444,21 @@ class IngestPipeline:
                 record.moved_to(DocumentStatus.FAILED, reason=str(error), code=error.code)
             )
             return IngestFailed(name, str(error), error.code, document_id)
+        record = replace(record, lease_until=self.leases.until())
         await self.catalog.put(record)
-        staged: StagedDocument | None = self.store.stage(owner, document_id, stored_name)
+        assert record.ingestion_id is not None
+        self.leases.hold(record.ingestion_id)
+        staged: StagedDocument | None = self.store.stage(
+            owner, document_id, record.name, record.ingestion_id
+        )
         try:
             assert staged is not None
             size = self.options.batch_size
             async with self._embed_lock:
                 for start in range(0, len(chunks), size):
                     await _settled(self._embed_and_stage, chunks[start : start + size], staged)
+            if not await self.leases.confirm(record.ingestion_id):
+                raise LeaseLostError(record.name)
             added = await _settled(staged.commit)
             staged = None
         finally:
@@ -476,6 +517,8 @@ class IngestPipeline:
         record = await self.catalog.get(job.owner, job.document_id) or DocumentRecord(
             job.owner, job.document_id, job.stored_name, status, size_bytes=job.size
         )
+        if status in (DocumentStatus.QUEUED, DocumentStatus.PROCESSING):
+            changes = {**self.leases.claim(job.ingestion_id), **changes}
         await self.catalog.put(record.moved_to(status, **changes))
 
     async def _fail(
@@ -490,13 +533,43 @@ class IngestPipeline:
                 await self._finish_duplicate(job, queue)
             return
         try:
-            await asyncio.shield(self._mark(job, DocumentStatus.FAILED, reason=reason, code=code))
+            await asyncio.shield(self._settle_failed(job, reason, code))
         except Exception:
             # The catalog may be what failed (a full disk): the person still hears why, and
             # the record left "processing" is failed at the next start (`recover`).
             _log.exception("could not record that %s failed", job.name)
         if queue is not None:
             await queue.put(IngestFailed(job.name, reason, code, job.document_id))
+
+    async def _settle_failed(self, job: _Job, reason: str, code: str) -> None:
+        """Record the failure over this ingestion's own record only: when another process
+        holds the record now (a new upload of the same file), its state stands."""
+        record = await self.catalog.get(job.owner, job.document_id)
+        if record is None:
+            record = DocumentRecord(
+                job.owner,
+                job.document_id,
+                job.stored_name,
+                DocumentStatus.FAILED,
+                size_bytes=job.size,
+                reason=reason,
+                code=code,
+            )
+            await self.catalog.put(record)
+            return
+        failed = record.moved_to(
+            DocumentStatus.FAILED, reason=reason, code=code, ingestion_id=job.ingestion_id
+        )
+        await self.catalog.settle(failed, None)
+
+    async def _given_up(
+        self, job: _Job, reason: str, queue: asyncio.Queue[IngestEvent | None]
+    ) -> None:
+        """The claim was lost: tell the caller, and leave the record to whoever holds it."""
+        if await asyncio.to_thread(self.store.has_document, job.owner, job.document_id):
+            await self._finish_duplicate(job, queue)
+            return
+        await queue.put(IngestFailed(job.name, reason, LeaseLostError.code, job.document_id))
 
 
 @dataclass(slots=True)
@@ -508,6 +581,8 @@ class _Job:
     size: int = 0
     document_id: str = ""
     error: KnowledgeError | None = None
+    ingestion_id: str = ""
+    """Names this ingestion's claim on the record and its staged rows (`knowledge.leases`)."""
     stored_name: str = ""
     """The name stored and cited, without invisible characters (`visible_name`)."""
     hidden_in_name: int = 0

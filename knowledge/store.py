@@ -8,8 +8,9 @@ Visibility. A document is written batch by batch into a second table, `chunks_st
 tagged with an ingestion id. `StagedDocument.commit()` copies the staged rows into `chunks`
 in ONE append, which LanceDB commits atomically, so readers see all of a document or none of
 it; then the staged rows are deleted. A crash before the append leaves only staging rows,
-which `recover()` deletes at the next start; a crash after it leaves a complete document plus
-staging rows, which `recover()` also just deletes. Queries never read `chunks_staging`.
+a crash after it a complete document plus staging rows; either way the staged rows of that
+ingestion are deleted (`remove_staged`) once its catalog record shows that no process runs it
+any more (`knowledge.leases`). Queries never read `chunks_staging`.
 
 Isolation. Every query carries `owner = <literal>` inside LanceDB (a pre-filter, applied before
 ranking), built with LanceDB's typed expressions, so an owner id is a value and never SQL text.
@@ -247,9 +248,12 @@ class KnowledgeStore:
 
     # ---- writing -------------------------------------------------------------------------
 
-    def stage(self, owner: str, document_id: str, document_name: str) -> StagedDocument:
-        """Start writing a document; its rows stay invisible until `commit()`."""
-        return StagedDocument(self, check_owner(owner), document_id, document_name)
+    def stage(
+        self, owner: str, document_id: str, document_name: str, ingestion_id: str | None = None
+    ) -> StagedDocument:
+        """Start writing a document; its rows stay invisible until `commit()`. Its staged rows
+        carry `ingestion_id` (a fresh one if not given)."""
+        return StagedDocument(self, check_owner(owner), document_id, document_name, ingestion_id)
 
     def _stage_rows(self, rows: pa.Table) -> None:
         with self._lock:
@@ -289,8 +293,32 @@ class KnowledgeStore:
             self._owner_rows.pop(owner, None)
         return int(before)
 
+    def staged_ingestions(self) -> dict[str, int]:
+        """Staged rows per ingestion id: ingestions in progress, or interrupted ones."""
+        ids = self._staging.search().select(["ingestion_id"]).limit(None).to_arrow()["ingestion_id"]
+        counts: dict[str, int] = {}
+        for ingestion_id in ids.to_pylist():
+            counts[ingestion_id] = counts.get(ingestion_id, 0) + 1
+        return counts
+
+    def remove_staged(self, ingestion_ids: Sequence[str]) -> int:
+        """Delete the staged rows of these ingestions (no process runs them); their count."""
+        removed = 0
+        with self._lock:
+            for start in range(0, len(ingestion_ids), 200):
+                some = ", ".join(sql_literal(i) for i in ingestion_ids[start : start + 200])
+                where = f"ingestion_id IN ({some})"
+                count = int(self._staging.count_rows(where))
+                if count:
+                    self._staging.delete(where)
+                    removed += count
+        if removed:
+            _log.info("removed %d staged chunks of interrupted ingestions", removed)
+        return removed
+
     def recover(self) -> int:
-        """Delete rows of ingestions that never committed (run at start-up); returns their count."""
+        """Delete every staged row, of any ingestion; returns their count. Only for a store no
+        other process writes to (re-indexing): a shared store uses `remove_staged`."""
         with self._lock:
             stale = int(self._staging.count_rows())
             if stale:
@@ -585,12 +613,19 @@ class KnowledgeStore:
 class StagedDocument:
     """A document being written: batches accumulate unseen until `commit()`."""
 
-    def __init__(self, store: KnowledgeStore, owner: str, document_id: str, name: str) -> None:
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        owner: str,
+        document_id: str,
+        name: str,
+        ingestion_id: str | None = None,
+    ) -> None:
         self._store = store
         self.owner = owner
         self.document_id = document_id
         self.name = name
-        self.ingestion_id = uuid.uuid4().hex
+        self.ingestion_id = ingestion_id or uuid.uuid4().hex
         self.rows = 0
 
     def add(self, chunks: Sequence[Chunk], vectors: Vectors) -> None:

@@ -8,11 +8,11 @@ locks of their own. Saves are single upserts, safe to run concurrently on either
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -144,6 +144,7 @@ class SqlDocumentCatalog:
             "error_code": record.code,
             "updated_at": updated,
             "finished_at": updated if status in _FINISHED else None,
+            **_lease(record),
         }
         insert = upsert(self._layer, DocumentRow).values(
             id=str(uuid.uuid4()),
@@ -213,6 +214,66 @@ class SqlDocumentCatalog:
         async with self._layer.reading() as session:
             return [_document(row) for row in await session.scalars(query)]
 
+    async def renew(self, ingestion_ids: Sequence[str], until: float) -> set[str]:
+        """Extend the leases of these ingestions to `until`; the ids whose record still
+        waits under them."""
+        ids = [i for i in ingestion_ids if _usable(i)]
+        if not ids:
+            return set()
+        mine = (DocumentRow.ingestion_id.in_(ids), DocumentRow.status.in_(_WAITING))
+        async with self._layer.writing() as session:
+            await session.execute(update(DocumentRow).where(*mine).values(lease_until=until))
+            return set(await session.scalars(select(DocumentRow.ingestion_id).where(*mine)))
+
+    async def settle(self, record: DocumentRecord, expired_before: float | None) -> bool:
+        """Write `record` (ready or failed) over the waiting record of its ingestion if that
+        record's lease ended before `expired_before` (or it has none); whether written."""
+        status = str(record.status)
+        if status not in _FINISHED:
+            raise PersistenceError(f"settle writes a finished record, not {status!r}")
+        conditions: list[ColumnElement[bool]] = [
+            DocumentRow.owner_id == record.owner,
+            DocumentRow.content_hash == record.document_id,
+            DocumentRow.status.in_(_WAITING),
+            DocumentRow.ingestion_id.is_(None)
+            if record.ingestion_id is None
+            else DocumentRow.ingestion_id == record.ingestion_id,
+        ]
+        if expired_before is not None:
+            conditions.append(
+                or_(DocumentRow.lease_until.is_(None), DocumentRow.lease_until < expired_before)
+            )
+        now = utcnow()
+        query = (
+            update(DocumentRow)
+            .where(*conditions)
+            .values(
+                status=status,
+                chunks=record.chunks,
+                reason=_clean(record.reason),
+                error_code=record.code,
+                updated_at=now,
+                finished_at=now,
+                ingestion_id=None,
+                lease_holder=None,
+                lease_until=None,
+            )
+        )
+        async with self._layer.writing() as session:
+            result = await session.execute(query)
+        return bool(getattr(result, "rowcount", 0))
+
+
+def _lease(record: DocumentRecord) -> dict[str, Any]:
+    """The lease columns: the holder's while the record waits, none once it is finished."""
+    if str(record.status) in _FINISHED:
+        return {"ingestion_id": None, "lease_holder": None, "lease_until": None}
+    return {
+        "ingestion_id": record.ingestion_id,
+        "lease_holder": record.lease_holder,
+        "lease_until": record.lease_until,
+    }
+
 
 def task_values(task: Task) -> dict[str, Any]:
     """The columns of `task`'s record (all but its id and the keys that tie it to a thread,
@@ -242,6 +303,9 @@ def _document(row: DocumentRow) -> DocumentRecord:
         code=row.error_code,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        ingestion_id=row.ingestion_id,
+        lease_holder=row.lease_holder,
+        lease_until=row.lease_until,
     )
 
 

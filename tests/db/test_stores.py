@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -232,6 +233,52 @@ async def test_unfinished_finds_waiting_documents_of_every_owner(
     waiting = {(d.owner, d.name, d.status) for d in await catalog.unfinished()}
 
     assert waiting == {(alice, "queued.pdf", "queued"), (bob, "busy.pdf", "processing")}
+
+
+async def test_leases_are_renewed_by_their_ingestion_and_settled_only_once_run_out(
+    data_layer: CadreDataLayer,
+) -> None:
+    alice = await make_user(data_layer, "alice")
+    catalog = SqlDocumentCatalog(data_layer)
+    now = time.time()
+    live = doc(alice, "live.pdf", ingestion_id="i-live", lease_holder="p1", lease_until=now + 60)
+    dead = doc(alice, "dead.pdf", ingestion_id="i-dead", lease_holder="p2", lease_until=now - 1)
+    for record in (live, dead):
+        await catalog.put(record.moved_to(DocumentStatus.PROCESSING))
+
+    # Renewal reaches the waiting records of those ingestions, and says which they are.
+    assert await catalog.renew(["i-live", "i-gone"], now + 120) == {"i-live"}
+    renewed = await catalog.get(alice, live.document_id)
+    assert renewed is not None
+    assert (renewed.ingestion_id, renewed.lease_holder, renewed.lease_until) == (
+        "i-live",
+        "p1",
+        now + 120,
+    )
+
+    # Settling writes over a record whose lease ran out, once; never over a live one.
+    failed = {"reason": "Interrupted.", "code": "interrupted"}
+    assert not await catalog.settle(live.moved_to(DocumentStatus.FAILED, **failed), now)
+    assert await catalog.settle(dead.moved_to(DocumentStatus.FAILED, **failed), now)
+    assert not await catalog.settle(dead.moved_to(DocumentStatus.FAILED, **failed), now)
+    settled = await catalog.get(alice, dead.document_id)
+    assert settled is not None
+    assert (settled.status, settled.code, settled.ingestion_id, settled.lease_until) == (
+        DocumentStatus.FAILED,
+        "interrupted",
+        None,
+        None,
+    )
+    assert await catalog.renew(["i-dead"], now + 120) == set()  # its process lost it
+    # Another ingestion's record (a new upload of the same file) is not settled either.
+    other = replace(live, ingestion_id="i-other")
+    assert not await catalog.settle(other.moved_to(DocumentStatus.FAILED, **failed), None)
+    # Without an expiry bound (this process's own stopped ingestion), the lease is ignored.
+    assert await catalog.settle(live.moved_to(DocumentStatus.READY, chunks=4), None)
+    ready = await catalog.get(alice, live.document_id)
+    assert ready is not None
+    assert (ready.status, ready.chunks, ready.lease_holder) == (DocumentStatus.READY, 4, None)
+    assert await catalog.unfinished() == []
 
 
 async def test_concurrent_puts_lose_nothing(data_layer: CadreDataLayer) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import chainlit as cl
@@ -151,6 +151,12 @@ class _DiskFillsAtReady:
 
     async def unfinished(self) -> list[DocumentRecord]:
         return await self.catalog.unfinished()
+
+    async def renew(self, ingestion_ids: Sequence[str], until: float) -> set[str]:
+        return await self.catalog.renew(ingestion_ids, until)
+
+    async def settle(self, record: DocumentRecord, expired_before: float | None) -> bool:
+        return await self.catalog.settle(record, expired_before)
 
 
 async def test_a_full_database_disk_leaves_no_ready_record_without_passages(
