@@ -59,6 +59,7 @@ questions (1 without it), and what it invents instead is removed by the check be
 GREEDY = ModelOptions(temperature=0.0)
 """Extraction, not creative writing: the most likely reading of the passages."""
 NOT_SAID = "The documents do not say"
+UNVERIFIED = "I could not write an answer that the documents confirm."
 CHECK_TOOL = "check_citations"
 
 
@@ -158,6 +159,10 @@ def checked_answer(
     if not answer or answer.startswith(NOT_SAID):
         # Nothing verifiable: say so, and point at what came closest instead of guessing.
         answer = f"{NOT_SAID}.{_closest(passages)}"
+    elif checked.mostly_removed:
+        # What survives of an answer that was mostly made up reads as fragments ("3. Add a
+        # new section…" under a list whose other steps were removed): show where to read.
+        answer = f"{UNVERIFIED}{_closest(passages)}"
     if checked.note:
         answer = f"{answer}\n\n*{checked.note}*"
     return answer

@@ -204,6 +204,8 @@ class GroundedAnswer:
     """The facts (numbers, dates, names) that no shown passage holds, as written."""
     echoed: int = 0
     """Lines and sentences dropped as echoed prompt scaffolding."""
+    repeated: int = 0
+    """Statements dropped because the answer had already made them (a small model looping)."""
     checked: int = 0
     """Statements checked (kept or removed), not counting echoed ones."""
     supported: int = 0
@@ -213,6 +215,11 @@ class GroundedAnswer:
     def verified(self) -> bool:
         """Whether every checked statement held up (nothing was removed)."""
         return not self.removed
+
+    @property
+    def mostly_removed(self) -> bool:
+        """Whether more statements were removed than kept: what is left is fragments."""
+        return len(self.removed) > self.checked - len(self.removed)
 
     @property
     def note(self) -> str | None:
@@ -244,7 +251,10 @@ class GroundedAnswer:
             failed = f" (unsupported: {', '.join(self.unsupported)})" if self.unsupported else ""
             parts.append(f"{len(self.removed)} removed{failed}")
         summary = f"Checked {_plural(self.checked, 'statement')}: {'; '.join(parts)}."
-        return f"{summary} Dropped {echo}." if self.echoed else summary
+        dropped = [echo] if self.echoed else []
+        if self.repeated:
+            dropped.append(_plural(self.repeated, "repeated statement"))
+        return f"{summary} Dropped {' and '.join(dropped)}." if dropped else summary
 
 
 def facts(sentence: str) -> list[str]:
@@ -300,6 +310,7 @@ def ground(
         removed=tuple(work.removed),
         unsupported=tuple(dict.fromkeys(work.unsupported)),
         echoed=work.echoed,
+        repeated=work.repeated,
         checked=work.checked,
         supported=work.supported,
     )
@@ -645,8 +656,11 @@ class _Grounding:
     removed: list[str] = field(default_factory=list)
     unsupported: list[str] = field(default_factory=list)
     echoed: int = 0
+    repeated: int = 0
     checked: int = 0
     supported: int = 0
+    said: set[str] = field(default_factory=set)
+    """The statements kept so far, as words: a statement made again is dropped."""
 
     def line(self, line: str) -> str | None:
         """The grounded line, "" for a blank one, or `None` when nothing of it is left."""
@@ -687,6 +701,11 @@ class _Grounding:
         if any(scaffold.echoed_by(bare) for scaffold in self.scaffolds):
             self.echoed += 1
             return None
+        words = " ".join(_TOKEN.findall(bare.casefold()))
+        if words in self.said:
+            self.repeated += 1
+            return None
+        self.said.add(words)
         self.checked += 1
         valid = [n for n in claimed if n in self.passages]
         abstains = bool(_ABSTAIN.search(bare))

@@ -82,6 +82,38 @@ async def test_only_the_unsupported_sentence_goes(kb: KnowledgeBase) -> None:
     assert "1 statement could not be verified" in text
 
 
+async def test_an_answer_that_loops_says_each_thing_once(kb: KnowledgeBase) -> None:
+    model = local_like(
+        "The new Tallinn warehouse opens on 14 March 2027 [1]. It will have 65 staff.\n"
+        "The new Tallinn warehouse opens on 14 March 2027 [1]. It will have 65 staff.\n"
+        "The new Tallinn warehouse opens on 14 March 2027."
+    )
+
+    text, check = await answer(kb, model, "Tell me about the Tallinn warehouse")
+
+    assert (
+        text == "The new Tallinn warehouse opens on 14 March 2027 [1]. It will have 65 staff [1]."
+    )
+    assert check.endswith("Dropped 3 repeated statements.")
+
+
+async def test_a_mostly_made_up_answer_is_not_shown_in_pieces(kb: KnowledgeBase) -> None:
+    model = local_like(
+        "To open the warehouse, follow these steps:\n"
+        "1. Hire 80 staff in Narva.\n"
+        "2. Sign the lease with Maardu Holdings on 2 May 2026.\n"
+        "3. The new Tallinn warehouse opens on 14 March 2027.\n"
+        "4. Budget 9 million euros."
+    )
+
+    text, _ = await answer(kb, model, "How do we open the Tallinn warehouse?")
+
+    assert text.startswith("I could not write an answer that the documents confirm.")
+    assert '"operations-plan.pdf", page 3, section "Tallinn" [1]' in text
+    assert "3 statements could not be verified" in text
+    assert "3. The new Tallinn" not in text  # no orphaned list item
+
+
 async def test_echoed_instructions_never_reach_the_user(kb: KnowledgeBase) -> None:
     model = local_like(
         "Answer the question from the passages above in one to four sentences.\n"
@@ -111,13 +143,15 @@ async def test_document_match_is_higher_for_a_question_the_documents_answer(
 ) -> None:
     match = document_match(kb)
 
-    on_topic = await match("When does the new Tallinn warehouse open?", ALICE.owner)
-    off_topic = await match("What is the capital of France?", ALICE.owner)
-    nobody = await match("When does the new Tallinn warehouse open?", "someone-else")
+    on_topic = await match("When does the new Tallinn warehouse open?", ALICE.owner, None)
+    off_topic = await match("What is the capital of France?", ALICE.owner, None)
+    nobody = await match("When does the new Tallinn warehouse open?", "someone-else", None)
+    elsewhere = await match("When does the new Tallinn warehouse open?", ALICE.owner, ["other"])
 
     assert on_topic > off_topic
     assert nobody == 0.0
-    assert await document_match(None)("anything", ALICE.owner) == 0.0
+    assert elsewhere == 0.0  # limited to documents that are not this one
+    assert await document_match(None)("anything", ALICE.owner, None) == 0.0
 
 
 def test_the_researcher_is_grounded() -> None:
