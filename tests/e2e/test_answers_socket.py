@@ -84,6 +84,16 @@ async def test_a_question_about_an_attached_pdf_is_answered_from_it_with_its_pag
     check = _one(steps, name="check_citations", type="tool")
     assert "supported by [1]" in check["output"]
 
+    # A follow-up without the file: the conversation's file is still what it is about.
+    events = await client.ask("What are the main risks to our delivery times?")
+
+    steps = list(client.messages(events).values())
+    route = _one(steps, name="route", type="tool")
+    assert "The files of this conversation match this request" in route["output"]
+    answer = _answer(client, events)
+    assert "winter road closures" in answer.lower(), answer
+    assert "baltic-review.pdf, page 4" in answer
+
 
 async def test_a_three_part_request_becomes_a_plan_of_three_operators(
     client: ChainlitClient, tmp_path: Path
