@@ -26,7 +26,7 @@ from knowledge.ingest import (
     Parser,
     Source,
 )
-from knowledge.leases import LeaseOptions, Leases, is_live, process_name
+from knowledge.leases import LeaseOptions, Leases, expired_before, is_live
 from knowledge.search import DEFAULT_WEIGHTS, FusionWeights, Searcher, SearchMode
 from knowledge.store import KnowledgeStore, StoreOptions, check_owner
 
@@ -150,16 +150,15 @@ class KnowledgeBase:
 
     async def _settle(self, record: DocumentRecord, now: float) -> bool:
         owner, document_id = record.owner, record.document_id
-        # This process's own record (its ingestion stopped here) is settled lease or not.
-        expired_before = None if record.lease_holder == process_name() else now
+        bound = expired_before(record, now)
         if await asyncio.to_thread(self.store.has_document, owner, document_id):
             # Killed between the store's commit and the catalog's "ready": the passages
             # are all there and searchable, so the record says so too.
             count = len(await asyncio.to_thread(self.store.read_document, owner, document_id))
             ready = record.moved_to(DocumentStatus.READY, chunks=count, reason=None, code=None)
-            return await self.catalog.settle(ready, expired_before)
+            return await self.catalog.settle(ready, bound)
         failed = record.moved_to(DocumentStatus.FAILED, reason=INTERRUPTED, code="interrupted")
-        return await self.catalog.settle(failed, expired_before)
+        return await self.catalog.settle(failed, bound)
 
     def ingest(self, sources: Sequence[Source], owner: str) -> AsyncIterator[IngestEvent]:
         """Ingest files for `owner`, yielding progress and one outcome event per file."""

@@ -10,7 +10,8 @@ therefore never touches the work of another live one.
 
 A process knows its own ingestions exactly: a record held by this process whose ingestion no
 longer runs here (its last catalog write failed, or an earlier `KnowledgeBase` of this process
-stopped) is settled at once, lease or not.
+stopped) is settled at once, lease or not; so is one held by a process of the same machine
+(and PID namespace) that no longer exists, as after a crash and restart of a single server.
 
 An ingestion whose claim was lost (another process settled it after a stall longer than the
 lease, or a new upload of the same file elsewhere took the record over) stops before its
@@ -55,12 +56,45 @@ class LeaseOptions:
 
 
 def process_name() -> str:
-    """This process, as records name their holder: host, pid and a random part (new per start)."""
+    """This process, as records name their holder: host, PID namespace, pid and a random part
+    (new per start)."""
     global _process
     pid = os.getpid()
     if _process is None or _process[0] != pid:  # a forked child is another process
-        _process = (pid, f"{socket.gethostname()[:64]}:{pid}:{secrets.token_hex(4)}")
+        name = f"{_host()}:{_pid_namespace()}:{pid}:{secrets.token_hex(4)}"
+        _process = (pid, name)
     return _process[1]
+
+
+def _host() -> str:
+    return socket.gethostname()[:64].replace(":", "-")
+
+
+def _pid_namespace() -> str:
+    """Which processes a pid means here (containers on one host each have their own)."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "unknown"
+
+
+def _gone(holder: str) -> bool:
+    """Whether `holder` names a process of this machine and PID namespace that has ended.
+
+    A process killed and restarted on the same machine (the usual single-server case) then
+    settles its predecessor's files at once instead of a lease later. Anything uncertain (a
+    holder elsewhere, a pid now used by another process) counts as alive: the lease decides.
+    """
+    host, namespace, pid, _ = ([*holder.split(":"), "", "", ""])[:4]
+    if host != _host() or namespace != _pid_namespace() or namespace == "unknown":
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError, OverflowError):
+        return False
+    return False
 
 
 def new_ingestion_id() -> str:
@@ -72,7 +106,19 @@ def is_live(record: DocumentRecord, now: float) -> bool:
     """Whether an ingestion may still be working on the waiting `record`."""
     if record.lease_holder is not None and record.lease_holder == process_name():
         return record.ingestion_id in _RUNNING
+    if record.lease_holder is not None and _gone(record.lease_holder):
+        return False
     return record.lease_until is not None and record.lease_until >= now
+
+
+def expired_before(record: DocumentRecord, now: float) -> float | None:
+    """The bound to settle a record that `is_live` found dead: `now` when its lease decided,
+    `None` (whatever its lease says) when its holder is known to have stopped: this process,
+    or an ended process of this machine."""
+    holder = record.lease_holder
+    if holder is not None and (holder == process_name() or _gone(holder)):
+        return None
+    return now
 
 
 class LeaseLostError(KnowledgeError):

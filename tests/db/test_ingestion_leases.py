@@ -1,7 +1,9 @@
 """Ingestion leases with two processes on one database (SQLite and PostgreSQL) and one LanceDB
 folder: a process that starts while another is half-way through a file leaves that file alone
-(it finishes ready, its passages stored once), and a process killed half-way has its file
-failed as interrupted, and its staged chunks removed, once its lease has run out.
+(it finishes ready, its passages stored once); a process killed half-way has its file failed
+as interrupted, and its staged chunks removed, by the next start (on the same machine a
+holder that ended is known to be gone); a hung one once its lease has run out, and when it
+wakes it stores nothing.
 
 The other process is a real one (tests/db/ingester.py): it opens the knowledge base as the
 server does and holds its file half-way, first chunks staged, until the test lets it go on
@@ -160,41 +162,74 @@ async def test_a_starting_process_leaves_another_ones_ingestion_alone(
             await base.close()
 
 
-async def test_a_process_killed_mid_ingestion_is_recovered_once_its_lease_runs_out(
+async def test_a_process_killed_mid_ingestion_is_recovered_by_the_next_start(
+    db_url: str, data_layer: CadreDataLayer, owner: str, tmp_path: Path
+) -> None:
+    # A lease far longer than the test: on one machine, an ended holder is known to be gone.
+    lease = LeaseOptions(lease_s=600.0, renew_s=0.5)
+    async for ingester in start_ingester(db_url, tmp_path, owner, lease):
+        ingester.process.send_signal(signal.SIGKILL)  # no clean-up of any kind
+        await ingester.process.wait()
+
+    restarted = await open_base(tmp_path, data_layer)
+    try:
+        await assert_interrupted(restarted, data_layer, owner)
+    finally:
+        await restarted.close()
+
+
+async def test_a_hung_process_s_file_is_recovered_once_its_lease_runs_out(
     db_url: str, data_layer: CadreDataLayer, owner: str, tmp_path: Path
 ) -> None:
     # Renewed every 0.5 s, a 20 s lease has well over 15 s left when the next process opens.
     lease = LeaseOptions(lease_s=20.0, renew_s=0.5)
     async for ingester in start_ingester(db_url, tmp_path, owner, lease):
-        ingester.process.send_signal(signal.SIGKILL)  # no clean-up of any kind
-        await ingester.process.wait()
+        ingester.process.send_signal(signal.SIGSTOP)  # alive, but renewing nothing
+        try:
+            # A process starting within the lease leaves the file alone.
+            early = await open_base(tmp_path, data_layer)
+            try:
+                assert early.store.staged_count() > 0
+                record = await the_record(data_layer, owner)
+                assert record.status is DocumentStatus.PROCESSING
+                assert record.lease_until is not None
+                assert record.lease_until > time.time()
+            finally:
+                await early.close()
 
-    # A process starting within the lease takes the file for a live ingestion: untouched.
-    early = await open_base(tmp_path, data_layer)
-    try:
-        staged = early.store.staged_count()
-        assert staged > 0
-        record = await the_record(data_layer, owner)
-        assert record.status is DocumentStatus.PROCESSING
-        assert record.lease_until is not None
-        assert record.lease_until > time.time()
-    finally:
-        await early.close()
+            # The next start after the lease ran out recovers it.
+            await asyncio.sleep(max(0.0, record.lease_until - time.time()) + 0.5)
+            later = await open_base(tmp_path, data_layer)
+            try:
+                await assert_interrupted(later, data_layer, owner)
+            finally:
+                await later.close()
+        finally:
+            ingester.process.send_signal(signal.SIGCONT)
 
-    # The next start after the lease ran out recovers it.
-    await asyncio.sleep(max(0.0, record.lease_until - time.time()) + 0.5)
-    later = await open_base(tmp_path, data_layer)
-    try:
-        record = await the_record(data_layer, owner)
-        assert (record.status, record.code, record.reason) == (
-            DocumentStatus.FAILED,
-            "interrupted",
-            INTERRUPTED,
-        )
-        assert record.ingestion_id is None
-        assert record.lease_until is None
-        assert later.store.staged_count() == 0
-        assert await later.search("forty thousand euros", owner, k=5, mode="text") == []
-        assert await later.recover() == Recovery(0, 0, 0)
-    finally:
-        await later.close()
+        # The hung process wakes up: it finds its claim gone and stores nothing.
+        ingester.gate.touch()
+        assert await ingester.line() == "failed taken_over"
+        assert await ingester.process.wait() == 0
+        await asyncio.sleep(1.5)  # LanceDB shows another process's writes within a second
+        final = await open_base(tmp_path, data_layer)
+        try:
+            await assert_interrupted(final, data_layer, owner)
+        finally:
+            await final.close()
+
+
+async def assert_interrupted(base: KnowledgeBase, layer: CadreDataLayer, owner: str) -> None:
+    """The file is failed as interrupted, nothing of it is stored or staged."""
+    record = await the_record(layer, owner)
+    assert (record.status, record.code, record.reason) == (
+        DocumentStatus.FAILED,
+        "interrupted",
+        INTERRUPTED,
+    )
+    assert record.ingestion_id is None
+    assert record.lease_until is None
+    assert base.store.staged_count() == 0
+    assert base.store.count() == 0
+    assert await base.search("forty thousand euros", owner, k=5, mode="text") == []
+    assert await base.recover() == Recovery(0, 0, 0)
