@@ -191,9 +191,9 @@ async def test_a_kill_mid_turn_and_mid_ingestion_loses_nothing_acknowledged(
     assert documents == {"garden.md"}, documents
 
 
-CYCLES = {"sqlite": 20, "postgres": 10}
-"""Kills per loop. Each cycle is a server start (~13 s on the 2-core box); PostgreSQL gets
-half, which keeps the module under ten minutes there, and adds its own ten to SQLite's twenty."""
+CYCLES = {"sqlite": 20, "postgres": 20}
+"""Kills per loop: twenty on each database. Each cycle is a server start and a kill (~10 s
+on the 2-core box), so each loop takes three to five minutes."""
 
 
 @dataclass
