@@ -49,6 +49,8 @@ _EXPORTS = {
     "IngestPipeline": "knowledge.ingest",
     "IngestProgress": "knowledge.ingest",
     "Upload": "knowledge.ingest",
+    "LeaseLostError": "knowledge.leases",
+    "LeaseOptions": "knowledge.leases",
     # the facade
     "KnowledgeBase": "knowledge.base",
     "Recovery": "knowledge.base",
