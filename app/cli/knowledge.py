@@ -1,7 +1,8 @@
-"""`cadre ingest` and `cadre search`: a user's documents from the terminal, without the server.
+"""`cadre ingest`, `cadre search` and `cadre reindex`: documents from the terminal, no server.
 
-Both work offline with the bundled embedder. The knowledge owner is the user's database
-id, so files ingested here are the ones that user's chats search, and the reverse.
+All work offline with the documents' embedder (`CADRE_EMBEDDER`). The knowledge owner is the
+user's database id, so files ingested here are the ones that user's chats search, and the
+reverse.
 """
 
 from __future__ import annotations
@@ -136,13 +137,13 @@ async def open_knowledge(settings: Settings, layer: CadreDataLayer) -> Knowledge
     from transformers.utils import logging as transformers_logging
 
     from app.db.stores import SqlDocumentCatalog
-    from app.services import bundled_embedder
+    from app.services import document_embedder
     from knowledge.base import KnowledgeBase
     from knowledge.store import KnowledgeStore
 
     # Progress lines are ours; the model's own loading bar would interleave with them.
     transformers_logging.disable_progress_bar()
-    embedder = await asyncio.to_thread(bundled_embedder, settings)
+    embedder = await asyncio.to_thread(document_embedder, settings)
     store = await asyncio.to_thread(KnowledgeStore.for_embedder, settings.knowledge_uri, embedder)
     return KnowledgeBase(store, embedder, SqlDocumentCatalog(layer))
 
@@ -374,8 +375,12 @@ def _readable(rank: int, passage: Passage) -> str:
 
 
 def _search_embedder(settings: Settings) -> Embedder:
-    """The bundled embedder for queries: ONNX Runtime alone when the server (or an earlier
-    ingest) has exported and verified the model, so a search does not import torch."""
+    """The documents' embedder for queries; for MiniLM, ONNX Runtime alone when the server (or
+    an earlier ingest) has exported and verified the model, so a search does not import torch."""
+    if settings.embedder != "minilm":
+        from app.services import document_embedder
+
+        return document_embedder(settings)  # e5 needs no torch: it loads in milliseconds
     from knowledge.embedder import OnnxEmbedder
 
     # The cache folder `app.services.bundled_embedder` exports to (importing the services
@@ -427,3 +432,33 @@ def search(
         typer.echo("No passages match.")
         return
     typer.echo("\n\n".join(_readable(rank, p) for rank, p in enumerate(passages, start=1)))
+
+
+# --- reindex --------------------------------------------------------------------------------
+
+
+def _reindex(settings: Settings) -> str:
+    from app.services import document_embedder
+    from knowledge.reembed import reembed, stored_embedder
+
+    found = stored_embedder(settings.knowledge_uri)
+    if found is None:
+        return f"No document index at {settings.knowledge_uri} yet: nothing to re-embed."
+    embedder = document_embedder(settings)
+    if found.id == embedder.id:
+        return f"The document index already uses {embedder.id}: nothing to do."
+    typer.echo(f"Re-embedding every passage: {found.id} -> {embedder.id} …", err=True)
+    chunks = reembed(settings.knowledge_uri, embedder)
+    return f"Re-embedded {chunks} passages with {embedder.id}; the index is ready to serve."
+
+
+@knowledge_cli.command()
+def reindex(data_dir: DataDir = None) -> None:
+    """Re-embed every stored passage with the embedder `CADRE_EMBEDDER` chooses.
+
+    Needed once after changing `CADRE_EMBEDDER`: the index holds one embedder's vectors and
+    the server refuses it until then. Stop the server first. The passages' text is in the
+    index, so neither the original files nor the old model are needed.
+    """
+    settings = load_settings(data_dir)
+    typer.echo(run_cli(lambda: asyncio.to_thread(_reindex, settings)))

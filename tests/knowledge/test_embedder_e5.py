@@ -11,6 +11,7 @@ import pytest
 from knowledge.embedder import HashEmbedder
 from knowledge.embedder_e5 import E5_FILES, E5Embedder, e5_package_root
 from knowledge.errors import ModelFileChanged
+from knowledge.reembed import StoredEmbedder, reembed, stored_embedder
 from knowledge.store import EmbedderMismatchError, KnowledgeStore
 from tests.knowledge.retrieval_helpers import ingest_ok, open_base, upload
 
@@ -98,3 +99,20 @@ async def test_a_store_built_with_another_embedder_is_reindexed_for_e5(
     assert KnowledgeStore.for_embedder(tmp_path, e5).count("alice") == 4
     hits = await switched.search("What was the total VAT?", "alice", k=1, mode="vector")
     assert (hits[0].document_id, hits[0].page) == (invoice.document_id, 2)
+
+
+async def test_reembed_opens_the_store_as_whatever_built_it(tmp_path: Path, e5: E5Embedder) -> None:
+    assert stored_embedder(tmp_path / "none") is None
+    assert reembed(tmp_path / "none", e5) == 0
+    old = await open_base(tmp_path, HashEmbedder(64))
+    await ingest_ok(old, "alice", upload("factura.pdf", *INVOICE))
+    assert stored_embedder(tmp_path) == StoredEmbedder("hash:64", 64)
+
+    # Without the old embedder: only the store's own record of it is needed.
+    assert reembed(tmp_path, e5) == 2
+
+    assert stored_embedder(tmp_path) == StoredEmbedder(e5.id, 384)
+    assert reembed(tmp_path, e5) == 0  # already e5's: nothing to do
+    store = KnowledgeStore.for_embedder(tmp_path, e5)
+    [hit] = store.vector_search("alice", e5.embed_query("What was the total VAT?"), 1)
+    assert hit.page == 2
