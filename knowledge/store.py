@@ -12,8 +12,13 @@ a crash after it a complete document plus staging rows; either way the staged ro
 ingestion are deleted (`remove_staged`) once its catalog record shows that no process runs it
 any more (`knowledge.leases`). Queries never read `chunks_staging`.
 
-Isolation. Every query carries `owner = <literal>` inside LanceDB (a pre-filter, applied before
-ranking), built with LanceDB's typed expressions, so an owner id is a value and never SQL text.
+Isolation. Every query carries `owner = <literal>` inside LanceDB, built with LanceDB's typed
+expressions, so an owner id is a value and never SQL text. The filter is applied before
+ranking, except for an owner who holds nearly all the table (`_POSTFILTER_SHARE`): there it is
+applied to a slightly longer ranked list, which gives the same passages without building a
+mask of the owner's rows on every query (that mask was the largest single cost of a search at
+100,000 chunks, docs/benchmarks.md "Retrieval latency"); if the other owners' rows leave too
+few, the query is run again filtered first.
 The few calls that take SQL strings get a literal with its quotes doubled (LanceDB's SQL has no
 backslash escapes) from an id that `check_owner()` has validated.
 
@@ -40,7 +45,7 @@ import logging
 import math
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -70,6 +75,8 @@ _TEXT_INDEX_LAG = 0.1
 Indexed and unindexed rows are then scored against corpora that differ by at most a tenth.
 An update (`optimize()`) costs O(table), about 40 ms per 1,000 rows of 384-dim chunks, and
 comes once per 10% of growth: under half a millisecond per committed row, amortized."""
+_POSTFILTER_SHARE = 0.9
+"""Share of the table's rows past which an owner's searches filter after ranking (see above)."""
 
 
 class EmbedderMismatchError(KnowledgeError):
@@ -203,6 +210,7 @@ class KnowledgeStore:
         )
         self._lock = threading.RLock()
         self._owner_rows: dict[str, int] = {}
+        self._counted: tuple[int, int] = (-1, 0)  # (table version, rows) the counts are for
         self._index_thread: threading.Thread | None = None
         self._vector_indexed: bool | None = None  # cached: listing indexes costs a round trip
         self._finish_interrupted_rebuild()
@@ -419,22 +427,26 @@ class KnowledgeStore:
         """
         if documents is not None and not documents:
             return []
-        query = (
-            self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-            .distance_type("cosine")
-            .where(self._scope_expr(owner, documents), prefilter=True)
-            .select([*_COLUMNS, "_distance"])
-            .limit(k)
-        )
         indexed = self._vector_indexed
         if indexed is None:
             indexed = self._vector_indexed = self.has_vector_index()
-        if indexed and self._rows_of(owner) >= self.options.vector_index_rows:
-            refine = max(10, min(self.options.refine_factor, self.options.refine_budget // k))
-            query = query.nprobes(self.options.nprobes).refine_factor(refine)
-        else:
-            query = query.bypass_vector_index()
-        return [_passage(row, 1.0 - float(row["_distance"])) for row in query.to_list()]
+        approximate = indexed and self._rows_of(owner) >= self.options.vector_index_rows
+        query_vector = np.asarray(vector, dtype=np.float32)
+
+        def ranked(limit: int) -> Any:
+            query = (
+                self._table.search(query_vector, vector_column_name="vector")
+                .distance_type("cosine")
+                .select([*_COLUMNS, "_distance"])
+                .limit(limit)
+            )
+            if not approximate:
+                return query.bypass_vector_index()
+            refine = max(10, min(self.options.refine_factor, self.options.refine_budget // limit))
+            return query.nprobes(self.options.nprobes).refine_factor(refine)
+
+        rows = self._scoped(ranked, owner, k, documents)
+        return [_passage(row, 1.0 - float(row["_distance"])) for row in rows]
 
     def text_search(
         self, owner: str, text: str, k: int, documents: Sequence[str] | None = None
@@ -442,13 +454,42 @@ class KnowledgeStore:
         """The owner's `k` best full-text (BM25) matches for `text`, within `documents` if given."""
         if not text.strip() or (documents is not None and not documents):
             return []
-        query = (
-            self._table.search(text, query_type="fts", fts_columns="text")
-            .where(self._scope_expr(owner, documents), prefilter=True)
-            .select([*_COLUMNS, "_score"])
-            .limit(k)
-        )
-        return [_passage(row, float(row["_score"])) for row in query.to_list()]
+
+        def ranked(limit: int) -> Any:
+            return (
+                self._table.search(text, query_type="fts", fts_columns="text")
+                .select([*_COLUMNS, "_score"])
+                .limit(limit)
+            )
+
+        rows = self._scoped(ranked, owner, k, documents)
+        return [_passage(row, float(row["_score"])) for row in rows]
+
+    def _scoped(
+        self,
+        ranked: Callable[[int], Any],
+        owner: str,
+        k: int,
+        documents: Sequence[str] | None,
+    ) -> list[dict[str, Any]]:
+        """The first `k` rows of `ranked(limit)` that are the owner's (and in `documents`).
+
+        The filter always runs inside LanceDB; whether before or after ranking is chosen by the
+        owner's share of the table (module docstring, "Isolation"). Both give the same rows.
+        """
+        scope = self._scope_expr(owner, documents)
+        if documents is None:
+            mine, total = self._row_counts(owner)
+            share = mine / total if total else 0.0
+            if share >= _POSTFILTER_SHARE:
+                alone = mine == total
+                # Room for the other owners' rows a ranked list of this length holds, thrice
+                # over; if they still leave fewer than k, the owner-first query below decides.
+                limit = k if alone else k + math.ceil(3 * k * (1 - share)) + 2
+                rows: list[dict[str, Any]] = ranked(limit).where(scope, prefilter=False).to_list()
+                if alone or len(rows) >= k:
+                    return rows[:k]
+        return list(ranked(k).where(scope, prefilter=True).to_list())
 
     def read_document(self, owner: str, document_id: str) -> list[Passage]:
         """Every chunk of one document in reading order (empty if it is not the owner's)."""
@@ -519,10 +560,21 @@ class KnowledgeStore:
         return any(tuple(index.columns) == ("vector",) for index in self._table.list_indices())
 
     def _rows_of(self, owner: str) -> int:
+        return self._row_counts(owner)[0]
+
+    def _row_counts(self, owner: str) -> tuple[int, int]:
+        """(the owner's rows, all rows), counted once per table version (any process's write
+        makes a new version, so the counts follow other processes' commits too)."""
+        version = int(self._table.version)
+        counted_version, total = self._counted
+        if version != counted_version:
+            self._owner_rows = {}
+            total = self.count()
+            self._counted = (version, total)
         rows = self._owner_rows.get(owner)
         if rows is None:
             rows = self._owner_rows[owner] = self.count(owner)
-        return rows
+        return rows, total
 
     @staticmethod
     def _owner_expr(owner: str) -> Expr:

@@ -318,3 +318,35 @@ def test_a_store_made_before_chunk_facts_existed_gains_them_and_keeps_its_rows(
     assert staged.commit() == 1
     [new] = store_of(tmp_path, embedder).read_document("alice", "d2")
     assert (new.meta, new.scanned, new.label()) == ({"scanned": "1"}, True, "scan.png, scanned")
+
+
+@pytest.mark.parametrize("alice_rows", [190, 400])
+def test_an_owner_of_nearly_every_row_gets_k_of_their_own_when_others_rank_first(
+    tmp_path: Path, alice_rows: int
+) -> None:
+    # Alice holds 95% (or 98%) of the table, so her searches filter after ranking; Bob's ten
+    # rows are the best matches for her query in both searches, and must not cost her results.
+    embedder = HashEmbedder(32)
+    store = KnowledgeStore.for_embedder(tmp_path, embedder)
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(300)]
+    alice = [" ".join(rng.choice(words, size=8)) for _ in range(alice_rows)]
+    for i in range(0, 50, 10):
+        alice[i] += " harbour"  # five of Alice's rows match one word of the query
+    bob = [f"harbour invoice total due {i}" for i in range(10)]
+    for owner, rows in (("alice", alice), ("bob", bob)):
+        staged = store.stage(owner, f"doc-{owner}", f"{owner}.txt")
+        staged.add(_chunks(rows), embedder.embed(rows))
+        staged.commit()
+    query = "harbour invoice total due"
+
+    texts = store.text_search("alice", query, 5)
+    assert sorted(h.chunk_index for h in texts) == [0, 10, 20, 30, 40]
+    vector = embedder.embed_query(query)
+    nearest = store.vector_search("alice", vector, 5)
+    exact = np.argsort(-(embedder.embed(alice) @ vector), kind="stable")[:5]
+    assert [h.chunk_index for h in nearest] == [int(i) for i in exact]
+    assert all(h.document_id == "doc-alice" for h in texts + nearest)
+    # Bob, a small owner, is filtered before ranking and sees only his own rows.
+    assert {h.document_id for h in store.text_search("bob", query, 20)} == {"doc-bob"}
+    assert len(store.vector_search("bob", vector, 20)) == 10
