@@ -38,12 +38,14 @@ CHAT_HANDLERS = Path(__file__).resolve().with_name("chat") / "handlers.py"
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the ASGI app. Call once per process: Chainlit's server is a singleton."""
     settings = settings or Settings()
+    _keep_uploads_in(settings.uploads_dir)
     services = Services.from_settings(settings)
     services_module.install(services)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.uploads_dir.mkdir(exist_ok=True)
         _keep_private(settings.data_dir)
         await migrate(settings.db_url)
         await auth.bootstrap(settings, services)
@@ -96,6 +98,15 @@ def _mount_chainlit(app: FastAPI) -> None:
     from chainlit.utils import mount_chainlit
 
     mount_chainlit(app, target=str(CHAT_HANDLERS), path="/")
+
+
+def _keep_uploads_in(folder: Path) -> None:
+    """Chainlit saves each chat upload under `.files/` beside the code (in a container, on
+    the image's layer); keep them in the data folder with everything else a person uploads:
+    private, on the data volume, where a full disk is one disk to free."""
+    import chainlit.config as chainlit_config
+
+    chainlit_config.FILES_DIRECTORY = folder  # read at each use (WebsocketSession.files_dir)
 
 
 def _keep_private(data_dir: Path) -> None:

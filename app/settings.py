@@ -144,6 +144,11 @@ class Settings(BaseSettings):
         return str(self.data_dir / "knowledge")
 
     @property
+    def uploads_dir(self) -> Path:
+        """Where Chainlit keeps a chat session's uploads until the session ends."""
+        return self.data_dir / "uploads"
+
+    @property
     def originals_dir(self) -> Path:
         """Where the original bytes of ingested documents are kept, for citations to open."""
         return self.data_dir / "documents"

@@ -1,27 +1,39 @@
 """Chainlit's upload endpoint, with the checks it lacks: who is uploading, empty and
-oversized files.
+oversized files, a disk that fills while the file is saved.
 
 Chainlit answers an empty file with a 500, and any upload — even without a login — is read
 whole (spooled to a temporary file) before anything is checked. `UploadLimitMiddleware`
 answers before the body is read: 401 without a valid login token, 413 when the declared
 length is over the limit, and it stops reading (413) as soon as the bytes that arrive pass
 the limit, whatever the request declared. `upload_router` then takes `POST /project/file`
-first (the parent app's routes win over the mount) and refuses empty files with a sentence.
+first (the parent app's routes win over the mount), refuses empty files with a sentence and
+saves the file itself: Chainlit's save leaves a half-written file behind and answers a 500
+("Upload failed" in the browser) when the disk fills; here nothing of the file stays and the
+person is told the disk is full (507), which the browser shows next to the file's name.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import mimetypes
+import uuid
+from pathlib import Path
 from typing import Any
 
 from chainlit.auth import get_current_user
 from chainlit.auth.cookie import get_token_from_cookies
-from chainlit.server import upload_file
+from chainlit.server import validate_file_upload
+from chainlit.session import WebsocketSession
 from fastapi import APIRouter, Depends, HTTPException, UploadFile
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.tokens import read_token
+from knowledge.errors import DiskFull, is_disk_full
+
+log = logging.getLogger(__name__)
 
 UPLOAD_PATH = "/project/file"
 MULTIPART_OVERHEAD = 64 * 1024
@@ -46,14 +58,66 @@ def upload_router(max_bytes: int) -> APIRouter:
         if file.size > max_bytes:
             limit = max_bytes / 2**20
             raise HTTPException(413, f"{name} is larger than the {limit:.0f} MB upload limit.")
-        return await upload_file(
-            current_user=current_user,
-            session_id=session_id,
-            file=file,
-            ask_parent_id=ask_parent_id,
-        )
+        return await _save(current_user, session_id, file, ask_parent_id)
 
     return router
+
+
+async def _save(
+    current_user: Any, session_id: str, file: UploadFile, ask_parent_id: str | None
+) -> dict[str, str]:
+    """Chainlit's `upload_file` (same checks, same answers), with a save that is all or
+    nothing: the file is registered with the session only once every byte is on disk."""
+    session = WebsocketSession.get_by_id(session_id)
+    if not session:
+        raise HTTPException(404, "Session not found")
+    if current_user and (not session.user or session.user.identifier != current_user.identifier):
+        raise HTTPException(401, "You are not authorized to upload files for this session")
+    spec = session.files_spec.get(ask_parent_id) if ask_parent_id else None
+    if ask_parent_id and not spec:
+        raise HTTPException(404, "Parent message not found")
+    if not file.filename or not file.content_type:
+        raise HTTPException(400, "The upload has no file name or no content type.")
+    try:
+        validate_file_upload(file, spec=spec)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from exc
+    content = await file.read()
+    file_id = str(uuid.uuid4())
+    target = session.files_dir / f"{file_id}{mimetypes.guess_extension(file.content_type) or ''}"
+    try:
+        await asyncio.to_thread(_write_whole, target, content)
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        log.error(
+            "The disk is full: the upload %r (%d bytes) could not be saved in %s; nothing of "
+            "it was kept",
+            file.filename,
+            len(content),
+            target.parent,
+        )
+        raise HTTPException(507, str(DiskFull(file.filename))) from exc
+    session.files[file_id] = {
+        "id": file_id,
+        "path": target,
+        "name": file.filename,
+        "type": file.content_type,
+        "size": len(content),
+    }
+    return {"id": file_id}
+
+
+def _write_whole(target: Path, content: bytes) -> None:
+    """Write `content` to `target` completely, or leave nothing at `target`."""
+    partial = target.with_name(f".{target.name}.part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(content)
+        partial.replace(target)
+    except OSError:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 class UploadLimitMiddleware:

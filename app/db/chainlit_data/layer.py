@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chainlit.config import FILES_DIRECTORY
+import chainlit.config as chainlit_config
 from chainlit.data.base import BaseDataLayer
 from chainlit.types import Feedback, PageInfo, PaginatedResponse, Pagination, ThreadFilter
 from chainlit.user import PersistedUser, User
@@ -71,7 +71,9 @@ class CadreDataLayer(Sessions, BaseDataLayer):
         Sessions.__init__(self, engine)
         self.storage = storage
         self.readable = (
-            tuple(readable) if readable is not None else (storage.base_dir.parent, FILES_DIRECTORY)
+            tuple(readable)
+            if readable is not None
+            else (storage.base_dir.parent, chainlit_config.FILES_DIRECTORY)
         )
         """Folders an element's `path` may name: by default the data folder (the storage
         folder's parent, which holds the kept originals) and Chainlit's uploads."""
