@@ -14,6 +14,7 @@ is freed the same file uploads and is read normally.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -91,19 +92,30 @@ def _server(data: Path, remote: FakeOpenAI, log: Path) -> AbstractContextManager
     )
 
 
-async def _earlier_thread(chat: ChainlitClient, tmp_path: Path) -> str:
-    """A document read and a thread held before the disk fills; the thread's id."""
+async def _earlier_thread(server: RunningServer, chat: ChainlitClient, tmp_path: Path) -> str:
+    """A document read and a thread stored before the disk fills; the thread's id."""
     orchard = tmp_path / "orchard.md"
     orchard.write_text(EARLIER)
     assert (await _read(chat, orchard)).startswith("Read 1 of 1 file")
-    return next(str(e.data["thread_id"]) for e in chat.events if e.name == "first_interaction")
+    thread = next(str(e.data["thread_id"]) for e in chat.events if e.name == "first_interaction")
+    # Wait until the turn's last step update is stored: what the full disk must not break
+    # is what was stored before it filled.
+    for _ in range(300):
+        if await _holds_read_step(server, thread):
+            return thread
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the thread {thread} never stored its 'Read 1 of 1 file' step")
+
+
+async def _holds_read_step(server: RunningServer, thread: str) -> bool:
+    async with httpx.AsyncClient(base_url=server.url, headers={"Cookie": server.login()}) as http:
+        stored = (await http.get(f"/project/thread/{thread}", timeout=30)).json()
+    return any(str(s["name"]).startswith("Read 1 of 1 file") for s in stored["steps"])
 
 
 async def _intact(server: RunningServer, data: Path, thread: str) -> None:
     """The thread from before still holds its upload's step; its document is searchable."""
-    async with httpx.AsyncClient(base_url=server.url, headers={"Cookie": server.login()}) as http:
-        stored = (await http.get(f"/project/thread/{thread}", timeout=30)).json()
-    assert any(str(s["name"]).startswith("Read 1 of 1 file") for s in stored["steps"]), stored
+    assert await _holds_read_step(server, thread)
     assert _search(data, "When are the quince trees pruned?") >= {"orchard.md"}
 
 
@@ -116,7 +128,7 @@ async def test_a_full_disk_while_the_upload_is_saved_loses_nothing_and_says_so(
         with _server(data, remote, tmp_path / "server.log") as server:
             chat = ChainlitClient(server.url)
             await chat.connect()
-            thread = await _earlier_thread(chat, tmp_path)
+            thread = await _earlier_thread(server, chat, tmp_path)
             uploads = data / "uploads"
             before = _files(uploads)
             filler = fill(disk, leave=256 * 1024)
@@ -159,7 +171,7 @@ async def test_a_disk_that_fills_while_an_upload_is_read_fails_it_cleanly(
         with _server(data, remote, tmp_path / "server.log") as server:
             chat = ChainlitClient(server.url)
             await chat.connect()
-            thread = await _earlier_thread(chat, tmp_path)
+            thread = await _earlier_thread(server, chat, tmp_path)
             # The upload is saved; the disk fills before the message that sends it.
             file_id = await chat.upload(ledger, "text/markdown")
             filler = fill(disk, leave=64 * 1024)
