@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     """Tokens one user message may spend across the Chief of Staff and its operators."""
     turn_deadline_s: float = Field(600, gt=0)
     """Seconds one user message may take before the whole tree is stopped."""
+    user_messages_per_minute: int = Field(30, ge=0)
+    """Messages one signed-in person may send per minute on every channel together (chat,
+    `/v1` with a personal key), admins included; 0 turns the limit off."""
+    user_tokens_per_day: int = Field(0, ge=0)
+    """Model tokens one signed-in person's turns may use per UTC day, summed from the usage
+    ledger; 0 turns the budget off."""
     task_concurrency: int | None = Field(None, ge=1, le=64)
     """Background tasks (`/task`, `POST /api/tasks`) that run at once; the rest wait by
     priority. Unset: 1 on a local chat model (it serves one generation at a time, so running

@@ -29,6 +29,7 @@ from agents.scope import UserScope
 from agents.table_query import is_spreadsheet
 from agents.tasks import new_id
 from app.auth.sites import SiteStore, VisitorLimits
+from app.auth.user_limits import UserLimits
 from app.db.errors import PersistenceError
 from app.db.operators import OperatorStore
 from app.db.stores import SqlTaskStore
@@ -78,6 +79,8 @@ class TurnRequest:
 
 _VISITOR_LIMITS = VisitorLimits()
 """Messages per minute of each widget visitor, counted in the database (every process)."""
+_USER_LIMITS = UserLimits()
+"""Messages per minute and tokens per day of each signed-in person, on every channel."""
 
 
 class Turns:
@@ -121,9 +124,25 @@ class Turns:
         """Run one turn for `caller`, yielding every event of the Chief of Staff's tree.
 
         Closing the generator early (a stop button, a dropped connection) cancels every
-        operator, tool and generation of the turn. A widget visitor over their site's rate
-        limit or daily token budget gets `VisitorLimitError` before anything runs.
+        operator, tool and generation of the turn. A caller over a limit gets the error of
+        `start` before anything runs.
         """
+        async with aclosing(await self.start(caller, request)) as events:
+            async for event in events:
+                yield event
+
+    async def start(
+        self, caller: Caller, request: TurnRequest
+    ) -> AsyncGenerator[ev.RunEvent, None]:
+        """Admit the turn, then return its events (what `stream` yields), none run yet.
+
+        This is the one place the limits are enforced, before any model is asked: a widget
+        visitor over their site's rate or daily budget gets `VisitorLimitError`; anyone else
+        over `user_messages_per_minute` or `user_tokens_per_day` gets `UserLimitError`.
+        A refused message is not counted. Channels that must answer a refusal before they
+        start a response (the `/v1` API's 429) call this directly.
+        """
+        settings = self._services.settings
         site = await self.sites.site_of(caller.user_id)
         if site is not None:
             await _VISITOR_LIMITS.admit(self.sites, caller.user_id, site)
@@ -135,6 +154,16 @@ class Turns:
                 f"{request.model} is not available right now; pick another model in the "
                 "chat settings."
             )
+        if site is None:
+            await _USER_LIMITS.admit(
+                self.sites.store,
+                caller.user_id,
+                per_minute=settings.user_messages_per_minute,
+                tokens_per_day=settings.user_tokens_per_day,
+            )
+        return self._run(caller, request)
+
+    async def _run(self, caller: Caller, request: TurnRequest) -> AsyncGenerator[ev.RunEvent, None]:
         roster = await self.roster(caller)
         records = _TurnRecords(
             SqlTaskStore(

@@ -211,6 +211,8 @@ async def run(args: argparse.Namespace) -> None:
             data,
             CADRE_OPENAI_BASE_URL=f"{upstream}/v1",
             CADRE_CHAT_MODEL="openai:bench",
+            # Every client is the admin: the per-person limit would refuse most of them.
+            CADRE_USER_MESSAGES_PER_MINUTE="0",
         ) as server,
     ):
         key = new_api_key(data, "admin")

@@ -520,7 +520,12 @@ async def measure_cadre(args: argparse.Namespace, work: Path) -> Run:
     port = free_port()
     upstream = f"http://127.0.0.1:{port}"
     samples = work / "cadre-probe.txt"
-    env = {"CADRE_OPENAI_BASE_URL": f"{upstream}/v1", "CADRE_CHAT_MODEL": "openai:bench"}
+    env = {
+        "CADRE_OPENAI_BASE_URL": f"{upstream}/v1",
+        "CADRE_CHAT_MODEL": "openai:bench",
+        # Every chat logs in as the admin: the per-person limit would refuse most of them.
+        "CADRE_USER_MESSAGES_PER_MINUTE": "0",
+    }
     if args.with_local_model:
         env["CADRE_MAX_NEW_TOKENS"] = str(args.local_tokens)
     with (

@@ -23,7 +23,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +48,8 @@ from app.api.openai_wire import (
     unauthorized,
 )
 from app.auth.api_keys import ApiKeyStore, KeyHolder
+from app.auth.sites import VisitorLimitError
+from app.auth.user_limits import UserLimitError
 from app.services import Services
 from app.turns import Caller, TurnRequest, Turns
 from knowledge.documents import Passage
@@ -112,6 +114,7 @@ def openai_router(services: Services) -> APIRouter:
         body = CompletionRequest.parse(await request.body())
         operator = await _operator(turns, holder, body.model)
         call = _Call(services, turns, holder, body, operator)
+        await call.admit()
         try:
             await call.open()
         except (CadreError, SQLAlchemyError) as exc:
@@ -177,10 +180,27 @@ class _Call:
     passages: list[Passage] = field(default_factory=list)
     failure: str | None = None
     root: str | None = None
+    turn: AsyncGenerator[ev.RunEvent, None] | None = None
 
     def __post_init__(self) -> None:
         self.result = Completion(id=f"chatcmpl-{uuid.uuid4().hex}", model=self.body.model)
         self.result.thread_id = self.thread_id
+
+    async def admit(self) -> None:
+        """Start the turn, which checks the caller's limits: over one, a 429 in OpenAI's shape
+        (nothing stored, nothing counted); other refusals become the answer's failure."""
+        caller = _caller(self.holder, self.thread_id)
+        request = TurnRequest(
+            self.body.question(), history=self.body.history(), operator=self.operator
+        )
+        try:
+            self.turn = await self.turns.start(caller, request)
+        except (UserLimitError, VisitorLimitError) as exc:
+            kind = "tokens" if getattr(exc, "kind", "") == "tokens" else "requests"
+            raise ApiError(429, str(exc), kind, code="rate_limit_exceeded") from exc
+        except CadreError as exc:
+            log.warning("API turn for %s refused: %s", self.holder.identifier, exc)
+            self.failure = str(exc)
 
     async def open(self) -> None:
         """Start the conversation record: the thread and the question."""
@@ -227,15 +247,12 @@ class _Call:
 
     async def _events(self) -> AsyncIterator[ev.RunEvent]:
         """The turn's events; the answer text, usage, sources and failure are collected."""
-        caller = _caller(self.holder, self.thread_id)
-        request = TurnRequest(
-            self.body.question(), history=self.body.history(), operator=self.operator
-        )
         try:
-            async with aclosing(self.turns.stream(caller, request)) as events:
-                async for event in events:
-                    self._collect(event)
-                    yield event
+            if self.turn is not None:
+                async with aclosing(self.turn) as events:
+                    async for event in events:
+                        self._collect(event)
+                        yield event
         except CadreError as exc:
             log.warning("API turn for %s failed: %s", self.holder.identifier, exc)
             self.failure = str(exc)
