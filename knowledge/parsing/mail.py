@@ -44,8 +44,23 @@ def thread_of(subject: str) -> str:
     return " ".join(_REPLY_PREFIX.sub("", subject).split())
 
 
+def _header_values(message: Message, header: str) -> list[str]:
+    """Every value of `header`, as text; a value the standard library cannot parse, raw.
+
+    The `email` package's structured header parser fails on some malformed headers (an
+    address list ending in a bare `<` raises IndexError, found by fuzzing): such a message
+    is still readable, so its headers are shown as they were written.
+    """
+    try:
+        return [str(value) for value in message.get_all(header, [])]
+    except (IndexError, ValueError, TypeError) as exc:
+        logger.info("Unparseable %s header, kept as written: %r", header, exc)
+        raw = [value for key, value in message.raw_items() if key.lower() == header]
+        return [str(value) for value in raw]
+
+
 def _addresses(message: Message, header: str) -> str:
-    values = [str(value) for value in message.get_all(header, [])]
+    values = _header_values(message, header)
     people = []
     for display, address in getaddresses(values):
         if display and address:
@@ -56,7 +71,7 @@ def _addresses(message: Message, header: str) -> str:
 
 
 def _date(message: Message) -> str:
-    raw = str(message.get("date", "") or "")
+    raw = " ".join(_header_values(message, "date")[:1])
     if not raw:
         return ""
     try:
@@ -67,7 +82,7 @@ def _date(message: Message) -> str:
 
 
 def _headers(message: Message) -> dict[str, str]:
-    subject = " ".join(str(message.get("subject", "") or "").split())
+    subject = " ".join(" ".join(_header_values(message, "subject")[:1]).split())
     found = {
         "from": _addresses(message, "from"),
         "to": _addresses(message, "to"),
