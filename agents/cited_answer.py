@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from agents.context import RunContext
 from agents.events import ToolCallFinished, ToolCallStarted
 from agents.grounding import Evidence, ground
-from agents.knowledge_tools import DATA_NOTICE, passage_label, shown_passages
+from agents.knowledge_tools import DATA_NOTICE, defused, passage_label, shown_passages
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
 from agents.tasks import new_id
 
@@ -85,7 +85,7 @@ def prompt(
     question: str, passages: Sequence[tuple[int, Passage]], notes: Sequence[str] = ()
 ) -> list[ChatMessage]:
     """The messages that ask for an answer from `passages` (numbered as shown to the user)."""
-    blocks = "\n\n".join(f"{passage_label(n, p)}:\n{p.text.strip()}" for n, p in passages)
+    blocks = "\n\n".join(f"{passage_label(n, p)}:\n{defused(p.text).strip()}" for n, p in passages)
     about = "".join(f"{note}\n" for note in notes)
     return [
         ChatMessage.system(SYSTEM),
@@ -141,7 +141,7 @@ def checked_answer(
     )
     checked = ground(
         text,
-        [Evidence(n, p.text) for n, p in passages],
+        [Evidence(n, defused(p.text)) for n, p in passages],
         scaffolding=scaffolding,
         question=question,
     )

@@ -13,6 +13,7 @@ passage it names.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pydantic import Field
 
 from agents.context import RunContext
 from agents.errors import ToolError
+from agents.injection import defuse
 from agents.reading import choose_tool, pick_document
 from agents.scope import UserScope
 from agents.tools import Tool, tool
@@ -37,6 +39,8 @@ KnowledgeSource: TypeAlias = "KnowledgeBase | Callable[[], Awaitable[KnowledgeBa
 
 KNOWLEDGE_TOOL_NAMES = ("search_documents", "read_document", "list_documents")
 """The names the Researcher's spec lists."""
+
+log = logging.getLogger(__name__)
 
 
 def reads_documents_only(tools: Sequence[str]) -> bool:
@@ -86,8 +90,18 @@ def _one_line(text: str, limit: int = 120) -> str:
 
 
 def quote(text: str) -> str:
-    """`text` with every line prefixed by `> `, so no line of it can pose as ours."""
+    """Document text as a model is shown it: orders to the assistant taken out
+    (`agents.injection`), and every line prefixed by `> `, so no line of it can pose as ours."""
+    text = defused(text)
     return "\n".join(f"> {line}".rstrip() for line in (text.splitlines() or [""]))
+
+
+def defused(text: str) -> str:
+    """`text` without orders to the assistant; logs when a passage carried any."""
+    text, removed = defuse(text)
+    if removed:
+        log.warning("took %d order(s) to the assistant out of a passage", removed)
+    return text
 
 
 def passage_label(number: int, passage: Passage, *, with_document: bool = True) -> str:
