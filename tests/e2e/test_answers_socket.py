@@ -85,14 +85,15 @@ async def test_a_question_about_an_attached_pdf_is_answered_from_it_with_its_pag
     assert "supported by [1]" in check["output"]
 
     # A follow-up without the file: the conversation's file is still what it is about.
-    events = await client.ask("What are the main risks to our delivery times?")
+    # (The router finds no operator for it: without the file it would be a general question.)
+    events = await client.ask("Where is our hub?")
 
     steps = list(client.messages(events).values())
     route = _one(steps, name="route", type="tool")
     assert "The files of this conversation match this request" in route["output"]
     answer = _answer(client, events)
-    assert "winter road closures" in answer.lower(), answer
-    assert "baltic-review.pdf, page 4" in answer
+    assert "Kaunas" in answer, answer
+    assert "baltic-review.pdf, page 2" in answer
 
 
 async def test_a_three_part_request_becomes_a_plan_of_three_operators(
