@@ -21,6 +21,7 @@ from agents.events import ToolCallFinished, ToolCallStarted
 from agents.grounding import Evidence, ground
 from agents.knowledge_tools import DATA_NOTICE, defused, passage_label, shown_passages
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
+from agents.prompt_guard import WITHHELD
 from agents.tasks import new_id
 
 if TYPE_CHECKING:
@@ -115,6 +116,8 @@ async def answer_from_passages(
     passages = shown_passages(ctx)
     messages = prompt(question, passages, tool_notes(tool_outputs))
     reply = await generate(ctx, model, messages, options=GREEDY)
+    if reply.text == WITHHELD:
+        return reply.text
     return checked_answer(ctx, question, reply.text, scaffolding=(SYSTEM, INSTRUCTION))
 
 

@@ -55,6 +55,7 @@ from agents.models.prices import PriceTable
 from agents.models.queue import PrioritySemaphore
 from agents.models.reasoning import split_reasoning
 from agents.models.registry import ModelRegistry
+from agents.prompt_guard import WITHHELD, LeakGuard, with_canary
 from agents.spec import AgentSpec
 from agents.tasks import InMemoryTaskStore, TaskStore, new_id
 from agents.tool_calls import call_tools
@@ -392,7 +393,7 @@ class Runner:
             ctx.check_budget()
             reply = await self.generate(ctx, model, messages, specs)
             if not reply.tool_calls:
-                if agent.grounded and shown_passages(ctx):
+                if agent.grounded and shown_passages(ctx) and reply.text != WITHHELD:
                     return checked_answer(ctx, input, reply.text, scaffolding=(agent.instructions,))
                 return reply.text
             messages.append(ChatMessage.assistant(reply.text, reply.tool_calls))
@@ -486,13 +487,18 @@ class Runner:
         seen_ids: set[str] = set()
         started = time.perf_counter()
         outcome: CallOutcome = "failed"
+        # Every system prompt carries the canary; a reply that repeats it, or copies the
+        # prompt at length, never reaches the user (agents/prompt_guard.py).
+        messages = with_canary(messages)
+        guard = LeakGuard(messages)
         try:
             stream = split_reasoning(model.stream(messages, tools, options or self.options))
             async for event in stream:
                 match event:
                     case base.TextChunk(text=text):
                         parts.append(text)
-                        ctx.emit(TextDelta(**ctx.tags, text=text))
+                        if shown := guard.feed(text):
+                            ctx.emit(TextDelta(**ctx.tags, text=shown))
                     case base.ReasoningChunk(text=text):
                         ctx.emit(ReasoningDelta(**ctx.tags, text=text))
                     case base.ToolCall():
@@ -509,6 +515,8 @@ class Runner:
                         ctx.emit(Notice(**ctx.tags, text=text))
                     case base.Finish(reason=reason):
                         result.finish_reason = reason
+            if rest := guard.finish():
+                ctx.emit(TextDelta(**ctx.tags, text=rest))
             outcome = "ok"
         except asyncio.CancelledError:
             outcome = "cancelled"
@@ -521,6 +529,10 @@ class Runner:
                 usage = base.Usage(
                     sum(_counter.count(m.content) for m in messages), _counter.count(result.text)
                 )
+            if guard.leaked:
+                log.warning("%s run %s: reply withheld from the user", ctx.agent, ctx.run_id)
+                result.text = WITHHELD
+                ctx.emit(TextDelta(**ctx.tags, text=WITHHELD))
             result.usage = usage
             ctx.add_usage(usage)
             served = usage.model or model.id

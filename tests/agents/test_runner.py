@@ -30,6 +30,7 @@ from agents.errors import LoopDetected, TurnLimitExceeded
 from agents.models import base
 from agents.models.base import Capabilities, ChatMessage, Usage
 from agents.models.scripted import ScriptedModel
+from agents.prompt_guard import CANARY_LINE
 from knowledge.documents import Passage
 from tests.agents.agent_helpers import call, collect, kinds, of
 
@@ -80,7 +81,7 @@ async def test_run_returns_the_final_answer_and_passes_history() -> None:
 
     assert answer == "Hello again, Ada."
     assert model.calls[0].messages == (
-        ChatMessage.system("Be kind."),
+        ChatMessage.system(f"Be kind.\n\n{CANARY_LINE}"),
         *history,
         ChatMessage.user("Who am I?"),
     )
