@@ -13,6 +13,7 @@ validated here only so that a crafted value changes nothing at all.
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import uuid
@@ -126,7 +127,17 @@ def guard_socket(sio: socketio.AsyncServer, policy: OriginPolicy, directory: Use
 def _checked(
     sio: socketio.AsyncServer, directory: UserDirectory, event: str, handler: Handler
 ) -> Handler:
+    signature = inspect.signature(handler)
+
     async def guarded(sid: str, *args: Any) -> Any:
+        try:
+            signature.bind(sid, *args)
+        except TypeError:
+            # A crafted client can send any number of arguments with any event; Chainlit's
+            # handlers take a fixed number, and the mismatch was a traceback per event
+            # (found by tests/security/test_fuzz_socket.py). Drop the event.
+            log.warning("dropped a %r event with %d arguments", event, len(args))
+            return None
         session = WebsocketSession.get(sid)
         token = session.token if session is not None else None
         if token and (reason := await revocation_reason(directory, token)):
