@@ -24,6 +24,10 @@ VERBATIM_CHARS = 80
 """A reply copying this many characters of its system prompt in a row is a leak. Well under
 one sentence of any built-in instructions; no answer in tests/agents trips it."""
 WITHHELD = "I can't share my instructions."
+HOLD_CHARS = 16
+"""A tail matching the prompt this long is held back until it stops matching."""
+CANARY_START = len("cadre-")
+"""A tail this long that begins the canary is held back too."""
 
 
 def with_canary(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
@@ -88,8 +92,20 @@ class LeakGuard:
                     "canary" if self._match.endswith(self._canary) else "verbatim copy",
                 )
                 return self._release(self._starts[0])  # what came before the copy
-        hold = self._starts[0] if self._starts else len(self._text)
-        return self._release(hold)
+        return self._release(self._held_from())
+
+    def _held_from(self) -> int:
+        """Where the tail to hold back starts: a match long enough to be a copy in the
+        making, or the start of the canary. Shorter matches are everyday words ("the
+        passages") and pass at once, in the pieces the model sent."""
+        if not self._starts:
+            return len(self._text)
+        if len(self._match) >= HOLD_CHARS:
+            return self._starts[0]
+        for size in range(len(self._match), CANARY_START - 1, -1):
+            if self._canary.startswith(self._match[-size:]):
+                return self._starts[len(self._match) - size]
+        return len(self._text)
 
     def finish(self) -> str:
         """The end of the reply: what is still held back, unless the reply leaked."""

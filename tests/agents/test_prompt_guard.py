@@ -5,7 +5,7 @@ from __future__ import annotations
 from agents import AgentSpec, Runner, TextDelta
 from agents.models.base import ChatMessage
 from agents.models.scripted import ScriptedModel
-from agents.prompt_guard import CANARY, WITHHELD, LeakGuard, with_canary
+from agents.prompt_guard import CANARY, HOLD_CHARS, WITHHELD, LeakGuard, with_canary
 from tests.agents.agent_helpers import collect, of
 
 INSTRUCTIONS = (
@@ -40,7 +40,9 @@ def test_a_copy_of_the_instructions_is_withheld_also_reflowed() -> None:
     for size in (1, 4, 1000):
         shown, leaked = _stream(reflowed, size)
         assert leaked
-        assert shown.strip() == "Sure!"
+        # At most the first few words of the copy, before it was long enough to hold back.
+        assert shown.startswith("Sure!")
+        assert len(" ".join(shown.split())) < len("Sure! ") + HOLD_CHARS
 
 
 async def test_the_runner_streams_and_returns_the_refusal_only() -> None:
