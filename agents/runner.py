@@ -56,6 +56,7 @@ from agents.models.queue import PrioritySemaphore
 from agents.models.reasoning import split_reasoning
 from agents.models.registry import ModelRegistry
 from agents.prompt_guard import WITHHELD, LeakGuard, with_canary
+from agents.scrub import scrub_error
 from agents.spec import AgentSpec
 from agents.tasks import InMemoryTaskStore, TaskStore, new_id
 from agents.tool_calls import call_tools
@@ -113,6 +114,7 @@ async def observe_run(ctx: RunContext, model_id: str, input: str, work: Body) ->
         elif not isinstance(exc, CadreError):
             log.exception("%s run %s failed", ctx.agent, ctx.run_id)
         message = str(error) if isinstance(error, CadreError) else f"{type(exc).__name__}: {exc}"
+        message = scrub_error(message)  # shown to the person: no keys, paths or tracebacks
         ctx.emit(
             RunFailed(
                 **ctx.tags,

@@ -34,6 +34,7 @@ from agents.models.resilience import (
     TransientProviderError,
     retry_after_of,
 )
+from agents.scrub import register_secret
 
 _STOP: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -97,6 +98,7 @@ class AnthropicModel(RemoteModel):
         capabilities = Capabilities(tools=True, context_window=config.context_window)
         super().__init__(name, config.retry, capabilities)
         self.config = config
+        register_secret(config.api_key)
 
     def _connect(self) -> Any:
         from anthropic import AsyncAnthropic

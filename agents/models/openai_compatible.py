@@ -33,6 +33,7 @@ from agents.models.resilience import (
     TransientProviderError,
     retry_after_of,
 )
+from agents.scrub import register_secret
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class OpenAICompatibleModel(RemoteModel):
         )
         super().__init__(name, config.retry, capabilities)
         self.config = config
+        register_secret(config.api_key)
 
     @property
     def where(self) -> str:

@@ -35,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agents import events as ev
 from agents.errors import CadreError
+from agents.scrub import scrub_error
 from app.api.api_keys import ApiKeyAuth
 from app.api.openai_wire import (
     CHIEF_MODEL,
@@ -197,10 +198,10 @@ class _Call:
             self.turn = await self.turns.start(caller, request)
         except (UserLimitError, VisitorLimitError) as exc:
             kind = "tokens" if getattr(exc, "kind", "") == "tokens" else "requests"
-            raise ApiError(429, str(exc), kind, code="rate_limit_exceeded") from exc
+            raise ApiError(429, scrub_error(str(exc)), kind, code="rate_limit_exceeded") from exc
         except CadreError as exc:
             log.warning("API turn for %s refused: %s", self.holder.identifier, exc)
-            self.failure = str(exc)
+            self.failure = scrub_error(str(exc))
 
     async def open(self) -> None:
         """Start the conversation record: the thread and the question."""
@@ -255,7 +256,7 @@ class _Call:
                         yield event
         except CadreError as exc:
             log.warning("API turn for %s failed: %s", self.holder.identifier, exc)
-            self.failure = str(exc)
+            self.failure = scrub_error(str(exc))
         except Exception:
             log.exception("API turn for %s failed unexpectedly", self.holder.identifier)
             self.failure = _FAILED

@@ -17,6 +17,7 @@ from chainlit.types import ThreadDict
 
 from agents.errors import CadreError
 from agents.models.base import ChatMessage
+from agents.scrub import scrub_error
 from app import services
 from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callbacks)
 from app.chat import collections, documents, key_link, operators, performance, tasks
@@ -202,7 +203,7 @@ async def _handle(message: cl.Message) -> None:
         attached = await _read_attachments(message, caller)
     except CadreError as exc:
         log.warning("refused a message: %s", exc)
-        await cl.Message(content=f"⚠️ {exc}", author="Cadre").send()
+        await cl.Message(content=f"⚠️ {scrub_error(str(exc))}", author="Cadre").send()
         return
     except Exception:
         # Never a raw exception (server paths, ids) in front of the person; the log has it.
@@ -255,7 +256,7 @@ async def _answer(
         raise
     except CadreError as exc:
         log.exception("The turn failed")
-        renderer.error = f"Sorry, I could not answer: {exc}"
+        renderer.error = f"Sorry, I could not answer: {scrub_error(str(exc))}"
     except Exception:
         log.exception("The turn failed unexpectedly")
         renderer.error = _APOLOGY
