@@ -35,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from agents import events as ev
 from agents.errors import CadreError
+from agents.prompt_guard import WITHHELD
 from agents.scrub import scrub_error
 from app.api.api_keys import ApiKeyAuth
 from app.api.openai_wire import (
@@ -270,6 +271,8 @@ class _Call:
                 self.root = event.run_id
             case ev.TextDelta() if event.run_id == self.root:
                 self.result.text.append(event.text)
+            case ev.RunFinished() if event.run_id == self.root and event.output == WITHHELD:
+                self.result.text = [WITHHELD]  # not the start of the copy streamed before it
             case ev.UsageReported():
                 self.result.input_tokens += event.input_tokens
                 self.result.output_tokens += event.output_tokens

@@ -16,6 +16,7 @@ from chainlit.element import Element
 
 from agents import events as ev
 from agents.models.base import Usage
+from agents.prompt_guard import WITHHELD
 from agents.roster import CHIEF_OF_STAFF
 from agents.tasks import Task, TaskStatus
 from app.chat.citations import cited_numbers, unique_passages, without_unknown_markers
@@ -227,6 +228,10 @@ class TurnRenderer:
         if notes := self._notes.get(run_id):
             footer = "\n\n".join([*map(_notice_line, notes), footer])
         if run_id == self._root:
+            if output == WITHHELD:
+                # The reply was withheld: the answer is the refusal alone, not the words of
+                # the copy that streamed before it was recognised.
+                self.message.content = WITHHELD
             delegated = [
                 s.name for s in self._steps.values() if s.parent_id == step.id and s.type == "llm"
             ]

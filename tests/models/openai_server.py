@@ -35,6 +35,8 @@ class Reply:
     cut_after: int | None = None
     """Drop the connection after this many chunks."""
     hang_s: float = 0.0
+    echo_system: bool = False
+    """Stream the request's system prompt back as the answer, in 7-character pieces."""
 
 
 def text(*pieces: str, usage: tuple[int, int] = (12, 5)) -> Reply:
@@ -131,6 +133,9 @@ class FakeOpenAI:
             await asyncio.sleep(reply.hang_s)
         if reply.error is not None:
             return JSONResponse(reply.error, reply.status, headers=reply.headers)
+        if reply.echo_system:
+            said = "".join(m["content"] for m in self.requests[-1]["messages"][:1])
+            reply = text(*(said[i : i + 7] for i in range(0, len(said), 7)))
 
         async def events() -> AsyncIterator[bytes]:
             for index, chunk in enumerate(reply.chunks):
