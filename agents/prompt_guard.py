@@ -1,6 +1,6 @@
 """Keeps agents' instructions out of what the user sees (OWASP LLM07, system prompt leakage).
 
-Every system prompt the runner sends ends with a canary line holding a random token made
+Every system prompt the runner sends starts with a canary line holding a random token made
 once per process. A reply that contains the canary, or that copies a long stretch of its
 call's system prompt word for word, is withheld: the user is told `WITHHELD` instead. While
 the reply streams, `LeakGuard` holds back the tail that could still turn into such a copy,
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 CANARY = f"cadre-{secrets.token_hex(8)}"
 """Random per process: no document, user or model can know it without reading the prompt."""
-CANARY_LINE = f"Confidential marker (never repeat it): {CANARY}"
+CANARY_LINE = f"[{CANARY}]"
 VERBATIM_CHARS = 80
 """A reply copying this many characters of its system prompt in a row is a leak. Well under
 one sentence of any built-in instructions; no answer in tests/agents trips it."""
@@ -31,9 +31,14 @@ CANARY_START = len("cadre-")
 
 
 def with_canary(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-    """`messages` with the canary line at the end of each system message (once)."""
+    """`messages` with the canary line first in each system message (once).
+
+    A bare token on its own line: a sentence about it ("never repeat this marker"), put after
+    the instructions, changed what the bundled 1.5B answered (tests/e2e/test_answers_socket.py
+    lost a fact of a follow-up answer); this form passed it twice.
+    """
     return [
-        ChatMessage.system(f"{m.content}\n\n{CANARY_LINE}")
+        ChatMessage.system(f"{CANARY_LINE}\n{m.content}")
         if m.role == "system" and CANARY not in m.content
         else m
         for m in messages

@@ -91,7 +91,7 @@ async def test_single_delegation_streams_nested_runs_and_records_a_task() -> Non
 
     assert tool_results(chief_model, 1) == ["Thank you, team!"]
     writer_prompt = writer.calls[0].messages
-    assert writer_prompt[0].content.startswith(WRITER.instructions)
+    assert writer_prompt[0].content.endswith(WRITER.instructions)
     assert "Draft a thank-you note to the team" in writer_prompt[-1].content
 
 

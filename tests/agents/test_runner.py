@@ -81,7 +81,7 @@ async def test_run_returns_the_final_answer_and_passes_history() -> None:
 
     assert answer == "Hello again, Ada."
     assert model.calls[0].messages == (
-        ChatMessage.system(f"Be kind.\n\n{CANARY_LINE}"),
+        ChatMessage.system(f"{CANARY_LINE}\nBe kind."),
         *history,
         ChatMessage.user("Who am I?"),
     )
