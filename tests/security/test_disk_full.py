@@ -10,10 +10,7 @@ SQLite database is (the catalog cannot record "ready" after the passages were co
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import chainlit as cl
@@ -27,8 +24,8 @@ from knowledge.base import KnowledgeBase
 from knowledge.catalog import DocumentCatalog, DocumentRecord, DocumentStatus
 from knowledge.embedder import HashEmbedder
 from knowledge.ingest import IngestDone, IngestFailed, Upload
-from tests.conftest import STRICT
 from tests.knowledge.retrieval_helpers import ingest_ok, open_base, paged_text, upload
+from tests.support.disks import fill, small_disk
 
 EARLIER = upload("orchard.pdf", "# Orchard\nThe quince trees are pruned in February.")
 
@@ -47,40 +44,6 @@ def _report(name: str, pages: int) -> Upload:
     )
 
 
-@contextlib.contextmanager
-def _small_disk(where: Path, size: str) -> Iterator[Path]:
-    """A tmpfs of `size` mounted at `where`; skipped (failed in CI) when mounting is refused."""
-    where.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if mounted.returncode != 0:
-        why = f"cannot mount a tmpfs to fill (needs root): {mounted.stderr.strip()}"
-        if STRICT:  # CI runs as root: there a refused mount is a broken runner, not a skip
-            pytest.fail(why)
-        pytest.skip(why)
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
-
-
-def _fill(disk: Path, leave: int) -> Path:
-    """Write a file that takes all but `leave` bytes of `disk`."""
-    stats = os.statvfs(disk)
-    free = stats.f_bavail * stats.f_frsize
-    filler = disk / "filler"
-    with filler.open("wb") as out:
-        chunk = b"\0" * (1 << 20)
-        remaining = max(free - leave, 0)
-        while remaining:
-            remaining -= out.write(chunk[: min(len(chunk), remaining)])
-    return filler
-
-
 def _assert_disk_full(outcome: IngestDone | IngestFailed, name: str) -> None:
     assert isinstance(outcome, IngestFailed), outcome
     assert outcome.code == "disk_full"
@@ -93,10 +56,10 @@ def _assert_disk_full(outcome: IngestDone | IngestFailed, name: str) -> None:
 async def test_a_full_index_disk_fails_the_file_clearly_and_keeps_the_rest(
     tmp_path: Path,
 ) -> None:
-    with _small_disk(tmp_path / "disk", "16m") as disk:
+    with small_disk(tmp_path / "disk", "16m") as disk:
         base = await open_base(disk / "knowledge", batch_size=16)
         await ingest_ok(base, "alice", EARLIER)
-        filler = _fill(disk, leave=64 * 1024)
+        filler = fill(disk, leave=64 * 1024)
 
         report = _report("ledger.pdf", 200)
         [outcome] = await base.ingest_all([report], "alice")
@@ -137,7 +100,7 @@ class _DiskFillsAtReady:
 
     async def put(self, record: DocumentRecord) -> None:
         if record.status is DocumentStatus.READY and self.filler is None:
-            self.filler = _fill(self.disk, leave=0)
+            self.filler = fill(self.disk, leave=0)
         await self.catalog.put(record)
 
     async def get(self, owner: str, document_id: str) -> DocumentRecord | None:
@@ -163,7 +126,7 @@ async def test_a_full_database_disk_leaves_no_ready_record_without_passages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHAINLIT_AUTH_SECRET", "test-secret-for-the-disk-full-test-0123456789")
-    with _small_disk(tmp_path / "db-disk", "4m") as disk:
+    with small_disk(tmp_path / "db-disk", "4m") as disk:
         url = f"sqlite+aiosqlite:///{disk / 'cadre.db'}"
         await migrate(url)
         layer = CadreDataLayer(make_engine(url), LocalStorageClient(tmp_path / "files"))
