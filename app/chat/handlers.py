@@ -20,6 +20,8 @@ from agents.models.base import ChatMessage
 from agents.scrub import scrub_error
 from app import services
 from app.auth import hooks as _login_hooks  # noqa: F401 (registers login callbacks)
+from app.auth.sites import VisitorLimitError
+from app.auth.user_limits import UserLimitError
 from app.chat import collections, documents, key_link, operators, performance, tasks
 from app.chat.citations import citation_elements
 from app.chat.history import attached_names, history_from_thread
@@ -254,6 +256,10 @@ async def _answer(
         # The stop button cancels this task, and with it every operator, tool and generation.
         _remember(history, text, await renderer.close(stopped=True))
         raise
+    except (UserLimitError, VisitorLimitError) as exc:
+        # A limit doing its job is not a failure: the person reads the sentence as it is.
+        log.warning("refused a turn: %s", exc)
+        renderer.error = scrub_error(str(exc))
     except CadreError as exc:
         log.exception("The turn failed")
         renderer.error = f"Sorry, I could not answer: {scrub_error(str(exc))}"

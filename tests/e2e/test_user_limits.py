@@ -73,6 +73,7 @@ async def test_the_chat_refuses_the_message_over_the_minutes_limit_without_askin
         events = await chat.ask("One more?")
         shown = json.dumps(chat.messages(events))
         assert TOO_MANY in shown
+        assert "could not answer" not in shown  # a limit, not a failure
         assert "Never said." not in shown
         assert len(limited.remote.requests) == asked  # the model was never asked
     finally:
