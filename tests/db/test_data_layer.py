@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from app.db import (
     User,
 )
 from app.db import Feedback as FeedbackRow
+from app.db.chainlit_data.calls import settle_writes
 from app.db.chainlit_data.layer import CadreDataLayer, acting_user
 from app.db.errors import ElementPathError
 
@@ -671,3 +673,46 @@ async def test_domain_tables_take_rows_and_follow_their_owners(data_layer: Cadre
     assert await count(data_layer, ApiKey) == 0
     assert await count(data_layer, UsageRecord) == 1
     assert await count(data_layer, AgentRecord) == 1
+
+
+async def test_a_steps_updates_are_stored_in_the_order_they_were_made(
+    data_layer: CadreDataLayer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Chainlit stores each update of a step in a task of its own and never awaits it; a
+    # progress step updated in quick succession must end stored as it was last shown.
+    # `chainlit.step` is also the name of a decorator: reach the module itself.
+    monkeypatch.setattr(sys.modules["chainlit.step"], "get_data_layer", lambda: data_layer)
+    alice = await make_user(data_layer, "alice")
+    thread_id = str(uuid.uuid4())
+
+    async def emit(*_: object) -> None:
+        return None
+
+    session = WebsocketSession(
+        id=str(uuid.uuid4()),
+        socket_id=str(uuid.uuid4()),
+        emit=emit,
+        emit_call=emit,
+        user_env={},
+        client_type="webapp",
+        thread_id=thread_id,
+        user=alice,
+    )
+    try:
+        init_ws_context(session)
+        session.has_first_interaction = True
+        await data_layer.update_thread(thread_id, name="files", user_id=alice.id)
+        step = cl.Step(name="Reading your files", type="tool")
+        await step.send()
+        for n in range(40):
+            step.output = f"progress {n}"
+            await step.update()
+        step.name, step.output = "Read 1 of 1 file", "✅ ready"
+        await step.update()
+        await settle_writes(session.id)
+        thread = await data_layer.get_thread(thread_id)
+        assert thread is not None
+        [stored] = [s for s in thread["steps"] if s["id"] == step.id]
+        assert (stored["name"], stored["output"]) == ("Read 1 of 1 file", "✅ ready")
+    finally:
+        await session.delete()

@@ -1,5 +1,6 @@
-"""Decorators for data-layer methods: failures are logged then raised; writes wait for chat
-and are tracked per chat session, so a turn can wait for the ones Chainlit never awaits."""
+"""Decorators for data-layer methods: failures are logged then raised; writes wait for chat,
+run one at a time per chat session in the order they were made, and are tracked so a turn can
+wait for the ones Chainlit never awaits."""
 
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ def logged(method: Method[S, P, R]) -> Method[S, P, R]:
 _WRITES: dict[str, set[asyncio.Task[object]]] = {}
 """Data-layer writes running now, by chat session id."""
 
+_IN_ORDER: dict[str, asyncio.Lock] = {}
+"""One lock per chat session with writes under way: they run one at a time, oldest first."""
+
 _SETTLE_TIMEOUT_S = 10.0
 
 
@@ -82,12 +86,19 @@ def queued(method: Method[S, P, R]) -> Method[S, P, R | None]:
             return await method(self, *args, **kwargs)
         writes = _WRITES.setdefault(session.id, set())
         writes.add(task)
+        # Chainlit sends each update of a step in a task of its own: run side by side, an
+        # older update ("Reading your files") could commit after the newer one ("Read 1 of 1
+        # file") and be what the thread keeps. Tasks start in the order they were made and
+        # the lock wakes its waiters first come, first served, so writes land in that order.
+        in_order = _IN_ORDER.setdefault(session.id, asyncio.Lock())
         try:
-            return await method(self, *args, **kwargs)
+            async with in_order:
+                return await method(self, *args, **kwargs)
         finally:
             writes.discard(task)
             if not writes:
                 _WRITES.pop(session.id, None)
+                _IN_ORDER.pop(session.id, None)
 
     functools.update_wrapper(wrapper, method)
     return wrapper
