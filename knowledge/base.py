@@ -119,6 +119,7 @@ class KnowledgeBase:
     async def close(self) -> None:
         """Stop renewing leases and sweeping; ingestions still running here are settled by
         another process (or the next start) once their lease runs out."""
+        await self.pipeline.close()
         await self.leases.close()
 
     async def recover(self) -> Recovery:

@@ -12,6 +12,7 @@ its chunks are stored (see `knowledge.store`).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import logging
 import tempfile
@@ -20,6 +21,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TypeVar
+
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
 from knowledge.catalog import DocumentCatalog, DocumentRecord, DocumentStatus, InMemoryCatalog
 from knowledge.chunking import visible_name
@@ -117,6 +125,12 @@ class IngestOptions:
     parse_concurrency: int = 2
     """Files parsed at the same time (each in its own worker process)."""
     limits: ParseLimits = field(default_factory=ParseLimits)
+    record_failure_s: float = 3600.0
+    """How long to keep trying, in the background, to record that a file failed when the
+    catalog refused the record (its disk full, its server gone). Until then the record stays
+    this process's; after it, the lease sweep settles it as interrupted."""
+    record_failure_max_wait_s: float = 10.0
+    """The longest pause between two of those tries."""
 
 
 def default_parser(limits: ParseLimits) -> Parser:
@@ -176,6 +190,16 @@ class IngestPipeline:
         self._embed_lock = asyncio.Lock()
         self._unremoved: list[StagedDocument] = []
         """Staged documents whose clean-up failed (a full disk), retried at each ingestion."""
+        self._recording: set[asyncio.Task[None]] = set()
+        """Failures the catalog refused to record, being retried (`_record_failure_later`)."""
+
+    async def close(self) -> None:
+        """Stop retrying the failures not yet recorded: their records, left waiting, are
+        settled as interrupted by the next sweep or start (see `knowledge.leases`)."""
+        tasks, self._recording = self._recording, set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def run(self, sources: Sequence[Source], owner: str) -> AsyncIterator[IngestEvent]:
         """Ingest `sources` for `owner`, yielding events; ends after each file's last event."""
@@ -261,6 +285,7 @@ class IngestPipeline:
             job.error = DiskFull(job.stored_name)
         else:
             self.leases.hold(job.ingestion_id)
+            job.recorded = True
         await queue.put(IngestProgress(name, "queued", document_id=job.document_id))
         return job
 
@@ -343,7 +368,8 @@ class IngestPipeline:
         finally:
             if staged is not None:
                 await self._abort(staged, job.name)
-            self.leases.release(job.ingestion_id)
+            if not job.failure_pending:  # else released once the failure is recorded
+                self.leases.release(job.ingestion_id)
             await queue.put(None)
 
     async def _parse(self, job: _Job, queue: asyncio.Queue[IngestEvent | None]) -> ParsedDocument:
@@ -535,17 +561,59 @@ class IngestPipeline:
         try:
             await asyncio.shield(self._settle_failed(job, reason, code))
         except Exception:
-            # The catalog may be what failed (a full disk): the person still hears why, and
-            # the record left "processing" is failed at the next start (`recover`).
-            _log.exception("could not record that %s failed", job.name)
+            # The catalog may be what failed (a full disk): the person still hears why now,
+            # and the list says it too once the catalog takes writes again.
+            _log.exception("could not record that %s failed; trying again", job.name)
+            if job.recorded:
+                self._record_failure_later(job, reason, code)
         if queue is not None:
             await queue.put(IngestFailed(job.name, reason, code, job.document_id))
 
-    async def _settle_failed(self, job: _Job, reason: str, code: str) -> None:
+    def _record_failure_later(self, job: _Job, reason: str, code: str) -> None:
+        """Keep trying to record the failure in the background. Meanwhile this process still
+        holds the claim (renewed, and `is_live` for every sweep), so no sweep settles the
+        record as interrupted over the real reason."""
+        job.failure_pending = True
+        # A fresh context: the task outlives the request that failed.
+        task = asyncio.get_running_loop().create_task(
+            self._keep_recording_failure(job, reason, code),
+            name=f"cadre-record-failure-{job.ingestion_id}",
+            context=contextvars.Context(),
+        )
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
+    async def _keep_recording_failure(self, job: _Job, reason: str, code: str) -> None:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(Exception),  # never a cancellation
+            wait=wait_random_exponential(
+                multiplier=0.5, max=self.options.record_failure_max_wait_s
+            ),
+            stop=stop_after_delay(self.options.record_failure_s),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    await self._settle_failed(job, reason, code, create=False)
+            _log.info("recorded that %s failed (%s)", job.name, code)
+        except Exception:
+            _log.exception(
+                "gave up recording that %s failed; it will be settled as interrupted", job.name
+            )
+        finally:
+            self.leases.release(job.ingestion_id)
+
+    async def _settle_failed(
+        self, job: _Job, reason: str, code: str, *, create: bool = True
+    ) -> None:
         """Record the failure over this ingestion's own record only: when another process
-        holds the record now (a new upload of the same file), its state stands."""
+        holds the record now (a new upload of the same file), its state stands. With
+        `create` false a missing record (deleted meanwhile) stays missing."""
         record = await self.catalog.get(job.owner, job.document_id)
         if record is None:
+            if not create:
+                return
             record = DocumentRecord(
                 job.owner,
                 job.document_id,
@@ -586,6 +654,10 @@ class _Job:
     stored_name: str = ""
     """The name stored and cited, without invisible characters (`visible_name`)."""
     hidden_in_name: int = 0
+    recorded: bool = False
+    """Its record was written, held by this ingestion."""
+    failure_pending: bool = False
+    """Its failure is being recorded in the background, which releases the claim."""
 
 
 async def _settled(work: Callable[..., _T], *args: object) -> _T:

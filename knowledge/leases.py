@@ -9,8 +9,9 @@ document before the stop) and removes that ingestion's staged chunks. A starting
 therefore never touches the work of another live one.
 
 A process knows its own ingestions exactly: a record held by this process whose ingestion no
-longer runs here (its last catalog write failed, or an earlier `KnowledgeBase` of this process
-stopped) is settled at once, lease or not; so is one held by a process of the same machine
+longer runs here (its failure could not be recorded even after retrying, see
+`IngestOptions.record_failure_s`, or an earlier `KnowledgeBase` of this process stopped) is
+settled at once, lease or not; so is one held by a process of the same machine
 (and PID namespace) that no longer exists, as after a crash and restart of a single server.
 
 An ingestion whose claim was lost (another process settled it after a stall longer than the

@@ -10,7 +10,9 @@ SQLite database is (the catalog cannot record "ready" after the passages were co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import chainlit as cl
@@ -127,22 +129,7 @@ async def test_a_full_database_disk_leaves_no_ready_record_without_passages(
 ) -> None:
     monkeypatch.setenv("CHAINLIT_AUTH_SECRET", "test-secret-for-the-disk-full-test-0123456789")
     with small_disk(tmp_path / "db-disk", "4m") as disk:
-        url = f"sqlite+aiosqlite:///{disk / 'cadre.db'}"
-        await migrate(url)
-        layer = CadreDataLayer(make_engine(url), LocalStorageClient(tmp_path / "files"))
-        try:
-            alice = str((await layer.create_user(cl.User(identifier="alice"))).id)  # type: ignore[union-attr]
-            catalog = SqlDocumentCatalog(layer)
-            filling = _DiskFillsAtReady(catalog, disk)
-            index = tmp_path / "knowledge"
-            base = await _base(index, catalog)
-            await ingest_ok(base, alice, EARLIER)
-            base = await _base(index, filling)
-
-            report = _report("ledger.pdf", 20)
-            [outcome] = await base.ingest_all([report], alice)
-            assert filling.filler is not None, "the pipeline never recorded ready"
-            _assert_disk_full(outcome, "ledger.pdf")
+        async with _full_at_ready(disk, tmp_path) as (base, catalog, alice, filling, outcome):
             # The passages committed just before were taken back out: nothing searchable
             # that is not listed ready, and no "ready" record without its passages.
             assert not base.store.has_document(alice, outcome.document_id)
@@ -153,20 +140,92 @@ async def test_a_full_database_disk_leaves_no_ready_record_without_passages(
             [hit] = await base.search("quince pruned", alice, k=1, mode="text")
             assert hit.document_name == "orchard.pdf"
 
-            # Space is freed; the next start settles the record, the file goes in again.
-            filling.filler.unlink()
-            restarted = await _base(index, catalog)
-            record = await catalog.get(alice, outcome.document_id)
-            assert record is not None
+            # Space is freed: without a restart the record says failed, and why.
+            filling.unlink()
+            record = await _settled(catalog, alice, outcome.document_id)
             assert record.status is DocumentStatus.FAILED
-            [done] = await ingest_ok(restarted, alice, report)
+            assert record.code == "disk_full"
+            assert record.reason == outcome.reason
+            [listed] = [r for r in await base.list_documents(alice) if r.name == "ledger.pdf"]
+            assert (listed.status, listed.code) == (DocumentStatus.FAILED, "disk_full")
+
+            # The same file goes in again.
+            [done] = await ingest_ok(base, alice, _report("ledger.pdf", 20))
             record = await catalog.get(alice, done.document_id)
             assert record is not None
             assert record.status is DocumentStatus.READY
             assert record.chunks == done.chunks
-            assert restarted.store.has_document(alice, done.document_id)
+            assert base.store.has_document(alice, done.document_id)
+
+
+async def test_a_failure_still_unrecorded_at_shutdown_is_settled_at_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHAINLIT_AUTH_SECRET", "test-secret-for-the-disk-full-test-0123456789")
+    with small_disk(tmp_path / "db-disk", "4m") as disk:
+        async with _full_at_ready(disk, tmp_path) as (base, catalog, alice, filling, outcome):
+            # The server stops while the disk is still full: it stops trying to record the
+            # failure, and nothing of it keeps running.
+            await base.close()
+            assert not [t for t in asyncio.all_tasks() if "record-failure" in t.get_name()]
+            record = await catalog.get(alice, outcome.document_id)
+            assert record is not None
+            assert record.status is DocumentStatus.PROCESSING
+
+            # Space is freed; the next start settles the record (as interrupted, the reason
+            # being lost with the process) and the same file goes in again.
+            filling.unlink()
+            restarted = await _base(tmp_path / "knowledge", catalog)
+            record = await catalog.get(alice, outcome.document_id)
+            assert record is not None
+            assert (record.status, record.code) == (DocumentStatus.FAILED, "interrupted")
+            [done] = await ingest_ok(restarted, alice, _report("ledger.pdf", 20))
+            record = await catalog.get(alice, done.document_id)
+            assert record is not None
+            assert record.status is DocumentStatus.READY
+            await restarted.close()
+
+
+@contextlib.asynccontextmanager
+async def _full_at_ready(
+    disk: Path, tmp_path: Path
+) -> AsyncIterator[tuple[KnowledgeBase, SqlDocumentCatalog, str, Path, IngestFailed]]:
+    """`orchard.pdf` read; then `ledger.pdf` failed by the disk under the SQLite database
+    filling at its "ready" record (the failed record is refused too). Yields the base that
+    read it, the catalog, the owner, the filler and the ledger's outcome."""
+    url = f"sqlite+aiosqlite:///{disk / 'cadre.db'}"
+    await migrate(url)
+    layer = CadreDataLayer(make_engine(url), LocalStorageClient(tmp_path / "files"))
+    try:
+        alice = str((await layer.create_user(cl.User(identifier="alice"))).id)  # type: ignore[union-attr]
+        catalog = SqlDocumentCatalog(layer)
+        filling = _DiskFillsAtReady(catalog, disk)
+        index = tmp_path / "knowledge"
+        earlier = await _base(index, catalog)
+        await ingest_ok(earlier, alice, EARLIER)
+        await earlier.close()
+        base = await _base(index, filling)
+        [outcome] = await base.ingest_all([_report("ledger.pdf", 20)], alice)
+        assert filling.filler is not None, "the pipeline never recorded ready"
+        _assert_disk_full(outcome, "ledger.pdf")
+        assert isinstance(outcome, IngestFailed)
+        try:
+            yield base, catalog, alice, filling.filler, outcome
         finally:
-            await layer.close()
+            await base.close()
+    finally:
+        await layer.close()
+
+
+async def _settled(catalog: DocumentCatalog, owner: str, document_id: str) -> DocumentRecord:
+    """The record once no ingestion waits on it any more (polled)."""
+    for _ in range(600):
+        record = await catalog.get(owner, document_id)
+        assert record is not None
+        if record.finished:
+            return record
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the record of {document_id} still waits: {record}")
 
 
 async def _base(index: Path, catalog: DocumentCatalog) -> KnowledgeBase:

@@ -6,7 +6,8 @@ index, the kept originals) on a small tmpfs:
   file was saved (the browser shows the upload's `detail` next to the file's name), the
   server logs it, no half-written file stays, and the chat goes on;
 - after the upload was saved, while the file is read: its line in the chat says the disk is
-  full, nothing of it is searchable or kept, and it is listed as failed.
+  full, nothing of it is searchable or kept, and once space is freed it is listed as failed
+  with that reason (the full disk refused that record too; it is written when it can be).
 
 Either way the documents and threads from before stay intact and searchable, and once space
 is freed the same file uploads and is read normally.
@@ -74,6 +75,18 @@ async def _documents(chat: ChainlitClient) -> str:
         for s in chat.messages(listing).values()
         if "Your documents" in str(s["output"])
     )
+
+
+async def _listed_failed(chat: ChainlitClient, name: str) -> str:
+    """`/documents` once it lists `name` as failed (the record is written in the background
+    once the disk takes writes again; polled)."""
+    listing = ""
+    for _ in range(120):
+        listing = await _documents(chat)
+        if f"**{name}** — ❌ failed" in listing:
+            return listing
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{name} is never listed as failed:\n{listing}")
 
 
 def _full_disk_sentence(said: str, name: str) -> None:
@@ -185,12 +198,14 @@ async def test_a_disk_that_fills_while_an_upload_is_read_fails_it_cleanly(
             await server.logged("Ingesting ledger.md failed (disk_full)")
 
             filler.unlink()
-            # Nothing of it searchable, kept or listed ready. (The full disk refused its
-            # "failed" record too: it is listed "reading" until a restart settles it; see
-            # docs/security.md.)
-            listing = await _documents(chat)
+            # The full disk refused its "failed" record too; once space is freed the list
+            # says failed and why, as the chat did, without a restart. Nothing of it is
+            # searchable or kept.
+            listing = await _listed_failed(chat, "ledger.md")
             assert "**orchard.md** — ✅ ready" in listing, listing
-            assert "**ledger.md** — ✅" not in listing, listing
+            [line] = [row for row in listing.splitlines() if "**ledger.md**" in row]
+            assert line.startswith("- **ledger.md** — ❌ failed: "), line
+            _full_disk_sentence(line, "ledger.md")
             assert "ledger.md" not in _search(data, "Which barrel holds cider batch 4242?")
             originals = [p.read_bytes() for p in (data / "documents").rglob("*") if p.is_file()]
             assert originals == [EARLIER.encode()]
