@@ -43,8 +43,9 @@ def _shared_models(model_cache: str) -> str:
 
 
 STRICT = bool(os.environ.get("CI") or os.environ.get("CADRE_STRICT_TESTS"))
-"""CI (`CI` or `CADRE_STRICT_TESTS` set, as .ci/run does): skips for a missing install fail."""
-_MISSING_INSTALL = re.compile(r"postgres|chromium|llama[-_. ]?cpp", re.IGNORECASE)
+"""CI (`CI` or `CADRE_STRICT_TESTS` set, as .ci/run does): skips for a missing install fail,
+and so do those for a missing network namespace (the proof that nothing leaves the machine)."""
+_MISSING_INSTALL = re.compile(r"postgres|chromium|llama[-_. ]?cpp|network namespace", re.IGNORECASE)
 
 
 def _skip_reason(report: pytest.TestReport | pytest.CollectReport) -> str:

@@ -12,8 +12,12 @@ import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+
+from tests.support.chainlit_client import ChainlitClient
+from tests.support.server import cadre_server
 
 IN_NAMESPACE = os.environ.get("CADRE_TEST_NETNS") == "1"
 OUTSIDE = "93.184.216.34"  # a public address (example.com's, once); never reached
@@ -100,3 +104,34 @@ def test_unguarded_native_code_reaches_nothing_beyond_loopback() -> None:
         "dns": "failed",
         "loopback": "connected",
     }
+
+
+@pytest.mark.slow  # a server start
+@pytest.mark.skipif(
+    not IN_NAMESPACE,
+    reason="not inside a network namespace (make test makes one where the machine allows; "
+    "tests/netguard/isolated prints why not)",
+)
+async def test_cadre_serve_without_the_python_guard_reaches_nothing_beyond_loopback(
+    tmp_path: Path,
+) -> None:
+    # The real server, on uvloop, with the Python guard off (its folder not on PYTHONPATH)
+    # and a provider configured at an outside address: its request to that provider goes
+    # through httpx and uvloop's C connect, and the kernel refuses it before any packet.
+    with cadre_server(
+        tmp_path / "data",
+        PYTHONPATH="",
+        CADRE_OPENAI_BASE_URL=f"http://{OUTSIDE}/v1",
+        CADRE_OPENAI_API_KEY="sk-never-sent",
+        CADRE_CHAT_MODEL="openai:gpt-4o-mini",
+    ) as server:
+        chat = ChainlitClient(server.url)
+        await chat.connect()
+        try:
+            said = chat.answers(await chat.ask("What is the capital of France?"))
+        finally:
+            await chat.close()
+        # The person hears the provider could not be reached; the log shows why: no route.
+        assert any("could not be reached" in answer for answer in said), said
+        await server.logged("Network is unreachable")
+        assert "loopback" not in server.log_text()  # not the Python guard's refusal

@@ -113,6 +113,34 @@ def _retryable(policy: RetryPolicy) -> Callable[[BaseException], bool]:
     return retryable
 
 
+def _log_retry(provider: str, policy: RetryPolicy) -> Callable[[RetryCallState], None]:
+    def log_retry(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "%s: retrying (%d/%d) after: %s",
+            provider,
+            state.attempt_number + 1,
+            policy.attempts,
+            _with_root_cause(error),
+        )
+
+    return log_retry
+
+
+def _with_root_cause(error: BaseException | None) -> str:
+    """`error` and, for the admin reading the log, what lies under it: the SDK's "could not
+    be reached" says nothing of a refused port, a failed DNS lookup or no route at all."""
+    if error is None:
+        return "no error"
+    root, seen = error, {id(error)}
+    while (inner := root.__cause__ or root.__context__) is not None and id(inner) not in seen:
+        root = inner
+        seen.add(id(inner))
+    if root is error:
+        return str(error)
+    return f"{error} ({type(root).__name__}: {root})"
+
+
 async def resilient_stream(
     provider: str,
     open_stream: Callable[[], AsyncIterator[ModelEvent]],
@@ -138,12 +166,12 @@ async def resilient_stream(
             stop=stop_after_attempt(policy.attempts),
             wait=_wait(policy),
             retry=retry_if_exception(retry_unless_shown),
+            before_sleep=_log_retry(provider, policy),
             reraise=True,
         ):
             with attempt:
                 number = attempt.retry_state.attempt_number
                 if number > 1:
-                    log.warning("%s: retrying (%d/%d)", provider, number, policy.attempts)
                     yield ModelNotice(f"{provider}: retrying ({number}/{policy.attempts})…")
                 async for event in open_stream():
                     started = started or isinstance(event, TextChunk | ToolCall)
