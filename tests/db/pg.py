@@ -71,14 +71,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _throwaway_cluster() -> Iterator[PgServer | str]:
-    """Start a cluster from Debian's postgresql binaries; yields (user, port) or why not."""
+def _throwaway_cluster(where: Path | None = None) -> Iterator[PgServer | str]:
+    """Start a cluster from Debian's postgresql binaries; yields (user, port) or why not.
+
+    Its files go in a new folder, inside `where` when given (a small disk a test fills)."""
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
         yield "no PostgreSQL server on 127.0.0.1:5432 and no /usr/lib/postgresql/*/bin/initdb"
         return
     bindir = Path(bins[-1]).parent
-    workdir = Path(tempfile.mkdtemp(prefix="cadre-pg-"))
+    workdir = Path(tempfile.mkdtemp(prefix="cadre-pg-", dir=where))
     prefix: list[str] = []
     if os.geteuid() == 0:  # initdb refuses to run as root
         if shutil.which("runuser") is None:
@@ -125,6 +127,13 @@ def _throwaway_cluster() -> Iterator[PgServer | str]:
             timeout=60,
         )
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def cluster_on(disk: Path) -> Iterator[PgServer | str]:
+    """A throwaway cluster of its own whose data directory (WAL included) is on `disk`."""
+    with _throwaway_cluster(disk) as started:
+        yield started
 
 
 @contextmanager

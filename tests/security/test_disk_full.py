@@ -4,14 +4,17 @@ kept or half-visible, the documents read before stay searchable, and once space 
 same file is read normally.
 
 The disk is a real one: a small tmpfs mounted for the test (root can; CI runs as root), filled
-with a plain file. Two cases: the document index (LanceDB) is on the full disk, and the
-SQLite database is (the catalog cannot record "ready" after the passages were committed).
+with a plain file. Three cases: the document index (LanceDB) is on the full disk; the
+SQLite database is (the catalog cannot record "ready" after the passages were committed, nor
+"failed"; that record is written once space is freed, or settled at the next start); and a
+PostgreSQL cluster's data directory is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -26,6 +29,8 @@ from knowledge.base import KnowledgeBase
 from knowledge.catalog import DocumentCatalog, DocumentRecord, DocumentStatus
 from knowledge.embedder import HashEmbedder
 from knowledge.ingest import IngestDone, IngestFailed, Upload
+from tests.conftest import STRICT
+from tests.db.pg import cluster_on, create_database
 from tests.knowledge.retrieval_helpers import ingest_ok, open_base, paged_text, upload
 from tests.support.disks import fill, small_disk
 
@@ -230,3 +235,83 @@ async def _settled(catalog: DocumentCatalog, owner: str, document_id: str) -> Do
 
 async def _base(index: Path, catalog: DocumentCatalog) -> KnowledgeBase:
     return await KnowledgeBase.open(index, HashEmbedder(64), catalog, parser=paged_text)
+
+
+async def test_a_full_postgresql_disk_fails_the_files_clearly_and_keeps_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL with its data directory (WAL included) on a 64 MB tmpfs, the index
+    elsewhere: the disk fills before a batch of uploads."""
+    monkeypatch.setenv("CHAINLIT_AUTH_SECRET", "test-secret-for-the-disk-full-test-0123456789")
+    # Not under tmp_path: PostgreSQL runs as its own user, who cannot enter pytest's folders.
+    with (
+        tempfile.TemporaryDirectory(prefix="cadre-pg-disk-") as mount,
+        small_disk(Path(mount), "64m") as disk,
+        cluster_on(disk) as server,
+    ):
+        if isinstance(server, str):
+            pytest.fail(server) if STRICT else pytest.skip(server)
+        url = await create_database(server.user, server.port, server.host)
+        await migrate(url)
+        layer = CadreDataLayer(make_engine(url), LocalStorageClient(tmp_path / "files"))
+        try:
+            alice = str((await layer.create_user(cl.User(identifier="alice"))).id)  # type: ignore[union-attr]
+            catalog = SqlDocumentCatalog(layer)
+            base = await _base(tmp_path / "knowledge", catalog)
+            [orchard] = await ingest_ok(base, alice, EARLIER)
+            filler = fill(disk, leave=0)
+
+            ledgers = [
+                upload(f"ledger{n}.pdf", f"# Ledger {n}\nRow {n}: barrel {n} holds cider.")
+                for n in range(40)
+            ]
+            outcomes = await base.ingest_all(ledgers, alice)
+            failed = [o for o in outcomes if isinstance(o, IngestFailed)]
+            assert failed, "the full disk refused nothing"
+            for outcome in failed:  # every refusal says why in a sentence
+                _assert_disk_full(outcome, outcome.document)
+            await _consistent(base, catalog, alice)
+
+            # Space is freed: without a restart every refused file is listed failed with
+            # the reason it was given (or not at all, when not even its first record could
+            # be written); nothing of it is searchable; what was read before is intact.
+            filler.unlink()
+            await _none_waiting(catalog)
+            records = {r.document_id: r for r in await catalog.list_documents(alice)}
+            for outcome in failed:
+                record = records.get(outcome.document_id)
+                assert record is None or (record.status, record.code, record.reason) == (
+                    DocumentStatus.FAILED,
+                    "disk_full",
+                    outcome.reason,
+                ), record
+            await _consistent(base, catalog, alice)
+            assert records[orchard.document_id].status is DocumentStatus.READY
+            [hit] = await base.search("quince pruned", alice, k=1, mode="text")
+            assert hit.document_name == "orchard.pdf"
+
+            # The same files go in now.
+            again = await ingest_ok(base, alice, *ledgers[:3])
+            assert [d.document_id for d in again] == [o.document_id for o in outcomes[:3]]
+            await _consistent(base, catalog, alice)
+            await base.close()
+        finally:
+            await layer.close()
+
+
+async def _consistent(base: KnowledgeBase, catalog: DocumentCatalog, owner: str) -> None:
+    """Every document with passages is listed ready with their count, and every ready record
+    has its passages: nothing half-saved."""
+    records = {r.document_id: r for r in await catalog.list_documents(owner)}
+    stored = {d.document_id: d.chunks for d in base.store.documents(owner)}
+    ready = {i: r.chunks for i, r in records.items() if r.status is DocumentStatus.READY}
+    assert ready == stored, (ready, stored)
+
+
+async def _none_waiting(catalog: DocumentCatalog) -> None:
+    """Polls until no record is queued or processing any more."""
+    for _ in range(600):
+        if not await catalog.unfinished():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"still waiting: {await catalog.unfinished()}")
