@@ -240,12 +240,20 @@ def chunk_text(
     return chunks
 
 
+# "33", "- 5 -", "Page 12", "7 / 40": a page's printed number that ended up a chunk alone (a
+# footer after the page's last full chunk, an index page's number). It says nothing a person
+# could ask about, yet its vector sits close to any short question with numbers in it ("What
+# is 17 times 23?" matched a manual's "33" at 0.43 and sent arithmetic to the documents).
+_PAGE_NUMBER_ONLY = re.compile(r"\W*(?:page\s*)?\d{1,4}(?:\s*(?:of|/)\s*\d{1,4})?\W*", re.I)
+
+
 def chunk_document(
     document: ParsedDocument,
     count_tokens: TokenCounter,
     options: ChunkingOptions | None = None,
 ) -> list[Chunk]:
-    """Chunks of every section in order; a chunk never spans two sections or pages.
+    """Chunks of every section in order; a chunk never spans two sections or pages, and
+    none is a page number alone.
 
     Args:
         document: The parsed document.
@@ -259,6 +267,8 @@ def chunk_document(
         visible, hidden = strip_hidden(section.text)
         meta = {**section.meta, HIDDEN_CHARACTERS: str(hidden)} if hidden else section.meta
         for text in chunk_text(visible, count_tokens, options):
+            if _PAGE_NUMBER_ONLY.fullmatch(text):
+                continue
             chunks.append(
                 Chunk(
                     text=text,

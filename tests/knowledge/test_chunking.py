@@ -134,6 +134,22 @@ def test_empty_sections_make_no_chunks() -> None:
     assert chunk_document(document, words) == []
 
 
+def test_a_page_number_left_alone_makes_no_chunk() -> None:
+    # What a PDF page's footer or an index page's number becomes when the chunk before it
+    # is full, or when the parser reads it as a section of its own.
+    alone = ["33", "- 5 -", "Page 12", "7 / 40", "12"]
+    kept = ["Chapter 12", "iv.", "Paragraph 1 sentence 0 talks about topic 100."]
+    document = ParsedDocument(
+        name="manual.pdf",
+        kind="pdf",
+        sections=tuple(Section(text=t, page=n) for n, t in enumerate(alone + kept, start=1)),
+        page_count=len(alone + kept),
+    )
+    chunks = chunk_document(document, words)
+    assert [c.text for c in chunks] == kept
+    assert [c.index for c in chunks] == [0, 1, 2]
+
+
 def test_bundled_counter_counts_wordpieces(wordpieces: TokenCounter) -> None:
     assert wordpieces("Hello world") == 2
     assert wordpieces("tokenization") == 2  # "token", "##ization"
