@@ -84,6 +84,7 @@ class ChiefOfStaff:
         self, request: str, *, history: Sequence[ChatMessage] = (), deps: Any = None
     ) -> AsyncGenerator[RunEvent, None]:
         """Handle one user message, yielding the events of the whole tree as they happen."""
+        history = self._unlabelled(history)
         if self.uses_tools:
             spec = replace(self.spec, instructions=chief_instructions(self.spec, self.operators))
             tools = [plan_tool(self.operators), *delegation_tools(self.operators)]
@@ -99,6 +100,24 @@ class ChiefOfStaff:
             return await observe_run(ctx, self.model.id, request, self._routed(router, request))
 
         return self.runner.stream_turn(self.spec.name, request, body, history=history, deps=deps)
+
+    def _unlabelled(self, history: Sequence[ChatMessage]) -> list[ChatMessage]:
+        """Earlier answers without the "**Researcher:** " labels that join a plan's results.
+
+        The bundled model, answering a later question itself, copied the label into its own
+        reply ("**Researcher:** Pride and Prejudice was written by Jane Austen."), naming an
+        operator that never ran. The labels only told the person who wrote what.
+        """
+        names = "|".join(re.escape(operator.name) for operator in self.operators)
+        if not names:
+            return list(history)
+        label = re.compile(rf"^\*\*(?:{names}):\*\* ", re.MULTILINE)
+        return [
+            replace(message, content=label.sub("", message.content))
+            if message.role == "assistant"
+            else message
+            for message in history
+        ]
 
     async def run(
         self, request: str, *, history: Sequence[ChatMessage] = (), deps: Any = None

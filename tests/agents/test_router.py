@@ -26,7 +26,7 @@ from agents import (
     ToolCallFinished,
 )
 from agents.errors import ConfigError, ModelError
-from agents.models.base import Capabilities
+from agents.models.base import Capabilities, ChatMessage
 from agents.models.scripted import ScriptedModel
 from knowledge.embedder import HashEmbedder
 from tests.agents.agent_helpers import collect, kinds, of, team
@@ -125,6 +125,22 @@ async def test_the_chief_answers_small_talk_itself() -> None:
     assert events[-1].output == "Hello! How can I help?"  # type: ignore[union-attr]
     assert chief_model.calls[0].messages[0].content.endswith(CHIEF_OF_STAFF.instructions)
     assert t.store.all() == []
+
+
+async def test_earlier_results_reach_the_chief_without_their_operator_labels() -> None:
+    # A plan's results are shown as "**Researcher:** …"; answering a later question itself,
+    # the small model copied that label, naming an operator that never ran.
+    chief_model = small("chief", ["Jane Austen."])
+    t = team(chief_model, [(WRITER, small("writer", []))], router=hash_router())
+    earlier = (
+        ChatMessage.user("Summarise the memo and draft a reply."),
+        ChatMessage.assistant("**Writer:** Dear team,\n\n**Writer:** thanks. **Writer:** stays"),
+    )
+
+    await collect(t.chief.stream("Hi there!", history=earlier))
+
+    seen = [m.content for m in chief_model.calls[0].messages if m.role == "assistant"]
+    assert seen == ["Dear team,\n\nthanks. **Writer:** stays"]
 
 
 async def test_a_routed_operator_failure_is_answered_by_the_chief() -> None:
