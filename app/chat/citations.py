@@ -77,9 +77,11 @@ def citation_elements(
                 name=name, path=str(original), page=passage.page, display="side"
             )
         else:
+            # Numbered in its text too: Chainlit opens every cited passage of the conversation
+            # in one side panel after each answer, titled with the newest name only.
             element = cl.Text(
                 name=name,
-                content=f"**{_label(passage)}**\n\n{without_remote_images(passage.text)}",
+                content=f"**{name} {_label(passage)}**\n\n{without_remote_images(passage.text)}",
                 display="side",
             )
         elements.append(element)

@@ -146,6 +146,7 @@ def test_payloads_in_a_streamed_answer_a_cited_passage_and_a_file_name_stay_iner
         page.locator("a.element-link", has_text="[1]").last.click()
         side = page.locator("#side-view-content")
         expect(side).to_contain_text("14 March 2027", timeout=30_000)
+        expect(side).to_contain_text("[1] plan")  # the passage says which number it is
         expect(side).to_contain_text("onerror=")
         expect(side).to_contain_text("<script>window.__xss=1</script>")
         _assert_inert(page, dialogs)
