@@ -69,6 +69,12 @@ class DocumentCatalog(Protocol):
         """Insert or replace the record keyed by (owner, document_id)."""
         ...
 
+    async def add(self, record: DocumentRecord) -> bool:
+        """Insert the record unless the owner already has one for that document; whether
+        it was inserted. One conditional write: a record written meanwhile (a new upload of
+        the same file) stands."""
+        ...
+
     async def get(self, owner: str, document_id: str) -> DocumentRecord | None:
         """The owner's record, or `None`."""
         ...
@@ -109,13 +115,24 @@ class InMemoryCatalog:
     async def put(self, record: DocumentRecord) -> None:
         """Insert or replace the record."""
         async with self._lock:
-            previous = self._records.get((record.owner, record.document_id))
-            created = record.created_at or (previous.created_at if previous else None) or utcnow()
-            if record.finished:  # nothing holds a finished record
-                record = replace(record, ingestion_id=None, lease_holder=None, lease_until=None)
-            self._records[(record.owner, record.document_id)] = replace(
-                record, created_at=created, updated_at=record.updated_at or utcnow()
-            )
+            self._write(record)
+
+    async def add(self, record: DocumentRecord) -> bool:
+        """Insert the record unless there is one already; whether inserted."""
+        async with self._lock:
+            if (record.owner, record.document_id) in self._records:
+                return False
+            self._write(record)
+            return True
+
+    def _write(self, record: DocumentRecord) -> None:
+        previous = self._records.get((record.owner, record.document_id))
+        created = record.created_at or (previous.created_at if previous else None) or utcnow()
+        if record.finished:  # nothing holds a finished record
+            record = replace(record, ingestion_id=None, lease_holder=None, lease_until=None)
+        self._records[(record.owner, record.document_id)] = replace(
+            record, created_at=created, updated_at=record.updated_at or utcnow()
+        )
 
     async def get(self, owner: str, document_id: str) -> DocumentRecord | None:
         """The owner's record, or `None`."""

@@ -564,8 +564,7 @@ class IngestPipeline:
             # The catalog may be what failed (a full disk): the person still hears why now,
             # and the list says it too once the catalog takes writes again.
             _log.exception("could not record that %s failed; trying again", job.name)
-            if job.recorded:
-                self._record_failure_later(job, reason, code)
+            self._record_failure_later(job, reason, code)
         if queue is not None:
             await queue.put(IngestFailed(job.name, reason, code, job.document_id))
 
@@ -595,7 +594,8 @@ class IngestPipeline:
         try:
             async for attempt in retrying:
                 with attempt:
-                    await self._settle_failed(job, reason, code, create=False)
+                    # A record of this ingestion that is gone now was deleted: not re-created.
+                    await self._settle_failed(job, reason, code, create=not job.recorded)
             _log.info("recorded that %s failed (%s)", job.name, code)
         except Exception:
             _log.exception(
@@ -608,8 +608,8 @@ class IngestPipeline:
         self, job: _Job, reason: str, code: str, *, create: bool = True
     ) -> None:
         """Record the failure over this ingestion's own record only: when another process
-        holds the record now (a new upload of the same file), its state stands. With
-        `create` false a missing record (deleted meanwhile) stays missing."""
+        holds the record now (a new upload of the same file), its state stands. A missing
+        record is added (never over one written meanwhile) only when `create`."""
         record = await self.catalog.get(job.owner, job.document_id)
         if record is None:
             if not create:
@@ -623,7 +623,7 @@ class IngestPipeline:
                 reason=reason,
                 code=code,
             )
-            await self.catalog.put(record)
+            await self.catalog.add(record)
             return
         failed = record.moved_to(
             DocumentStatus.FAILED, reason=reason, code=code, ingestion_id=job.ingestion_id

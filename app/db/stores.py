@@ -123,6 +123,13 @@ class SqlDocumentCatalog:
 
     async def put(self, record: DocumentRecord) -> None:
         """Insert or replace the record keyed by (owner, document_id)."""
+        await self._insert(record, overwrite=True)
+
+    async def add(self, record: DocumentRecord) -> bool:
+        """Insert the record unless the owner has one for that document; whether inserted."""
+        return await self._insert(record, overwrite=False)
+
+    async def _insert(self, record: DocumentRecord, *, overwrite: bool) -> bool:
         status = str(record.status)
         if status not in DOCUMENT_STATUSES or not (
             _usable(record.owner) and _usable(record.document_id)
@@ -155,13 +162,15 @@ class SqlDocumentCatalog:
         )
         if record.created_at is not None:  # else the first put's time stays
             values["created_at"] = record.created_at
+        keys = ["owner_id", "content_hash"]
+        written = (
+            insert.on_conflict_do_update(index_elements=keys, set_=values)
+            if overwrite
+            else insert.on_conflict_do_nothing(index_elements=keys)
+        ).returning(DocumentRow.id)
         try:
             async with self._layer.writing() as session:
-                await session.execute(
-                    insert.on_conflict_do_update(
-                        index_elements=["owner_id", "content_hash"], set_=values
-                    )
-                )
+                return bool((await session.scalars(written)).all())
         except IntegrityError as exc:
             raise PersistenceError(
                 f"cannot record document {record.name!r}: owner {record.owner!r} is not the "

@@ -180,6 +180,25 @@ async def test_put_updates_the_same_document_in_place(data_layer: CadreDataLayer
     assert only.updated_at >= first.updated_at
 
 
+async def test_add_never_writes_over_a_record_already_there(
+    data_layer: CadreDataLayer,
+) -> None:
+    alice = await make_user(data_layer, "alice")
+    catalog = SqlDocumentCatalog(data_layer)
+    queued = doc(alice, "notes.md", size_bytes=10)
+    failed = queued.moved_to(DocumentStatus.FAILED, reason="The disk is full.", code="disk_full")
+    assert await catalog.add(failed)
+    stored = await catalog.get(alice, queued.document_id)
+    assert stored is not None
+    assert (stored.status, stored.code) == ("failed", "disk_full")
+
+    # A new upload of the same file wrote its record: a late failure of the old one stays out.
+    await catalog.put(queued)
+    assert not await catalog.add(failed)
+    (only,) = await catalog.list_documents(alice)
+    assert (only.status, only.code) == ("queued", None)
+
+
 async def test_each_owner_lists_only_their_documents_newest_first(
     data_layer: CadreDataLayer,
 ) -> None:
