@@ -99,14 +99,25 @@ _CUES = {
         r"\b(?:draft|write|compose|rewrite|announce|reply\s+to|respond\s+to"
         rf"|(?:{_PRODUCE})\s+(?:me\s+|us\s+|them\s+|him\s+|her\s+)?(?:an?|some|the|my|our)?\s*"
         rf"{_MODS}(?:{_ARTIFACT})"
-        r"|(?:an?|short|quick|friendly|formal|polite)\s+(?:[\w'-]+\s+){0,2}(?:e-?mail|memo|note"
-        r"|post|letter|message|update|paragraph|announcement|reply|reminder|tweet)"
         r"|e-?mail\s+(?:the|all|my|our|it|them|to)\b|e-?mail\s+\w+\s+(?:an?|the)\s|let\s+(?:[\w'-]+\s+){1,4}know"
         r"|put\s+(?:it|them|this|that)\s+in(?:to)?\s+an?|turn\s+(?:it|them|this|that)\s+into"
         r"|explain\s+(?:it|this|that|them)\b)",
         re.IGNORECASE,
     ),
 }
+# "A short note to the team", "a quick reply": a text to produce when that is the request,
+# not when a question only mentions one ("Which function turns an error code into a readable
+# message?" is a look-up).
+_NAMED_TEXT = re.compile(
+    r"\b(?:an?|short|quick|friendly|formal|polite)\s+(?:[\w'-]+\s+){0,2}(?:e-?mail|memo|note"
+    r"|post|letter|message|update|paragraph|announcement|reply|reminder|tweet)\b",
+    re.IGNORECASE,
+)
+_QUESTION = re.compile(
+    r"^\W*(?:which|what|who|whom|whose|when|where|why|how|is|are|was|were|does|do|did|can"
+    r"|could|should|will|would)\b(?!\s+(?:you|we)\s+(?:write|draft|send|compose|prepare)\b)",
+    re.IGNORECASE,
+)
 # Asking "how much" or "which is cheaper" is arithmetic only when there are numbers to work
 # with; otherwise it is usually a look-up ("how many vacation days do we get?").
 _WEAK_ARITHMETIC = re.compile(
@@ -171,6 +182,8 @@ DEFAULT_KINDS = {"documents": "Researcher", "arithmetic": "Analyst", "writing": 
 def kinds_of_work(request: str) -> list[str]:
     """The kinds of work `request` asks for, in `FLOW` order."""
     found = {kind for kind, cue in _CUES.items() if cue.search(request)}
+    if _NAMED_TEXT.search(request) and not _QUESTION.search(request):
+        found.add("writing")
     if _WEAK_ARITHMETIC.search(request) and _DIGIT.search(request):
         found.add("arithmetic")
     return [kind for kind in FLOW if kind in found]
@@ -179,6 +192,8 @@ def kinds_of_work(request: str) -> list[str]:
 def _cue_phrase(request: str) -> str:
     for kind in FLOW:
         if found := _CUES[kind].search(request):
+            return f'"{found.group(0)}"'
+        if kind == "writing" and (found := _NAMED_TEXT.search(request)):
             return f'"{found.group(0)}"'
     found = _WEAK_ARITHMETIC.search(request)
     return f'"{found.group(0)}" with numbers' if found else "its wording"

@@ -90,6 +90,9 @@ def test_a_single_question_stays_whole() -> None:
         ("What's 12% of 3,400? Shoot off a reply to the vendor", ["arithmetic", "writing"]),
         ("Split 900 across 4 people and email the team", ["arithmetic", "writing"]),
         ("Hi there!", []),
+        # A question that only mentions a text is a look-up; the same words as a request are not.
+        ("Which function turns an error code into a readable message?", []),
+        ("A short email to the team saying the office is closed Friday", ["writing"]),
         ("Give me summary statistics for this CSV: a,b\n1,2", []),
     ],
 )
