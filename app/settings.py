@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from agents.models.local import LocalModelConfig
+if TYPE_CHECKING:
+    from agents.models.local import LocalModelConfig
 
 
 class Settings(BaseSettings):
@@ -162,6 +163,9 @@ class Settings(BaseSettings):
     @cached_property
     def local_model(self) -> LocalModelConfig:
         """The part of the settings the local model provider needs."""
+        # Imported here: the agents package costs `cadre search` a quarter second at start-up.
+        from agents.models.local import LocalModelConfig
+
         return LocalModelConfig(
             cache_dir=self.models_dir,
             runtime=self.local_runtime,

@@ -10,13 +10,17 @@ import re
 import tempfile
 import warnings
 from collections.abc import Sequence
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from knowledge.embedder_files import check_embedder_files, file_sha256
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 Vectors = npt.NDArray[np.float32]
 """A (n, dim) array of L2-normalised float32 vectors."""
@@ -310,14 +314,14 @@ class OnnxEmbedder:
         import onnxruntime
         from tokenizers import Tokenizer
 
-        check_embedder_files(model)
+        # Not the weights (90 MB, a tenth of a second to hash): ONNX Runtime reads only the
+        # graph exported from them, which `from_cache` checks against its own sha256.
+        check_embedder_files(model, skip=("model.safetensors",))
         config = json.loads((model / "sentence_bert_config.json").read_text())
         self._max_tokens = int(config["max_seq_length"])
         self._dimension = int(json.loads((model / "config.json").read_text())["hidden_size"])
-        self._counter = Tokenizer.from_file(str(model / "tokenizer.json"))
-        self._counter.no_truncation()
-        self._counter.no_padding()
-        self._tokenizer = Tokenizer.from_file(str(model / "tokenizer.json"))
+        self._tokenizer_json = (model / "tokenizer.json").read_text()
+        self._tokenizer = Tokenizer.from_str(self._tokenizer_json)
         self._tokenizer.enable_truncation(max_length=self._max_tokens)
         padding = self._tokenizer.padding or {}
         self._tokenizer.enable_padding(
@@ -325,6 +329,9 @@ class OnnxEmbedder:
         )
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
+        # Idle worker threads would otherwise spin for a while after each run, taking a core
+        # from LanceDB's query (which follows every embedding) on a small machine.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(graph), options, providers=["CPUExecutionProvider"]
         )
@@ -365,6 +372,17 @@ class OnnxEmbedder:
     def count_tokens(self, text: str) -> int:
         """Word-piece tokens, without the [CLS]/[SEP] markers."""
         return len(self._counter.encode(text, add_special_tokens=False).ids)
+
+    @cached_property
+    def _counter(self) -> Tokenizer:
+        # Made when first needed (chunking, at ingest): building a tokenizer costs a search
+        # process 50 ms, and a search counts no tokens.
+        from tokenizers import Tokenizer
+
+        counter = Tokenizer.from_str(self._tokenizer_json)
+        counter.no_truncation()
+        counter.no_padding()
+        return counter
 
     def _batch(self, texts: list[str]) -> Vectors:
         encodings = self._tokenizer.encode_batch(texts)
