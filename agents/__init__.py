@@ -9,6 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# Imported now, unlike the rest: the function `knowledge_tools` shares its module's name, and
+# importing a submodule later would bind `agents.knowledge_tools` to the module instead.
+from agents.knowledge_tools import KNOWLEDGE_TOOL_NAMES, knowledge_tools
+
 if TYPE_CHECKING:
     from agents.chief import ChiefOfStaff
     from agents.context import RunContext, TurnState
@@ -30,7 +34,6 @@ if TYPE_CHECKING:
         ToolCallStarted,
         UsageReported,
     )
-    from agents.knowledge_tools import KNOWLEDGE_TOOL_NAMES, knowledge_tools
     from agents.limits import AgentLimits, TurnLimits
     from agents.models.prices import Price, PriceTable
     from agents.roster import (
@@ -74,8 +77,6 @@ _EXPORTS = {
     "ToolCallFinished": "agents.events",
     "ToolCallStarted": "agents.events",
     "UsageReported": "agents.events",
-    "KNOWLEDGE_TOOL_NAMES": "agents.knowledge_tools",
-    "knowledge_tools": "agents.knowledge_tools",
     "AgentLimits": "agents.limits",
     "TurnLimits": "agents.limits",
     "Price": "agents.models.prices",
