@@ -243,17 +243,27 @@ def _trim_partial(head: bytes) -> bytes:
     return head
 
 
-def _looks_like_csv(text: str, strong: bool) -> bool:
+def _looks_like_csv(text: str, named: type[csv.Dialect] | None) -> bool:
+    """Whether `text` is delimited rows; `named` is the dialect the file's extension names
+    (.csv, .tsv), or `None` when only the content can tell."""
     lines = [line for line in text.splitlines()[:50] if line.strip()]
-    if len(lines) < (2 if strong else 3):
+    if len(lines) < (2 if named else 3):
         return False
     sample = "\n".join(lines[:-1] if len(lines) > 2 else lines)  # the last may be cut
     try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+        dialect: type[csv.Dialect] = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
-        return False
-    widths = {len(row) for row in csv.reader(sample.splitlines(), dialect)}
-    return len(widths) == 1 and min(widths) >= 2
+        if named is None:
+            return False
+        dialect = named  # the sniffer wants every row as wide: see below
+    rows = list(csv.reader(sample.splitlines(), dialect))
+    widths = {len(row) for row in rows}
+    if len(widths) == 1:
+        return min(widths) >= 2
+    # Exported tables often leave a row's empty trailing fields out (Debian's distro-info
+    # debian.csv: 6 of 8 columns for old releases). Taken as a table only when the extension
+    # says so and no row is wider than the header.
+    return named is not None and len(rows[0]) >= 2 and all(len(r) <= len(rows[0]) for r in rows)
 
 
 def _looks_like_mail(text: str) -> bool:
@@ -280,7 +290,9 @@ def _text_kind(text: str, head: bytes, name: str) -> Kind:
         return "html"
     if ext in _MARKDOWN_EXTENSIONS:
         return "markdown"
-    if ext in _CSV_EXTENSIONS and _looks_like_csv(text, strong=True):
+    if ext in _CSV_EXTENSIONS and _looks_like_csv(
+        text, csv.excel_tab if ext == ".tsv" else csv.excel
+    ):
         return "csv"
     if ext in CODE_EXTENSIONS or PurePath(name).name.lower() in _CODE_FILE_NAMES:
         return "code"
@@ -293,7 +305,7 @@ def _text_kind(text: str, head: bytes, name: str) -> Kind:
         return "html"
     if sum(1 for signal in _MD_SIGNALS if signal.search(text)) >= 2:
         return "markdown"
-    if _looks_like_csv(text, strong=False):
+    if _looks_like_csv(text, None):
         return "csv"
     if sum(1 for signal in _CODE_SIGNALS if signal.search(text)) >= 2:
         return "code"

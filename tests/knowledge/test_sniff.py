@@ -46,6 +46,9 @@ def test_pdf_with_junk_before_the_header_is_still_a_pdf(tmp_path: Path) -> None:
         ("notes.md", "Just prose, no markup at all.", "markdown"),
         ("table", "id,name,score\n1,ann,3\n2,bob,4\n3,cid,5\n", "csv"),
         ("table.tsv", "id\tname\n1\tann\n", "csv"),
+        # Trailing empty fields left out, as exports do: a table when the extension says so.
+        ("releases.csv", "version,name,released,eol\n1.1,Buzz,1996\n7,Wheezy,2013,2016\n", "csv"),
+        ("releases", "version,name,released,eol\n1.1,Buzz,1996\n7,Wheezy,2013,2016\n", "text"),
         ("script", "#!/bin/sh\necho hello\n", "code"),
         ("module", "import os\nfrom sys import argv\n\ndef main():\n    pass\n", "code"),
         ("config.yaml", "key: value\nother: 2\n", "code"),

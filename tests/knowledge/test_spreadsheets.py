@@ -110,6 +110,27 @@ def test_a_csv_ledger_row_carries_its_column_names(tmp_path: Path) -> None:
     ]
 
 
+def test_a_csv_whose_rows_leave_out_empty_trailing_fields_is_read_as_a_table(
+    tmp_path: Path,
+) -> None:
+    # Shaped like Debian's distro-info debian.csv: older releases have no LTS dates.
+    releases = tmp_path / "releases.csv"
+    releases.write_text(
+        "version,codename,created,release,eol,eol-lts\n"
+        "1.1,Buzz,1993-08-16,1996-06-17,1997-06-05\n"
+        "12,Bookworm,2021-08-14,2023-06-10,2026-07-11,2028-06-30\n"
+        ",Sid,1993-08-16\n"
+    )
+    document = parse_file(releases)
+    assert document.kind == "csv"
+    assert document.sections[0].text.splitlines() == [
+        "version: 1.1; codename: Buzz; created: 1993-08-16; release: 1996-06-17; eol: 1997-06-05",
+        "version: 12; codename: Bookworm; created: 2021-08-14; release: 2023-06-10; "
+        "eol: 2026-07-11; eol-lts: 2028-06-30",
+        "codename: Sid; created: 1993-08-16",
+    ]
+
+
 async def test_a_found_row_names_its_sheet_and_columns(tmp_path: Path) -> None:
     base = await KnowledgeBase.open(
         tmp_path / "store", HashEmbedder(64), ingest_options=IngestOptions(batch_size=8)
