@@ -31,6 +31,7 @@ from agents.router import SemanticRouter
 from agents.runner import Body, Runner, final_output, observe_run
 from agents.scope import UserScope
 from agents.spec import AgentSpec
+from agents.table_query import asks_for_aggregate
 from agents.tasks import new_id
 from agents.tool_calls import call_tools
 
@@ -131,10 +132,11 @@ class ChiefOfStaff:
             ctx = replace(ctx, deps=deps)
             if len(plan.steps) > 1:
                 return await self._run_plan(ctx, plan)
-            operator = self._operator(plan.steps[0].operator) if plan.steps else None
-            if operator is None:
+            step = plan.steps[0] if plan.steps else None
+            operator = self._operator(step.operator) if step else None
+            if step is None or operator is None:
                 return await self._answer(ctx, request)
-            outcome = await delegate(replace(ctx, call_id=new_id()), operator, request)
+            outcome = await delegate(replace(ctx, call_id=new_id()), operator, step.task)
             if outcome.ok and outcome.text.strip():
                 # The operator's answer is the reply: a second pass through a small model
                 # costs as long again and tends to lose detail.
@@ -190,12 +192,9 @@ class ChiefOfStaff:
             RESEARCHER,
         )
         plan = await planner.plan(request)
+        if (computed := self._over_tables(request, plan, scope)) is not None:
+            return computed
         if scope is not None and scope.attached:
-            alone = self._operator(plan.steps[0].operator) if len(plan.steps) == 1 else None
-            if alone is not None and "query_table" in alone.tools and scope.attached_tables:
-                # A total over an attached spreadsheet: the Analyst reads every row itself.
-                why = f"{plan.reason} It computes over the attached tables whole."
-                return plan, why, scope
             if len(plan.steps) > 1 and researcher.name in plan.operators:
                 why = f"{plan.reason} The {researcher.name} reads the attached files first."
                 return plan, why, scope
@@ -223,6 +222,36 @@ class ChiefOfStaff:
             where = "your documents match"
             return (*self._by_evidence(request, plan, researcher, where, match, why), ctx.deps)
         return plan, why, ctx.deps
+
+    def _over_tables(
+        self, request: str, plan: Plan, scope: UserScope | None
+    ) -> tuple[Plan, str, UserScope] | None:
+        """The plan when `request` is a figure over a table of this conversation, if it is.
+
+        Search shows a few rows of a sheet; a total or a count needs every row, which only
+        the Analyst's `query_table` reads.
+        """
+        if scope is None or len(plan.steps) > 1:
+            return None
+        alone = self._operator(plan.steps[0].operator) if plan.steps else None
+        if alone is not None and "query_table" in alone.tools and scope.attached_tables:
+            # The router picked the Analyst for a total over an attached spreadsheet.
+            return plan, f"{plan.reason} It computes over the attached tables whole.", scope
+        tables = scope.attached_tables or scope.earlier_tables
+        analyst = next((op for op in self.operators if "query_table" in op.tools), None)
+        if analyst is None or not tables or not asks_for_aggregate(request):
+            return None
+        # "How many releases are listed?" with a CSV in the conversation: counted, not guessed
+        # from the rows a search happened to show.
+        why = (
+            f"It asks for a figure over this conversation's table: the {analyst.name} "
+            "computes over it whole."
+        )
+        over = replace(scope, attached=tables, attached_tables=tables)
+        # The task names the table: the Analyst's `query_table` is called for a figure over
+        # "the table", and the request alone ("How many releases are listed?") does not say so.
+        task = f"From the table attached in this conversation: {request}"
+        return Plan((PlanStep(analyst.name, task),), why), why, over
 
     @staticmethod
     def _by_evidence(

@@ -85,7 +85,10 @@ _CUES = {
         r"|\b(?:i|we)\s+(?:uploaded|attached|shared|received|got|were\s+sent|have\s+on\s+file)\b"
         r"|\buploaded\s+(?:files?|documents?|docs?|pdfs?|sheets?)\b|\baccording\s+to\b"
         r"|^\W*research\s+(?:what|how|whether|when|who|which|our|my|the)\b"
-        r"|\b(?:my|our)\s+(?:notes|files|documents|docs|uploads|records)\b",
+        r"|\b(?:my|our)\s+(?:notes|files|documents|docs|uploads|records)\b"
+        # "in the table" (a file), not "in this table: a,b 1,2" (written in the message), "on
+        # the table" (an offer) nor "book a table".
+        rf"|\b(?:in|from)\s+(?:the|my|our|your|that)\s+{_MODS}(?:tables?|csv)\b",
         re.IGNORECASE,
     ),
     "arithmetic": re.compile(

@@ -23,6 +23,9 @@ class UserScope:
     earlier: tuple[str, ...] = ()
     """Ids of documents attached to earlier messages of the same conversation: a follow-up
     is most likely about them, so they count as evidence at a lower bar."""
+    earlier_tables: tuple[str, ...] = ()
+    """Those of `earlier` that are tables: a follow-up asking for a count or a total over
+    them goes to the Analyst, which computes over every row."""
     documents: tuple[str, ...] | None = None
     """The only document ids the knowledge tools may read (an operator's knowledge scope);
     `None` for all of the owner's documents. Enforced by the store's search filter."""

@@ -63,6 +63,11 @@ class Condition(BaseModel):
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
+def asks_for_aggregate(request: str) -> bool:
+    """Whether `request` asks for a count, total, mean or extreme ("How many … are listed?")."""
+    return bool(_AGGREGATE.search(request))
+
+
 def _needs_table(request: str) -> bool:
     # "the mean of this column: 12, 15, 9" brings its data along: that is column_statistics'.
     inline_data = len(_NUMBER.findall(request)) >= 3

@@ -185,19 +185,20 @@ class Turns:
 
     async def _scope(self, caller: Caller, request: TurnRequest) -> UserScope:
         """Whose documents the turn reads, with the conversation's files and which are tables."""
-        tables: list[str] = []
-        if request.attached:
+        earlier = tuple(d for d in request.earlier if d not in request.attached)
+        tables: set[str] = set()
+        if request.attached or earlier:
             kb = await self._services.knowledge()
-            for document_id in request.attached:
+            for document_id in (*request.attached, *earlier):
                 record = await kb.catalog.get(caller.user_id, document_id)
                 if record is not None and is_spreadsheet(record.name):
-                    tables.append(document_id)
-        earlier = tuple(d for d in request.earlier if d not in request.attached)
+                    tables.add(document_id)
         return UserScope(
             caller.user_id,
             attached=request.attached,
-            attached_tables=tuple(tables),
+            attached_tables=tuple(d for d in request.attached if d in tables),
             earlier=earlier,
+            earlier_tables=tuple(d for d in earlier if d in tables),
         )
 
     async def try_draft(

@@ -93,6 +93,8 @@ def test_a_single_question_stays_whole() -> None:
         # A question that only mentions a text is a look-up; the same words as a request are not.
         ("Which function turns an error code into a readable message?", []),
         ("A short email to the team saying the office is closed Friday", ["writing"]),
+        ("What is the latest end-of-life date in the table?", ["documents"]),
+        ("Book a table for four at 7pm", []),
         ("Give me summary statistics for this CSV: a,b\n1,2", []),
     ],
 )
@@ -315,6 +317,35 @@ async def test_an_attached_table_is_computed_over_by_the_analyst() -> None:
     [route] = [e for e in of(events, ToolCallFinished) if e.tool == "route"]
     assert "computes over the attached tables whole" in route.output
     assert [d.operator for d in of(events, DelegationStarted)] == ["Analyst"]
+
+
+@pytest.mark.parametrize(
+    ("request_text", "operator"),
+    [
+        ("How many releases are listed?", "Analyst"),  # a count: every row
+        ("When was Bookworm released?", "Researcher"),  # a look-up: the passages
+    ],
+)
+async def test_a_figure_over_the_conversations_table_is_computed_by_the_analyst(
+    request_text: str, operator: str
+) -> None:
+    # Stranger walk: after debian.csv was attached, "How many Debian releases are listed?"
+    # went to the Researcher, which counted the rows search showed it: 15 of 22.
+    t = team(
+        small("chief", []),
+        [(RESEARCHER, small("researcher", ["12 June [1]."])), (ANALYST, small("analyst", ["22"]))],
+        router=hash_router(),
+    )
+    t.chief.planner = _Decided("Researcher")  # type: ignore[assignment]
+    t.chief.documents = _matching(("doc-debian",), 0.5)
+    follow_up = UserScope("alice", earlier=("doc-debian",), earlier_tables=("doc-debian",))
+
+    events = await collect(t.chief.stream(request_text, deps=follow_up))
+
+    assert [d.operator for d in of(events, DelegationStarted)] == [operator]
+    if operator == "Analyst":
+        [route] = [e for e in of(events, ToolCallFinished) if e.tool == "route"]
+        assert "computes over it whole" in route.output
 
 
 def _matching(conversation: tuple[str, ...], score: float) -> DocumentMatch:
