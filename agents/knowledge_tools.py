@@ -193,17 +193,33 @@ async def _search(
     return passages, numbers
 
 
+_NO_DOCUMENTS = "The user has no documents yet, so there is nothing to search."
+
+
 async def _nothing_found(library: DocumentLibrary, owner: str, query: str) -> str:
     kb = await library.get()
     if not await asyncio.to_thread(kb.store.count, owner):
-        return (
-            "The user has no documents yet, so there is nothing to search. Say so, and "
-            "suggest uploading files (drop them into the chat)."
-        )
+        return f"{_NO_DOCUMENTS} Say so, and suggest uploading files (drop them into the chat)."
     return (
         f'No passage in the user\'s documents matches "{_one_line(query)}". Say that the '
         "documents do not seem to contain the answer; do not guess."
     )
+
+
+def nothing_found_reply(tool_outputs: Sequence[str]) -> str | None:
+    """What to tell the person when a turn's search found the user has no documents, else
+    `None`.
+
+    For a model that writes its own reply after the tools (the fixed policy), told "say
+    so" the bundled model repeated the instruction word for word, or answered from memory
+    ("The Debian Bookworm release was October 2023.") with nothing to check it against.
+    """
+    if any(output.startswith(_NO_DOCUMENTS) for output in tool_outputs):
+        return (
+            "You have no documents yet, so I have nothing to look this up in. Drop files "
+            "into the chat to add them, then ask again."
+        )
+    return None
 
 
 DocumentMatch: TypeAlias = "Callable[[str, str, Sequence[str] | None], Awaitable[float]]"

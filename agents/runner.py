@@ -45,7 +45,7 @@ from agents.events import (
     TextDelta,
     UsageReported,
 )
-from agents.knowledge_tools import shown_passages
+from agents.knowledge_tools import nothing_found_reply, shown_passages
 from agents.limits import LoopDetector, TurnLimits
 from agents.models import base
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
@@ -432,6 +432,9 @@ class Runner:
         ctx.check_budget()
         if agent.grounded and shown_passages(ctx):
             return await answer_from_passages(ctx, model, input, self.generate, outputs)
+        if agent.grounded and (said := nothing_found_reply(outputs)) is not None:
+            ctx.emit(TextDelta(**ctx.tags, text=said))
+            return said
         prompt = input
         if calls:
             facts = "\n\n".join(f"{c.name}:\n{out}" for c, out in zip(calls, outputs, strict=True))

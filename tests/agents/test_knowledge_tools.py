@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from agents import RESEARCHER, Runner, UserScope, builtin_tools, knowledge_tools
-from agents.events import RetrievalDone, RunFinished, ToolCallFinished, ToolCallStarted
+from agents.events import (
+    RetrievalDone,
+    RunFinished,
+    TextDelta,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from agents.knowledge_tools import DATA_NOTICE
 from agents.models.base import Capabilities, ChatMessage
 from agents.models.scripted import ScriptedModel
@@ -155,6 +161,24 @@ async def test_a_user_with_no_documents_is_told_so(library: Library) -> None:
     [result] = tool_results(model)
     assert result.startswith("The user has no documents yet")
     assert not of(events, RetrievalDone)
+
+
+async def test_on_the_fixed_policy_path_no_documents_is_said_without_the_model(
+    library: Library,
+) -> None:
+    # Told "say so", the bundled model repeated the instruction to the person, or answered
+    # from memory with nothing to check it against.
+    model = no_tools(ScriptedModel(["The Debian Bookworm release was October 2023."]))
+
+    events = await collect(
+        library.runner(model).stream(RESEARCHER, "When was Bookworm released?", deps=BOB)
+    )
+
+    final = events[-1]
+    assert isinstance(final, RunFinished)
+    assert final.output.startswith("You have no documents yet, so I have nothing to look this")
+    assert "".join(e.text for e in of(events, TextDelta)) == final.output
+    assert model.calls == []
 
 
 async def test_without_a_user_scope_the_tools_refuse(library: Library) -> None:
