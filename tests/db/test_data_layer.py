@@ -528,21 +528,30 @@ async def test_delete_thread_removes_everything_it_owns(data_layer: CadreDataLay
 # -- Chainlit session integration -------------------------------------------------------------
 
 
+def _chat_session(thread_id: str, user: cl.PersistedUser) -> WebsocketSession:
+    """A browser's chat session with `user` signed in; what it emits goes nowhere."""
+
+    async def emit(*_: object) -> None:
+        return None
+
+    return WebsocketSession(
+        id=str(uuid.uuid4()),
+        socket_id=str(uuid.uuid4()),
+        emit=emit,
+        emit_call=emit,
+        user_env={},
+        client_type="webapp",
+        thread_id=thread_id,
+        user=user,
+    )
+
+
 async def test_writes_wait_for_the_first_user_message_then_are_all_kept(
     data_layer: CadreDataLayer,
 ) -> None:
     alice = await make_user(data_layer, "alice")
     thread_id = str(uuid.uuid4())
-    session = WebsocketSession(
-        id=str(uuid.uuid4()),
-        socket_id=str(uuid.uuid4()),
-        emit=lambda *_: None,
-        emit_call=lambda *_: None,
-        user_env={},
-        client_type="webapp",
-        thread_id=thread_id,
-        user=alice,
-    )
+    session = _chat_session(thread_id, alice)
     try:
         init_ws_context(session)
         welcome = cl.Message(content="Welcome!", author="Chief of Staff")
@@ -684,20 +693,7 @@ async def test_a_steps_updates_are_stored_in_the_order_they_were_made(
     monkeypatch.setattr(sys.modules["chainlit.step"], "get_data_layer", lambda: data_layer)
     alice = await make_user(data_layer, "alice")
     thread_id = str(uuid.uuid4())
-
-    async def emit(*_: object) -> None:
-        return None
-
-    session = WebsocketSession(
-        id=str(uuid.uuid4()),
-        socket_id=str(uuid.uuid4()),
-        emit=emit,
-        emit_call=emit,
-        user_env={},
-        client_type="webapp",
-        thread_id=thread_id,
-        user=alice,
-    )
+    session = _chat_session(thread_id, alice)
     try:
         init_ws_context(session)
         session.has_first_interaction = True
