@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, StaticPool
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 from app.db.errors import PersistenceError
 
@@ -81,7 +83,7 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> AsyncEngine
             # busy_timeout first: switching to WAL may itself wait for other processes.
             cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             if not in_memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _use_wal(cursor)
             # NORMAL is crash-safe in WAL mode; only a power cut can lose the last commits.
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA foreign_keys = ON")
@@ -94,3 +96,25 @@ def _sqlite_engine(url: str, database: str | None, *, echo: bool) -> AsyncEngine
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _use_wal(cursor: Any) -> None:
+    """Put the database file in WAL mode (kept in the file: after the first time, a no-op).
+
+    Two connections converting a new file at once deadlock inside SQLite, and the loser
+    gets "database is locked" at once, without waiting out the busy timeout (two processes
+    starting together on a fresh data folder). Retried briefly, it finds the file converted.
+    The sleeps block the caller, but only in that race, and for milliseconds.
+    """
+    for attempt in Retrying(
+        retry=retry_if_exception(_locked),
+        wait=wait_random_exponential(multiplier=0.01, max=0.25),
+        stop=stop_after_delay(BUSY_TIMEOUT_S),
+        reraise=True,
+    ):
+        with attempt:
+            cursor.execute("PRAGMA journal_mode = WAL")
+
+
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
