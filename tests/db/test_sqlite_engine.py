@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.db.engine import make_engine
 
@@ -25,6 +26,6 @@ async def test_connections_opening_a_new_database_together_all_get_wal(tmp_path:
         assert modes == ["wal"] * 8
 
 
-async def _journal_mode(engine) -> str:  # type: ignore[no-untyped-def]
+async def _journal_mode(engine: AsyncEngine) -> str:
     async with engine.connect() as conn:
         return str((await conn.execute(text("PRAGMA journal_mode"))).scalar_one())
