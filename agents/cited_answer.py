@@ -94,6 +94,17 @@ def prompt(
     ]
 
 
+def _as_shown(passage: Passage) -> str:
+    """The passage with the document name and section it was shown under.
+
+    Answers name what the label said ("Ubuntu 22.04 …" from a row of `ubuntu.csv`), so
+    those words count as the passage's; the page number does not, or "page 12" would
+    support any 12.
+    """
+    heading = " ".join(filter(None, (passage.document_name.replace("_", " "), passage.section)))
+    return f"{heading}\n{defused(passage.text)}"
+
+
 def _closest(passages: Sequence[tuple[int, Passage]], limit: int = 2) -> str:
     if not passages:
         return ""
@@ -144,7 +155,7 @@ def checked_answer(
     )
     checked = ground(
         text,
-        [Evidence(n, defused(p.text)) for n, p in passages],
+        [Evidence(n, _as_shown(p)) for n, p in passages],
         scaffolding=scaffolding,
         question=question,
     )

@@ -70,6 +70,17 @@ async def test_a_made_up_date_is_removed_and_the_answer_says_so(kb: KnowledgeBas
     assert "removed" in check
 
 
+async def test_a_name_the_passage_was_shown_under_counts_as_its_own(kb: KnowledgeBase) -> None:
+    # The rows of "ubuntu.csv" never say "Ubuntu"; an answer that does is not made up.
+    await ingest_ok(kb, ALICE.owner, upload("ubuntu_releases.pdf", "22.04 LTS, Jammy Jellyfish."))
+    model = local_like("Ubuntu 22.04 LTS is called Jammy Jellyfish.")
+
+    text, check = await answer(kb, model, "Which Ubuntu release is Jammy Jellyfish?")
+
+    assert text.startswith("Ubuntu 22.04 LTS is called Jammy Jellyfish [")
+    assert "1 supported" in check
+
+
 async def test_only_the_unsupported_sentence_goes(kb: KnowledgeBase) -> None:
     model = local_like(
         "The warehouse opens on 14 March 2027. It will have 80 staff and cost 9 million."
