@@ -41,7 +41,7 @@ _EXAMPLES = 6
 
 _AGGREGATE = re.compile(
     r"\b(total|sum|average|mean|median|how many|count|number of|maximum|minimum|highest|"
-    r"lowest|largest|smallest|per)\b",
+    r"lowest|largest|smallest|latest|earliest|newest|oldest|most recent|per)\b",
     re.IGNORECASE,
 )
 _TABLE_WORDS = re.compile(
@@ -173,6 +173,20 @@ def _aggregate(operation: Operation, cells: Sequence[str]) -> tuple[str, int]:
     return show_number(value), skipped
 
 
+def _extreme_row(
+    operation: Operation, rows: Sequence[tuple[str, ...]], at: int
+) -> tuple[str, ...] | None:
+    """The first row holding the column's min or max, ordered as `_aggregate` orders it."""
+    numeric = [(n, row) for row in rows if row[at] and (n := parse_number(row[at])) is not None]
+    if numeric:
+        pick = min if operation == "min" else max
+        return pick(numeric, key=lambda pair: pair[0])[1]
+    filled = [row for row in rows if row[at]]
+    if not filled:
+        return None
+    return (min if operation == "min" else max)(filled, key=lambda row: row[at])
+
+
 def describe(document: str, tables: Sequence[Table]) -> str:
     """The sheets, their row counts and columns, with a few example values of each column."""
     lines = [
@@ -220,9 +234,17 @@ def compute(
     if not group_by:
         result, skipped = _aggregate(operation, cells(rows))
         note = f"; {skipped} empty or non-numeric cell(s) skipped" if skipped and column else ""
+        where_found = ""
+        if operation in ("min", "max") and (row := _extreme_row(operation, rows, index[column])):
+            # "Which release reaches end of life last?" asks for the row, not only the value.
+            where_found = " The row with it: " + "; ".join(
+                f"{name}: {cell[:60]}"
+                for name, cell in zip(table.columns, row, strict=True)
+                if cell
+            )
         return (
             f"{label} in {source}{scope}: {result} ({len(rows)} of {len(table.rows)} rows "
-            f"matched{note}). Computed exactly by code over every row of the file."
+            f"matched{note}). Computed exactly by code over every row of the file.{where_found}"
         )
     key = _resolve(group_by, table.columns, "column")
     groups: dict[str, list[tuple[str, ...]]] = {}

@@ -323,6 +323,7 @@ async def test_an_attached_table_is_computed_over_by_the_analyst() -> None:
     ("request_text", "operator"),
     [
         ("How many releases are listed?", "Analyst"),  # a count: every row
+        ("What is the latest end-of-life date?", "Analyst"),  # an extreme: every row
         ("When was Bookworm released?", "Researcher"),  # a look-up: the passages
     ],
 )

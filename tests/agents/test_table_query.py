@@ -181,7 +181,26 @@ def test_totals_filters_and_groups_are_exact(tmp_path: Path) -> None:
         assert f"| {region} | {shown(sales_total(region))} | {rows} |" in grouped
 
     largest = max(Decimal(row[4]) for row in SALES)
-    assert f": {shown(largest)} (500 of 500 rows matched)" in compute(table, "max", "Amount")
+    biggest = compute(table, "max", "Amount")
+    assert f": {shown(largest)} (500 of 500 rows matched)" in biggest
+    [row] = [row for row in SALES if Decimal(row[4]) == largest]
+    cells = "; ".join(f"{c}: {v[:60]}" for c, v in zip(SALES_HEADER, row, strict=True) if v)
+    assert f"The row with it: {cells}" in biggest
+
+
+def test_the_latest_date_and_its_row_are_found_over_the_whole_column(tmp_path: Path) -> None:
+    # Ragged like Debian's distro-info: the newest release has no end-of-life date yet.
+    path = tmp_path / "releases.csv"
+    path.write_text(
+        "version,codename,release,eol\n10,Buster,2019-07-06,2022-09-10\n"
+        "12,Bookworm,2023-06-10,2026-06-10\n11,Bullseye,2021-08-14,2024-08-14\n13,Trixie,\n"
+    )
+    [table] = read_tables(path, name="releases.csv")
+
+    latest = compute(table, "max", "eol")
+
+    assert ": 2026-06-10 (4 of 4 rows matched; 1 empty or non-numeric cell(s) skipped)" in latest
+    assert "The row with it: version: 12; codename: Bookworm; release: 2023-06-10" in latest
 
 
 async def test_the_analyst_totals_a_column_for_a_region_over_the_whole_csv(files: Files) -> None:
