@@ -12,6 +12,8 @@ from sqlalchemy import inspect, text
 
 from agents.tasks import Task
 from app.db import current_revision, downgrade, make_engine, metadata, migrate, upgrade
+from app.db.errors import MigrationError
+from app.db.migrate import alembic_config, head_revision
 from app.db.operators import OperatorStore
 from app.db.sessions import Sessions
 from app.db.stores import SqlTaskStore
@@ -67,6 +69,24 @@ async def test_upgrade_from_empty_downgrade_to_base_and_upgrade_again(empty_url:
     assert await current_revision(empty_url) == HEAD
     await migrate(empty_url)  # nothing pending: a no-op, not an error
     assert await current_revision(empty_url) == HEAD
+
+
+def test_the_head_read_from_file_names_is_alembics_head(tmp_path: Path) -> None:
+    # migrate() skips Alembic when the database is stamped with the head it reads from the
+    # file names; a revision named otherwise would be skipped on every existing database.
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(alembic_config(f"sqlite:///{tmp_path / 'x.db'}"))
+    assert head_revision() == scripts.get_current_head() == HEAD
+
+
+async def test_an_unreachable_database_fails_with_advice_not_a_traceback() -> None:
+    with pytest.raises(
+        MigrationError,
+        match=r"could not read the revision of the database.*"
+        r"server is reachable, then run `cadre db upgrade`",
+    ):
+        await migrate("postgresql+asyncpg://cadre@127.0.0.1:9/nowhere")
 
 
 async def test_concurrent_starts_migrate_once(empty_url: str) -> None:
