@@ -41,8 +41,9 @@ def remote() -> Iterator[FakeOpenAI]:
         yield running
 
 
-def _ledger(path: Path, rows: int = 60_000) -> Path:
-    """A document of `rows` rows, 47 bytes each: 2.8 MB by default."""
+def _ledger(path: Path, rows: int = 15_000) -> Path:
+    """A document of `rows` rows, 47 bytes each: 0.7 MB by default, far more than the full
+    disk leaves, and read again once space is freed in about a minute."""
     rows_text = (f"Row {n}: barrel {n % 97} holds cider batch {n}." for n in range(rows))
     path.write_text("# Cider ledger\n\n" + "\n\n".join(rows_text) + "\n")
     return path
@@ -135,9 +136,7 @@ async def _intact(server: RunningServer, data: Path, thread: str) -> None:
 async def test_a_full_disk_while_the_upload_is_saved_loses_nothing_and_says_so(
     remote: FakeOpenAI, tmp_path: Path
 ) -> None:
-    # 0.7 MB: well over the 256 kB left on the full disk, and read again afterwards in a
-    # quarter of the default ledger's time.
-    ledger = _ledger(tmp_path / "ledger.md", rows=15_000)
+    ledger = _ledger(tmp_path / "ledger.md")
     with small_disk(tmp_path / "disk", "48m") as disk:
         data = disk / "data"
         with _server(data, remote, tmp_path / "server.log") as server:
