@@ -14,9 +14,9 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from knowledge.documents import HIDDEN_CHARACTERS, Chunk, ParsedDocument
+from knowledge.documents import HIDDEN_CHARACTERS, TABLE_ROWS, Chunk, ParsedDocument
 
 TokenCounter = Callable[[str], int]
 """Tokens in a text by the embedder's tokenizer, e.g. `Embedder.count_tokens`."""
@@ -252,8 +252,8 @@ def chunk_document(
     count_tokens: TokenCounter,
     options: ChunkingOptions | None = None,
 ) -> list[Chunk]:
-    """Chunks of every section in order; a chunk never spans two sections or pages, and
-    none is a page number alone.
+    """Chunks of every section in order; a chunk never spans two sections or pages, none
+    is a page number alone, and table rows are not repeated across chunks.
 
     Args:
         document: The parsed document.
@@ -261,12 +261,15 @@ def chunk_document(
             chunk sizes match what the model reads.
         options: Sizes; defaults to `ChunkingOptions()` (254 tokens, 32 overlap).
     """
+    options = options or ChunkingOptions()
+    rows_options = replace(options, overlap_tokens=0)
     chunks: list[Chunk] = []
     for section in document.sections:
         # Invisible characters are removed and counted, so the citation can say so.
         visible, hidden = strip_hidden(section.text)
         meta = {**section.meta, HIDDEN_CHARACTERS: str(hidden)} if hidden else section.meta
-        for text in chunk_text(visible, count_tokens, options):
+        rows = section.meta.get(TABLE_ROWS) == "1"
+        for text in chunk_text(visible, count_tokens, rows_options if rows else options):
             if _PAGE_NUMBER_ONLY.fullmatch(text):
                 continue
             chunks.append(

@@ -18,6 +18,10 @@ so they can carry instructions or reorder what a person checks (OWASP LLM01)."""
 HIDDEN_IN_NAME = "hidden_in_name"
 """`meta` key: how many invisible or control characters were removed from the file's name
 (and so from every citation of it), as a string."""
+TABLE_ROWS = "table_rows"
+"""`meta` key set to "1" on a section whose lines are table rows (`column: value; …`):
+its chunks hold whole rows, with no part of the row before repeated at their start (a
+row's tail read as the next chunk's first line is attributed to the wrong row)."""
 HIDDEN_TEXT = "hidden_text"
 """`meta` key: how many characters of text the page hid with CSS (`display:none`, white on
 white…) the parser dropped from this section, as a string. Like hidden characters, such text

@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from knowledge.documents import ParsedDocument, Section
+from knowledge.documents import TABLE_ROWS, ParsedDocument, Section
 from knowledge.parsing._shared import Progress, TextBudget, nonblank, read_text, render_record
 from knowledge.parsing.limits import ParseLimits
 
@@ -55,5 +55,5 @@ def parse(
     if progress is not None:
         progress(1, 1)
     metadata = {"rows": str(count), "columns": ", ".join(h for h in header if h)}
-    section = Section(text="\n".join(line for line in lines if line))
+    section = Section(text="\n".join(line for line in lines if line), meta={TABLE_ROWS: "1"})
     return ParsedDocument(name=name, kind="csv", sections=nonblank([section]), metadata=metadata)

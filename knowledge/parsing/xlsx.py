@@ -10,7 +10,7 @@ from pathlib import Path
 import openpyxl
 from openpyxl.workbook.workbook import Workbook
 
-from knowledge.documents import ParsedDocument, Section
+from knowledge.documents import TABLE_ROWS, ParsedDocument, Section
 from knowledge.parsing._shared import Progress, TextBudget, nonblank, render_record
 from knowledge.parsing.limits import ParseLimits, check_archive
 
@@ -42,7 +42,7 @@ def sheet_section(title: str, rows: Iterable[Sequence[object]], budget: TextBudg
         lines.append(budget.spend(render_record(header, row)))
     if header is not None and not lines:
         lines.append(" | ".join(cell for cell in header if cell))
-    meta = {"sheet": title}
+    meta = {"sheet": title, TABLE_ROWS: "1"}
     if header:
         meta["columns"] = ", ".join(cell for cell in header if cell)
     return Section(text="\n".join(lines), title=title, meta=meta)

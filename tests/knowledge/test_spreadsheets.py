@@ -9,6 +9,7 @@ from xml.sax.saxutils import escape
 import openpyxl
 
 from knowledge.base import KnowledgeBase
+from knowledge.chunking import bundled_token_counter, chunk_document
 from knowledge.embedder import HashEmbedder
 from knowledge.ingest import IngestDone, IngestOptions
 from knowledge.parsing import parse_file
@@ -89,7 +90,11 @@ def _check_sheets(path: Path, kind: str) -> None:
         "Date: 2024-03-05; Vehicle: Truck 2; Litres: 180; Cost EUR: 341.2",
     ]
     assert tolls.text == "Date: 2024-03-02; Road: A7 Marseille; Cost EUR: 23.5"
-    assert dict(fuel.meta) == {"sheet": "Fuel", "columns": "Date, Vehicle, Litres, Cost EUR"}
+    assert dict(fuel.meta) == {
+        "sheet": "Fuel",
+        "columns": "Date, Vehicle, Litres, Cost EUR",
+        "table_rows": "1",
+    }
 
 
 def test_every_sheet_of_an_excel_workbook_keeps_its_headers(tmp_path: Path) -> None:
@@ -129,6 +134,24 @@ def test_a_csv_whose_rows_leave_out_empty_trailing_fields_is_read_as_a_table(
         "eol: 2026-07-11; eol-lts: 2028-06-30",
         "codename: Sid; created: 1993-08-16",
     ]
+
+
+def test_a_tables_passages_hold_whole_rows_each_row_once(tmp_path: Path) -> None:
+    # Stranger walk: ubuntu.csv passages began with the tail of the row before ("Gorilla;
+    # series: groovy; …; eol: 2021-07-22"), and the model read its dates as the next row's.
+    releases = tmp_path / "releases.csv"
+    rows = [
+        f"{n}.04,Codename {n},series{n},20{n:02}-01-0{n % 9 + 1},20{n:02}-04-2{n % 9}"
+        for n in range(60)
+    ]
+    releases.write_text("version,codename,series,created,release\n" + "\n".join(rows) + "\n")
+    [section] = parse_file(releases).sections
+
+    chunks = chunk_document(parse_file(releases), bundled_token_counter())
+
+    assert len(chunks) > 3
+    lines = [line for chunk in chunks for line in chunk.text.splitlines()]
+    assert lines == section.text.splitlines()  # whole rows, in order, none repeated
 
 
 async def test_a_found_row_names_its_sheet_and_columns(tmp_path: Path) -> None:
