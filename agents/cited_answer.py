@@ -23,6 +23,7 @@ from agents.knowledge_tools import DATA_NOTICE, defused, passage_label, shown_pa
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
 from agents.prompt_guard import WITHHELD
 from agents.tasks import new_id
+from knowledge.documents import TABLE_ROWS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -105,6 +106,13 @@ def _as_shown(passage: Passage) -> str:
     return f"{heading}\n{defused(passage.text)}"
 
 
+def _rows(passage: Passage) -> tuple[str, ...]:
+    """A table passage's rows, one per line; () for any other passage."""
+    if passage.meta.get(TABLE_ROWS) != "1":
+        return ()
+    return tuple(line for line in defused(passage.text).splitlines() if line.strip())
+
+
 def _closest(passages: Sequence[tuple[int, Passage]], limit: int = 2) -> str:
     if not passages:
         return ""
@@ -155,7 +163,7 @@ def checked_answer(
     )
     checked = ground(
         text,
-        [Evidence(n, _as_shown(p)) for n, p in passages],
+        [Evidence(n, _as_shown(p), rows=_rows(p)) for n, p in passages],
         scaffolding=scaffolding,
         question=question,
     )

@@ -187,7 +187,10 @@ class Evidence:
     number: int
     """The `[n]` the passage was shown to the model with."""
     text: str
-    """The passage text."""
+    """The passage text, with the document name and section it was shown under."""
+    rows: tuple[str, ...] = ()
+    """For a passage of table rows, each row: a value read from one row and stated about
+    something named in another ("20.04 reaches end of life on <26.04's date>") is refused."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +292,7 @@ def ground(
     """
     work = _Grounding(
         passages={item.number: _Index.of(item.text) for item in evidence},
+        rows={item.number: tuple(map(_Index.of, item.rows)) for item in evidence if item.rows},
         asked=_Index.of(question),
         scaffolds=[
             *(_Scaffold.of(text) for text in scaffolding if text.strip()),
@@ -649,6 +653,8 @@ class _Grounding:
     """One `ground` call: the passages, the prompt text, and the running account."""
 
     passages: dict[int, _Index]
+    rows: dict[int, tuple[_Index, ...]]
+    """Each table passage's rows, indexed one by one."""
     asked: _Index
     """What the question itself names: restating it is not a claim to check."""
     scaffolds: list[_Scaffold]
@@ -711,13 +717,17 @@ class _Grounding:
         abstains = bool(_ABSTAIN.search(bare))
         # An abstention names what is missing (often the question's own names): no citation.
         found = [f for f in _facts(bare) if not (abstains and f.kind == "name")]
+        restated: list[_Fact] = []
         if _first_word(bare) not in _VERDICTS:
             # "The King who made the 1925 Birthday Honours was born in 1865": only 1865 is
             # the answer's claim; the rest is the question's own, whichever passage holds it.
             # A yes/no verdict is different: confirming the question's figures is the claim.
-            found = [f for f in found if not _holds(f, [self.asked])]
+            restated = [f for f in found if _holds(f, [self.asked])]
+            found = [f for f in found if f not in restated]
         if found:
             numbers, missing = self._cover(found, valid, bare)
+            if not missing:
+                missing = self._off_row(found, restated, numbers)
             if missing:
                 self.removed.append(bare)
                 self.unsupported.extend(fact.text for fact in missing)
@@ -754,6 +764,30 @@ class _Grounding:
             if complete:
                 return list(max(complete, key=overlap)), []
         return [], fewest
+
+    def _off_row(
+        self, found: Sequence[_Fact], restated: Sequence[_Fact], numbers: Sequence[int]
+    ) -> list[_Fact]:
+        """The answer's facts that no table row holds beside what the question named.
+
+        A table passage holds many rows, so "Ubuntu 20.04 reaches end of life on
+        2031-05-29" finds both in one passage when 2031-05-29 is 26.04's date. Each fact
+        the answer adds must share a shown row with one of the question's names that rows
+        hold ("20.04", not the file's "Ubuntu"); a question naming nothing in a row binds nothing.
+        """
+        if not numbers or any(n not in self.rows for n in numbers):
+            return []  # not (only) table passages: checked as wholes
+        rows = [row for table in self.rows.values() for row in table]
+        anchors = [f for f in restated if any(_holds(f, [row]) for row in rows)]
+        if not anchors:
+            return []
+        return [
+            fact
+            for fact in found
+            if not any(
+                _holds(fact, [row]) and any(_holds(a, [row]) for a in anchors) for row in rows
+            )
+        ]
 
     def _paraphrased(self, text: str) -> list[int]:
         """The passage a fact-free statement clearly paraphrases, if any."""

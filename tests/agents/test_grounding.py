@@ -325,3 +325,60 @@ def test_a_yes_answer_that_restates_the_question_is_kept() -> None:
 
     assert grounded.text.startswith("Yes, Giuseppe Verdi and Ambroise Thomas")
     assert grounded.echoed == 0
+
+
+def _releases(*numbered_rows: tuple[int, tuple[str, ...]]) -> list[Evidence]:
+    """Table passages of `ubuntu.csv`: each its rows, under the file's name."""
+    return [Evidence(n, "ubuntu.csv\n" + "\n".join(rows), rows=rows) for n, rows in numbered_rows]
+
+
+RELEASES = _releases(
+    (1, ("version: 26.04 LTS; codename: Resolute Raccoon; release: 2026-04-23; eol: 2031-05-29",)),
+    (
+        2,
+        (
+            "version: 20.04 LTS; codename: Focal Fossa; release: 2020-04-23; eol: 2025-05-29",
+            "version: 20.10; codename: Groovy Gorilla; release: 2020-10-22; eol: 2021-07-22",
+        ),
+    ),
+    (3, ("version: 24.04 LTS; codename: Noble Numbat; release: 2024-04-25; eol: 2029-05-31",)),
+)
+
+
+def test_a_value_from_another_row_of_a_table_is_not_support() -> None:
+    # Stranger walk: ubuntu.csv's 26.04 row ranked first, and the model gave its date.
+    question = "When does Ubuntu 20.04 reach end of standard support?"
+
+    wrong = ground("Ubuntu 20.04 reaches end of standard support on 2031-05-29.", RELEASES,
+                   question=question)  # fmt: skip
+    right = ground("Ubuntu 20.04 reaches end of standard support on 2025-05-29.", RELEASES,
+                   question=question)  # fmt: skip
+    neighbour = ground("Ubuntu 20.04 reaches end of standard support on 2021-07-22.", RELEASES,
+                       question=question)  # fmt: skip
+
+    assert wrong.text == ""
+    assert wrong.unsupported == ("2031-05-29",)
+    assert right.text == "Ubuntu 20.04 reaches end of standard support on 2025-05-29 [2]."
+    assert neighbour.text == ""  # the next row of the same passage is another row
+
+
+def test_facts_about_two_rows_each_bound_to_its_own_name_are_supported() -> None:
+    grounded = ground(
+        "Focal Fossa was released on 2020-04-23 and Noble Numbat on 2024-04-25.",
+        RELEASES,
+        question="When were Focal Fossa and Noble Numbat released?",
+    )
+
+    assert grounded.text == (
+        "Focal Fossa was released on 2020-04-23 and Noble Numbat on 2024-04-25 [2][3]."
+    )
+
+
+def test_an_answer_naming_what_the_question_did_not_is_checked_as_before() -> None:
+    grounded = ground(
+        "The latest release is 26.04 LTS, released on 2026-04-23.",
+        RELEASES,
+        question="What is the newest release?",
+    )
+
+    assert grounded.text == "The latest release is 26.04 LTS, released on 2026-04-23 [1]."
