@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from agents.context import RunContext
 from agents.events import ToolCallFinished, ToolCallStarted
-from agents.grounding import Evidence, ground
+from agents.grounding import Evidence, ground, rows_about
 from agents.knowledge_tools import DATA_NOTICE, defused, passage_label, shown_passages
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
 from agents.prompt_guard import WITHHELD
@@ -62,6 +62,7 @@ GREEDY = ModelOptions(temperature=0.0)
 """Extraction, not creative writing: the most likely reading of the passages."""
 NOT_SAID = "The documents do not say"
 UNVERIFIED = "I could not write an answer that the documents confirm."
+UNCONFIRMED = "I could not confirm an answer from the table."
 CHECK_TOOL = "check_citations"
 
 
@@ -113,6 +114,15 @@ def _rows(passage: Passage) -> tuple[str, ...]:
     return tuple(line for line in defused(passage.text).splitlines() if line.strip())
 
 
+def _rows_quoted(question: str, evidence: Sequence[Evidence]) -> str:
+    """The table rows about what the question names, quoted, for the person to read."""
+    rows = rows_about(question, evidence)
+    if not rows:
+        return ""
+    quoted = "\n".join(f"> {row} [{n}]" for n, row in rows)
+    return f"{UNCONFIRMED} The row{'s' if len(rows) > 1 else ''} about it:\n\n{quoted}"
+
+
 def _closest(passages: Sequence[tuple[int, Passage]], limit: int = 2) -> str:
     if not passages:
         return ""
@@ -161,9 +171,10 @@ def checked_answer(
             arguments={"passages": [n for n, _ in passages]},
         )
     )
+    evidence = [Evidence(n, _as_shown(p), rows=_rows(p)) for n, p in passages]
     checked = ground(
         text,
-        [Evidence(n, _as_shown(p), rows=_rows(p)) for n, p in passages],
+        evidence,
         scaffolding=scaffolding,
         question=question,
     )
@@ -180,7 +191,9 @@ def checked_answer(
     answer = checked.text.strip()
     if not answer or answer.startswith(NOT_SAID):
         # Nothing verifiable: say so, and point at what came closest instead of guessing.
-        answer = f"{NOT_SAID}.{_closest(passages)}"
+        # Over a table, the rows about what the question names are the answer's source:
+        # quoted, the person reads it there (the model read another row).
+        answer = _rows_quoted(question, evidence) or f"{NOT_SAID}.{_closest(passages)}"
     elif checked.mostly_removed:
         # What survives of an answer that was mostly made up reads as fragments ("3. Add a
         # new section…" under a list whose other steps were removed): show where to read.

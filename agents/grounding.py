@@ -115,6 +115,9 @@ _MARKER_SRC = (
     r"|【\s*\d{1,3}\s*】)"
 )
 _MARKER = re.compile(_MARKER_SRC, re.IGNORECASE)
+# Told to put [n] after each fact, a small model sometimes brackets the fact itself
+# ("ends on [31/05/2029] [2]"): a bracketed value that is not a marker or a link is unwrapped.
+_BRACKETED_VALUE = re.compile(rf"(?!{_MARKER_SRC})\[([^\[\]\n]*\d[^\[\]\n]*)\](?!\()", re.I)
 # Markers with the space before them, and "(see [1])" wrappers, which would be left empty.
 _MARKER_WITH_SPACE = re.compile(
     rf"\s*\(\s*(?:see|cf\.?|source:?)?\s*(?:{_MARKER_SRC}[\s,;]*)+\)|\s*{_MARKER_SRC}",
@@ -258,6 +261,23 @@ class GroundedAnswer:
         if self.repeated:
             dropped.append(_plural(self.repeated, "repeated statement"))
         return f"{summary} Dropped {' and '.join(dropped)}." if dropped else summary
+
+
+def rows_about(
+    question: str, evidence: Sequence[Evidence], limit: int = 2
+) -> list[tuple[int, str]]:
+    """The table rows shown that hold everything `question` names that any row holds.
+
+    ("When does 20.04 reach end of life?": the one row of 20.04.) With `[n]` of each;
+    none when the question names nothing a row holds, or more than `limit` rows match.
+    """
+    asked = _facts(question)
+    rows = [(item.number, row, _Index.of(row)) for item in evidence for row in item.rows]
+    named = [f for f in asked if any(_holds(f, [index]) for _, _, index in rows)]
+    if not named:
+        return []
+    found = [(n, row) for n, row, index in rows if all(_holds(f, [index]) for f in named)]
+    return found if len(found) <= limit else []
 
 
 def facts(sentence: str) -> list[str]:
@@ -697,6 +717,7 @@ class _Grounding:
 
     def statement(self, sentence: str) -> str | None:
         """The statement with its citations, or `None` when it is dropped."""
+        sentence = _BRACKETED_VALUE.sub(r"\1", sentence)
         claimed = _markers(sentence)
         bare = _MARKER_WITH_SPACE.sub("", sentence).strip()
         if _SOURCES_LINE.match(bare) or (claimed and not re.search(r"\w", bare)):

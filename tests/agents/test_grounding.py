@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.grounding import Evidence, GroundedAnswer, facts, ground
+from agents.grounding import Evidence, GroundedAnswer, facts, ground, rows_about
 
 LEASE = Evidence(
     1,
@@ -382,3 +382,21 @@ def test_an_answer_naming_what_the_question_did_not_is_checked_as_before() -> No
     )
 
     assert grounded.text == "The latest release is 26.04 LTS, released on 2026-04-23 [1]."
+
+
+def test_a_value_the_model_put_in_brackets_is_unwrapped_and_its_marker_kept() -> None:
+    grounded = ground(
+        "Noble Numbat's standard support ends on [2029-05-31] [3]. See [the notes](http://x/1).",
+        RELEASES,
+        question="When does Noble Numbat's standard support end?",
+    )
+
+    assert grounded.text.startswith("Noble Numbat's standard support ends on 2029-05-31 [3].")
+
+
+def test_the_rows_about_what_the_question_names_are_found() -> None:
+    about = rows_about("When does Ubuntu 20.04 reach end of standard support?", RELEASES)
+    unnamed = rows_about("Which release is supported longest?", RELEASES)
+
+    assert about == [(2, RELEASES[1].rows[0])]
+    assert unnamed == []
