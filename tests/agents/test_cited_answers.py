@@ -13,6 +13,8 @@ from agents.knowledge_tools import document_match
 from agents.models.base import Capabilities, ToolCall
 from agents.models.scripted import ScriptedModel
 from knowledge.base import KnowledgeBase
+from knowledge.embedder import HashEmbedder
+from knowledge.ingest import IngestDone
 from tests.agents.agent_helpers import collect, of
 from tests.knowledge.retrieval_helpers import ingest_ok, open_base, upload
 
@@ -188,3 +190,31 @@ async def test_a_tool_calling_model_s_answer_is_checked_too(kb: KnowledgeBase) -
     assert "80 people" not in text
     assert "1 statement could not be verified" in text
     assert "removed" in check
+
+
+async def test_a_date_from_another_row_of_a_csv_is_replaced_by_the_row_asked_about(
+    tmp_path: Path,
+) -> None:
+    # Stranger walk on Ubuntu's distro-info CSV: the 26.04 row ranked first and the model
+    # gave its end-of-life date for 20.04. The person now reads 20.04's own row.
+    releases = tmp_path / "ubuntu.csv"
+    releases.write_text(
+        "version,codename,release,eol\n"
+        "20.04 LTS,Focal Fossa,2020-04-23,2025-05-29\n"
+        "20.10,Groovy Gorilla,2020-10-22,2021-07-22\n"
+        "26.04 LTS,Resolute Raccoon,2026-04-23,2031-05-29\n"
+    )
+    base = await KnowledgeBase.open(tmp_path / "store", HashEmbedder(64))
+    [done] = await base.ingest_all([releases], ALICE.owner)
+    assert isinstance(done, IngestDone)
+    model = local_like("Ubuntu 20.04 reaches end of standard support on 2031-05-29.")
+
+    text, check = await answer(base, model, "When does Ubuntu 20.04 reach end of support?")
+
+    assert "2031-05-29" not in text
+    assert text.startswith("I could not confirm an answer from the table. The row about it:")
+    assert (
+        "> version: 20.04 LTS; codename: Focal Fossa; release: 2020-04-23; eol: 2025-05-29 [1]"
+        in text
+    )
+    assert "unsupported: 2031-05-29" in check
