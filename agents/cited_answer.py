@@ -96,22 +96,20 @@ def prompt(
     ]
 
 
-def _as_shown(passage: Passage) -> str:
-    """The passage with the document name and section it was shown under.
+def _evidence(number: int, passage: Passage) -> Evidence:
+    """The passage as the check reads it: under the document name and section it was shown
+    with, and, for table rows, row by row.
 
     Answers name what the label said ("Ubuntu 22.04 …" from a row of `ubuntu.csv`), so
     those words count as the passage's; the page number does not, or "page 12" would
     support any 12.
     """
+    text = defused(passage.text)
     heading = " ".join(filter(None, (passage.document_name.replace("_", " "), passage.section)))
-    return f"{heading}\n{defused(passage.text)}"
-
-
-def _rows(passage: Passage) -> tuple[str, ...]:
-    """A table passage's rows, one per line; () for any other passage."""
-    if passage.meta.get(TABLE_ROWS) != "1":
-        return ()
-    return tuple(line for line in defused(passage.text).splitlines() if line.strip())
+    rows: tuple[str, ...] = ()
+    if passage.meta.get(TABLE_ROWS) == "1":
+        rows = tuple(line for line in text.splitlines() if line.strip())
+    return Evidence(number, f"{heading}\n{text}", rows=rows)
 
 
 def _rows_quoted(question: str, evidence: Sequence[Evidence]) -> str:
@@ -171,7 +169,7 @@ def checked_answer(
             arguments={"passages": [n for n, _ in passages]},
         )
     )
-    evidence = [Evidence(n, _as_shown(p), rows=_rows(p)) for n, p in passages]
+    evidence = [_evidence(n, p) for n, p in passages]
     checked = ground(
         text,
         evidence,
