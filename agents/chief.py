@@ -5,9 +5,9 @@ per operator and decides itself. The bundled local models do not decide: code do
 Files attached to the message send it to the Researcher; a multi-part request becomes a plan
 (`agents/planner.py`) whose steps run one after another, each seeing the earlier results;
 a single-purpose request goes where the semantic router sends it, or to the Researcher when
-the person's own documents match it strongly (routing by evidence); below the router's
-confidence the Chief of Staff answers itself. Every path emits the same events, so the UI
-cannot tell them apart.
+the person's own documents match it strongly (routing by evidence) or a follow-up names a row
+of the conversation's table; below the router's confidence the Chief of Staff answers itself.
+Every path emits the same events, so the UI cannot tell them apart.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from agents.context import RunContext
 from agents.delegation import delegate, delegation_tools, plan_tool
 from agents.errors import ConfigError
 from agents.events import RunEvent, TextDelta, ToolCallFinished, ToolCallStarted
-from agents.knowledge_tools import DocumentMatch
+from agents.grounding import named_in_rows
+from agents.knowledge_tools import DocumentMatch, RowSearch
 from agents.limits import LoopDetector
 from agents.models.base import ChatMessage, ChatModel, ToolCall
 from agents.planner import Plan, Planner, PlanStep, with_results
@@ -59,6 +60,7 @@ class ChiefOfStaff:
         spec: AgentSpec = CHIEF_OF_STAFF,
         router: SemanticRouter | None = None,
         documents: DocumentMatch | None = None,
+        table_rows: RowSearch | None = None,
         evidence_threshold: float = EVIDENCE_THRESHOLD,
         thread_evidence_threshold: float = THREAD_EVIDENCE_THRESHOLD,
     ) -> None:
@@ -67,6 +69,7 @@ class ChiefOfStaff:
         self.spec = spec
         self.router = router
         self.documents = documents
+        self.table_rows = table_rows
         self.evidence_threshold = evidence_threshold
         self.thread_evidence_threshold = thread_evidence_threshold
         self.planner = None if router is None else Planner(router, self.operators)
@@ -213,15 +216,31 @@ class ChiefOfStaff:
             # A follow-up in a conversation about a file is most likely about that file: its
             # passages count at a lower bar, and the Researcher reads them first.
             match = await self.documents(request, scope.owner, scope.earlier)
+            found = replace(scope, attached=scope.earlier)
             if match >= self.thread_evidence_threshold:
                 where = "the files of this conversation match"
-                found = replace(scope, attached=scope.earlier)
                 return (*self._by_evidence(request, plan, researcher, where, match, why), found)
+            if not plan.steps and (named := await self._named_in_tables(request, scope)):
+                # "When did Debian Stretch reach end of life?" after debian.csv: one row in
+                # a passage of many barely moves its vector, and the model's memory is wrong.
+                names = " and ".join(f'"{name}"' for name in named)
+                held = (
+                    f"It names {names}, which a row of this conversation's table holds: the "
+                    f"{researcher.name} answers from the table."
+                )
+                return Plan((PlanStep(researcher.name, request),), held), f"{held} {why}", found
         match = await self.documents(request, scope.owner, None)
         if match >= self.evidence_threshold:
             where = "your documents match"
             return (*self._by_evidence(request, plan, researcher, where, match, why), ctx.deps)
         return plan, why, ctx.deps
+
+    async def _named_in_tables(self, request: str, scope: UserScope) -> list[str]:
+        """What `request` names that a row of the conversation's tables holds."""
+        if self.table_rows is None or not scope.earlier_tables:
+            return []
+        rows = await self.table_rows(request, scope.owner, scope.earlier_tables)
+        return named_in_rows(request, rows)
 
     def _over_tables(
         self, request: str, plan: Plan, scope: UserScope | None

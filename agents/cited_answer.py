@@ -23,7 +23,7 @@ from agents.knowledge_tools import DATA_NOTICE, defused, passage_label, shown_pa
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
 from agents.prompt_guard import WITHHELD
 from agents.tasks import new_id
-from knowledge.documents import TABLE_ROWS
+from knowledge.documents import TABLE_ROWS, table_rows
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -106,9 +106,7 @@ def _evidence(number: int, passage: Passage) -> Evidence:
     """
     text = defused(passage.text)
     heading = " ".join(filter(None, (passage.document_name.replace("_", " "), passage.section)))
-    rows: tuple[str, ...] = ()
-    if passage.meta.get(TABLE_ROWS) == "1":
-        rows = tuple(line for line in text.splitlines() if line.strip())
+    rows = table_rows(text) if passage.meta.get(TABLE_ROWS) == "1" else ()
     return Evidence(number, f"{heading}\n{text}", rows=rows)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from itertools import combinations
 from typing import Literal
@@ -271,13 +271,42 @@ def rows_about(
     ("When does 20.04 reach end of life?": the one row of 20.04.) With `[n]` of each;
     none when the question names nothing a row holds, or more than `limit` rows match.
     """
-    asked = _facts(question)
     rows = [(item.number, row, _Index.of(row)) for item in evidence for row in item.rows]
-    named = [f for f in asked if any(_holds(f, [index]) for _, _, index in rows)]
+    named = _row_anchors(_facts(question), [index for _, _, index in rows])
     if not named:
         return []
     found = [(n, row) for n, row, index in rows if all(_holds(f, [index]) for f in named)]
     return found if len(found) <= limit else []
+
+
+def named_in_rows(question: str, rows: Sequence[str]) -> list[str]:
+    """The names and version numbers in `question` that some of `rows` hold, as written.
+
+    ("When did Debian Stretch reach end of life?" over `debian.csv`: "Debian Stretch", as its
+    "Stretch" is a row's codename.) Plain counts and amounts do not name a row: "15" and "80"
+    in "What is 15% of 80?" are in some row of most ledgers.
+    """
+    indexes = [_Index.of(row) for row in rows]
+    named = _row_anchors(_facts(question), indexes)
+    return [f.text for f in named if f.kind == "name" or re.search(r"\d[.]\d", f.text)]
+
+
+def _row_anchors(asked: Sequence[_Fact], rows: Sequence[_Index]) -> list[_Fact]:
+    """The facts of `asked` that some row holds, each name cut to the words rows hold.
+
+    "Debian Stretch" is bound by a row's "Stretch"; "Debian" is only in the file name.
+    """
+    vocabulary = frozenset().union(*(row.words for row in rows))
+    anchors: list[_Fact] = []
+    for fact in asked:
+        if fact.kind == "name":
+            held = {w for w in fact.keys if w in vocabulary or _EXPANSIONS.get(w) in vocabulary}
+            fact = replace(fact, keys=frozenset(held))
+            if not fact.keys:
+                continue
+        if any(_holds(fact, [row]) for row in rows):
+            anchors.append(fact)
+    return anchors
 
 
 def facts(sentence: str) -> list[str]:
@@ -312,7 +341,7 @@ def ground(
     """
     work = _Grounding(
         passages={item.number: _Index.of(item.text) for item in evidence},
-        rows={item.number: tuple(map(_Index.of, item.rows)) for item in evidence if item.rows},
+        rows={item.number: tuple(map(_Row.of, item.rows)) for item in evidence if item.rows},
         asked=_Index.of(question),
         scaffolds=[
             *(_Scaffold.of(text) for text in scaffolding if text.strip()),
@@ -534,6 +563,52 @@ class _Index:
         return cls(frozenset(words), frozenset(numbers), dates, _content(text))
 
 
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A table row (`column: value; …`), whole and cell by cell under its column's name."""
+
+    whole: _Index
+    cells: tuple[tuple[frozenset[str], _Index], ...]
+    """Each cell: the words of its column's name, and what the cell holds."""
+
+    @classmethod
+    def of(cls, text: str) -> _Row:
+        cells = []
+        for cell in text.split("; "):
+            column, colon, value = cell.partition(": ")
+            if colon:
+                cells.append((frozenset(map(_plain, _WORD.findall(column))), _Index.of(value)))
+        return cls(_Index.of(text), tuple(cells))
+
+    def states(self, fact: _Fact, before: Sequence[str]) -> bool:
+        """Whether this row holds `fact`, under the column the nearest of the words
+        `before` it names, if one of them names a column of this row."""
+        if not _holds(fact, [self.whole]):
+            return False
+        for word in reversed(before):
+            named = [cell for column, cell in self.cells if any(_calls(word, c) for c in column)]
+            if named:
+                return _holds(fact, named)
+        return True
+
+
+def _calls(word: str, column: str) -> bool:
+    """Whether `word` names a column called `column` ("released" → `release`)."""
+    if word == column:
+        return True
+    common = min(5, len(word), len(column))
+    return common >= 4 and word[:common] == column[:common]
+
+
+def _words_before(sentence: str, fact: _Fact, limit: int = 3) -> list[str]:
+    """The last few words before `fact` in `sentence`, after any fact or comma before it."""
+    at = sentence.find(fact.text)
+    if at < 0:
+        return []
+    clause = re.split(r"[,;:()]|\d", sentence[:at])[-1]
+    return [_plain(word) for word in _WORD.findall(clause)][-limit:]
+
+
 def _holds(fact: _Fact, passages: Sequence[_Index]) -> bool:
     if fact.kind == "number":
         return any(fact.keys & passage.numbers for passage in passages)
@@ -673,7 +748,7 @@ class _Grounding:
     """One `ground` call: the passages, the prompt text, and the running account."""
 
     passages: dict[int, _Index]
-    rows: dict[int, tuple[_Index, ...]]
+    rows: dict[int, tuple[_Row, ...]]
     """Each table passage's rows, indexed one by one."""
     asked: _Index
     """What the question itself names: restating it is not a claim to check."""
@@ -748,7 +823,7 @@ class _Grounding:
         if found:
             numbers, missing = self._cover(found, valid, bare)
             if not missing:
-                missing = self._off_row(found, restated, numbers)
+                missing = self._off_row(found, restated, numbers, bare)
             if missing:
                 self.removed.append(bare)
                 self.unsupported.extend(fact.text for fact in missing)
@@ -787,27 +862,33 @@ class _Grounding:
         return [], fewest
 
     def _off_row(
-        self, found: Sequence[_Fact], restated: Sequence[_Fact], numbers: Sequence[int]
+        self,
+        found: Sequence[_Fact],
+        restated: Sequence[_Fact],
+        numbers: Sequence[int],
+        sentence: str,
     ) -> list[_Fact]:
-        """The answer's facts that no table row holds beside what the question named.
+        """The answer's facts that no table row holds beside what the question named, or
+        holds under another column than the one the sentence names.
 
         A table passage holds many rows, so "Ubuntu 20.04 reaches end of life on
         2031-05-29" finds both in one passage when 2031-05-29 is 26.04's date. Each fact
         the answer adds must share a shown row with one of the question's names that rows
-        hold ("20.04", not the file's "Ubuntu"); a question naming nothing in a row binds nothing.
+        hold ("20.04", not the file's "Ubuntu"); a question naming nothing in a row binds
+        nothing. A value right after a column's name ("released on 12/10/2023") must be that
+        column's, not the row's `created` date.
         """
         if not numbers or any(n not in self.rows for n in numbers):
             return []  # not (only) table passages: checked as wholes
         rows = [row for table in self.rows.values() for row in table]
-        anchors = [f for f in restated if any(_holds(f, [row]) for row in rows)]
+        anchors = _row_anchors(restated, [row.whole for row in rows])
         if not anchors:
             return []
+        bound = [row for row in rows if any(_holds(a, [row.whole]) for a in anchors)]
         return [
             fact
             for fact in found
-            if not any(
-                _holds(fact, [row]) and any(_holds(a, [row]) for a in anchors) for row in rows
-            )
+            if not any(row.states(fact, _words_before(sentence, fact)) for row in bound)
         ]
 
     def _paraphrased(self, text: str) -> list[int]:

@@ -246,6 +246,31 @@ def document_match(source: KnowledgeSource) -> DocumentMatch:
     return match
 
 
+RowSearch: TypeAlias = "Callable[[str, str, Sequence[str]], Awaitable[list[str]]]"
+"""(request, owner, within these document ids) -> the table rows a full-text search for the
+request finds there (none without any)."""
+
+
+def row_search(source: KnowledgeSource, k: int = 8) -> RowSearch:
+    """Table rows that share words with a request, found by full-text search.
+
+    The Chief of Staff uses it to see whether a follow-up names a row of a conversation's
+    table ("When did Stretch reach end of life?"): a single row is a small part of a passage,
+    so the passage's vector rarely matches the question closely.
+    """
+    library = DocumentLibrary(source)
+
+    async def rows(request: str, owner: str, documents: Sequence[str]) -> list[str]:
+        try:
+            kb = await library.get()
+            found = await kb.search(request, owner, k=k, mode="text", documents=documents)
+        except (ToolError, KnowledgeError):
+            return []
+        return [row for passage in found for row in passage.rows]
+
+    return rows
+
+
 def knowledge_tools(
     source: KnowledgeSource, *, read_budget: int = DEFAULT_READ_BUDGET
 ) -> list[Tool]:

@@ -21,7 +21,7 @@ from agents import (
     TurnLimits,
     builtin_tools,
 )
-from agents.knowledge_tools import document_match
+from agents.knowledge_tools import document_match, row_search
 from agents.models.anthropic_messages import AnthropicConfig, AnthropicModel
 from agents.models.base import ChatModel
 from agents.models.fallback import FallbackModel
@@ -216,6 +216,7 @@ class Services:
             spec=spec,
             router=router,
             documents=document_match(self.knowledge),
+            table_rows=row_search(self.knowledge),
         )
 
     def start_warming(self) -> None:

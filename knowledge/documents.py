@@ -22,6 +22,13 @@ TABLE_ROWS = "table_rows"
 """`meta` key set to "1" on a section whose lines are table rows (`column: value; …`):
 its chunks hold whole rows, with no part of the row before repeated at their start (a
 row's tail read as the next chunk's first line is attributed to the wrong row)."""
+
+
+def table_rows(text: str) -> tuple[str, ...]:
+    """The rows of a `TABLE_ROWS` chunk's text, one per line."""
+    return tuple(line for line in text.splitlines() if line.strip())
+
+
 HIDDEN_TEXT = "hidden_text"
 """`meta` key: how many characters of text the page hid with CSS (`display:none`, white on
 white…) the parser dropped from this section, as a string. Like hidden characters, such text
@@ -102,6 +109,11 @@ class Passage:
     def scanned(self) -> bool:
         """Whether this text was read from a picture of the page (OCR)."""
         return self.meta.get(SCANNED) == "1"
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """For a passage of table rows (a CSV, a sheet), each row; otherwise none."""
+        return table_rows(self.text) if self.meta.get(TABLE_ROWS) == "1" else ()
 
     def location(self) -> str:
         """Where in the document: `page 2, scanned`, `page 3`, `scanned, low OCR confidence`,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.grounding import Evidence, GroundedAnswer, facts, ground, rows_about
+from agents.grounding import Evidence, GroundedAnswer, facts, ground, named_in_rows, rows_about
 
 LEASE = Evidence(
     1,
@@ -400,3 +400,63 @@ def test_the_rows_about_what_the_question_names_are_found() -> None:
 
     assert about == [(2, RELEASES[1].rows[0])]
     assert unnamed == []
+
+
+def test_a_name_binds_rows_by_the_words_the_table_holds() -> None:
+    # Stranger walk: "Debian Stretch" is a row's "Stretch" under the file name debian.csv;
+    # read as one name no row held, it bound nothing, and another row's date passed.
+    question = "When did Ubuntu Focal Fossa reach end of standard support?"
+
+    wrong = ground("Ubuntu Focal Fossa reached end of standard support on 2021-07-22.",
+                   RELEASES, question=question)  # fmt: skip
+    right = ground("Ubuntu Focal Fossa reached end of standard support on 2025-05-29.",
+                   RELEASES, question=question)  # fmt: skip
+
+    assert wrong.text == ""
+    assert wrong.unsupported == ("2021-07-22",)
+    assert right.text.endswith("on 2025-05-29 [2].")
+    assert rows_about(question, RELEASES) == [(2, RELEASES[1].rows[0])]
+
+
+def test_the_names_and_versions_a_question_shares_with_rows_are_found() -> None:
+    rows = [row for item in RELEASES for row in item.rows]
+    ledger = ["date: 2026-03-02; item: paper; amount: 15", "date: 2026-03-09; amount: 80"]
+
+    assert named_in_rows("When did Ubuntu Focal Fossa reach end of life?", rows) == [
+        "Ubuntu Focal Fossa"
+    ]
+    assert named_in_rows("When does 20.04 reach end of life?", rows) == ["20.04"]
+    assert named_in_rows("What is the capital of France?", rows) == []
+    assert named_in_rows("What is 15% of 80?", ledger) == []
+
+
+NOBLE = _releases(
+    (
+        1,
+        (
+            "version: 24.04 LTS; codename: Noble Numbat; series: noble; created: 2023-10-12; "
+            "release: 2024-04-25; eol: 2029-05-31",
+        ),
+    ),
+)
+
+
+def test_a_value_after_a_columns_name_must_be_that_columns() -> None:
+    # Stranger walk: "24.04 LTS, released on 12/10/2023": the row's created date.
+    question = "Which Ubuntu release is codenamed Noble Numbat and when was it released?"
+
+    created = ground("Noble Numbat is 24.04 LTS, released on 12/10/2023.", NOBLE,
+                     question=question)  # fmt: skip
+    released = ground("Noble Numbat is 24.04 LTS, released on 2024-04-25.", NOBLE,
+                      question=question)  # fmt: skip
+    both = ground(
+        "Noble Numbat was created on 2023-10-12 and released on 2024-04-25; its end of life "
+        "is 2029-05-31.",
+        NOBLE,
+        question=question,
+    )
+
+    assert created.text == ""
+    assert created.unsupported == ("12/10/2023",)
+    assert released.text == "Noble Numbat is 24.04 LTS, released on 2024-04-25 [1]."
+    assert both.text.endswith("its end of life is 2029-05-31 [1].")

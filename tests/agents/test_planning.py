@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -20,12 +21,15 @@ from agents import (
     ToolCallFinished,
     UserScope,
 )
-from agents.knowledge_tools import DocumentMatch
+from agents.knowledge_tools import DocumentMatch, row_search
 from agents.models.base import Capabilities
 from agents.models.scripted import ScriptedModel
 from agents.planner import Plan, Planner, PlanStep, clauses, kinds_of_work
+from knowledge.base import KnowledgeBase
 from knowledge.embedder import HashEmbedder
+from knowledge.ingest import Upload
 from tests.agents.agent_helpers import collect, of, team
+from tests.knowledge.retrieval_helpers import ingest_ok
 
 FLEET = (
     "Research what our plan says about the fleet, then compute 48 electric vans plus "
@@ -375,6 +379,57 @@ async def test_a_follow_up_about_the_conversations_file_is_answered_from_it() ->
     final = events[-1]
     assert isinstance(final, RunFinished)
     assert final.output == "In the packages directory [1]."
+
+
+DEBIAN_CSV = """version,codename,series,created,release,eol
+8,Jessie,jessie,2013-04-25,2015-04-26,2018-06-17
+9,Stretch,stretch,2015-04-25,2017-06-17,2020-07-18
+10,Buster,buster,2017-06-17,2019-07-06,2022-09-10
+11,Bullseye,bullseye,2019-07-06,2021-08-14,2024-08-14
+"""
+
+
+@pytest.mark.parametrize(
+    ("request_text", "answered_by"),
+    [
+        ("When did Debian Stretch reach end of life?", "Researcher"),
+        ("What is the capital of France?", None),
+        ("Does a stretch of road need a permit?", None),
+    ],
+)
+async def test_a_follow_up_naming_a_row_of_the_conversations_table_is_answered_from_it(
+    tmp_path: Path, request_text: str, answered_by: str | None
+) -> None:
+    # Stranger walk: after debian.csv, "When did Debian Stretch reach end of life?" matched
+    # the table's passages weakly (one row among many), and the Chief answered from memory:
+    # "July 20, 2019"; the row says 2020-07-18.
+    kb = await KnowledgeBase.open(tmp_path / "kb", HashEmbedder(64))
+    [table] = await ingest_ok(kb, "alice", Upload("debian.csv", DEBIAN_CSV.encode()))
+    researcher = small("researcher", ["Debian Stretch reached end of life on 2020-07-18 [1]."])
+    chief_model = small("chief", ["It reached end of life on July 20, 2019."])
+    t = team(chief_model, [(RESEARCHER, researcher)], router=hash_router())
+    t.chief.planner = _Decided()  # type: ignore[assignment]  # no operator: the chief answers
+    earlier = (table.document_id,)
+    t.chief.documents = _matching(earlier, 0.1)  # a weak match, as MiniLM gave it
+    t.chief.table_rows = row_search(kb)
+    follow_up = UserScope("alice", earlier=earlier, earlier_tables=earlier)
+
+    try:
+        events = await collect(t.chief.stream(request_text, deps=follow_up))
+    finally:
+        await kb.close()
+
+    delegated = [d.operator for d in of(events, DelegationStarted)]
+    [route] = [e for e in of(events, ToolCallFinished) if e.tool == "route"]
+    if answered_by is None:
+        assert delegated == []
+        assert chief_model.calls
+    else:
+        assert delegated == [answered_by]
+        assert route.output.startswith(
+            'It names "Debian Stretch", which a row of this conversation\'s table holds'
+        )
+        assert chief_model.calls == []
 
 
 async def test_without_files_in_the_conversation_the_same_match_is_not_enough() -> None:
