@@ -49,6 +49,11 @@ def _short(text: str, limit: int = 60) -> str:
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
+def _overruled(why: str) -> str:
+    """The router's reasons, shown after the decision that set its "answering myself" aside."""
+    return f"(The router alone: {why})"
+
+
 class ChiefOfStaff:
     """Runs user turns for the Chief of Staff and its operators."""
 
@@ -228,7 +233,8 @@ class ChiefOfStaff:
                     f"It names {names}, which a row of this conversation's table holds: the "
                     f"{researcher.name} answers from the table."
                 )
-                return Plan((PlanStep(researcher.name, request),), held), f"{held} {why}", found
+                plan = Plan((PlanStep(researcher.name, request),), held)
+                return plan, f"{held} {_overruled(why)}", found
         match = await self.documents(request, scope.owner, None)
         if match >= self.evidence_threshold:
             where = "your documents match"
@@ -283,7 +289,7 @@ class ChiefOfStaff:
                 f"{where.capitalize()} this request closely ({match:.2f}): "
                 f"the {researcher.name} answers from them."
             )
-            return Plan((found,), evidence), f"{evidence} {why}"
+            return Plan((found,), evidence), f"{evidence} {_overruled(why)}"
         # "Draft an email about the Tallinn opening": the facts are in the documents,
         # so the Researcher finds them before the operator the request named.
         evidence = (

@@ -343,6 +343,7 @@ def ground(
         passages={item.number: _Index.of(item.text) for item in evidence},
         rows={item.number: tuple(map(_Row.of, item.rows)) for item in evidence if item.rows},
         asked=_Index.of(question),
+        named=_facts(question),
         scaffolds=[
             *(_Scaffold.of(text) for text in scaffolding if text.strip()),
             *([_Scaffold.of(question, strict=True)] if question.strip() else []),
@@ -577,30 +578,38 @@ class _Row:
         for cell in text.split("; "):
             column, colon, value = cell.partition(": ")
             if colon:
-                cells.append((frozenset(map(_plain, _WORD.findall(column))), _Index.of(value)))
+                words = (part for w in _WORD.findall(column) for part in _plain(w).split("-"))
+                cells.append((frozenset(filter(None, words)), _Index.of(value)))
         return cls(_Index.of(text), tuple(cells))
 
     def states(self, fact: _Fact, before: Sequence[str]) -> bool:
-        """Whether this row holds `fact`, under the column the nearest of the words
-        `before` it names, if one of them names a column of this row."""
+        """Whether this row holds `fact`, under the column the words `before` it name, if
+        they name a column of this row (the nearest naming counts)."""
         if not _holds(fact, [self.whole]):
             return False
-        for word in reversed(before):
-            named = [cell for column, cell in self.cells if any(_calls(word, c) for c in column)]
+        parts = [part for word in before for part in word.split("-") if part]
+        for end in range(len(parts), 0, -1):
+            named = [cell for column, cell in self.cells if _named(parts[:end], column)]
             if named:
                 return _holds(fact, named)
         return True
 
 
-def _calls(word: str, column: str) -> bool:
-    """Whether `word` names a column called `column` ("released" → `release`)."""
-    if word == column:
-        return True
-    common = min(5, len(word), len(column))
-    return common >= 4 and word[:common] == column[:common]
+def _named(words: Sequence[str], column: frozenset[str]) -> bool:
+    """Whether the last of `words` names a column whose name has the words `column`:
+    "released" names `release`, and "… long-term support" names `eol-lts` by its initials."""
+    last = words[-1]
+    initials = "".join(word[0] for word in words)
+    for name in column:
+        common = min(5, len(last), len(name))
+        if last == name or (common >= 4 and last[:common] == name[:common]):
+            return True
+        if 3 <= len(name) <= 4 and len(words) >= len(name) and initials.endswith(name):
+            return True
+    return False
 
 
-def _words_before(sentence: str, fact: _Fact, limit: int = 3) -> list[str]:
+def _words_before(sentence: str, fact: _Fact, limit: int = 4) -> list[str]:
     """The last few words before `fact` in `sentence`, after any fact or comma before it."""
     at = sentence.find(fact.text)
     if at < 0:
@@ -752,6 +761,8 @@ class _Grounding:
     """Each table passage's rows, indexed one by one."""
     asked: _Index
     """What the question itself names: restating it is not a claim to check."""
+    named: list[_Fact]
+    """The question's facts: the rows an answer is about when its sentence names none."""
     scaffolds: list[_Scaffold]
     cited: dict[int, None] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
@@ -881,7 +892,9 @@ class _Grounding:
         if not numbers or any(n not in self.rows for n in numbers):
             return []  # not (only) table passages: checked as wholes
         rows = [row for table in self.rows.values() for row in table]
-        anchors = _row_anchors(restated, [row.whole for row in rows])
+        wholes = [row.whole for row in rows]
+        # "Its long-term support ends on …" names no row: it is about the question's.
+        anchors = _row_anchors(restated, wholes) or _row_anchors(self.named, wholes)
         if not anchors:
             return []
         bound = [row for row in rows if any(_holds(a, [row.whole]) for a in anchors)]

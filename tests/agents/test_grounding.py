@@ -460,3 +460,34 @@ def test_a_value_after_a_columns_name_must_be_that_columns() -> None:
     assert created.unsupported == ("12/10/2023",)
     assert released.text == "Noble Numbat is 24.04 LTS, released on 2024-04-25 [1]."
     assert both.text.endswith("its end of life is 2029-05-31 [1].")
+
+
+BOOKWORM = [
+    Evidence(
+        1,
+        "debian.csv\n" + row,
+        rows=(row,),
+    )
+    for row in (
+        "version: 12; codename: Bookworm; series: bookworm; created: 2021-08-14; "
+        "release: 2023-06-10; eol: 2026-07-11; eol-lts: 2028-06-30; eol-elts: 2033-06-30",
+    )
+]
+
+
+def test_a_sentence_naming_no_row_is_about_the_questions_and_its_column_is_read() -> None:
+    # Stranger walk on debian.csv: "Its long-term support ends on 2026-07-11": Bookworm's
+    # `eol`; its `eol-lts` is 2028-06-30. "long-term support" names `lts` by its initials.
+    question = "When was Bookworm released, and when does its long-term support end?"
+
+    def kept(answer: str) -> str:
+        return ground(answer, BOOKWORM, question=question).text
+
+    assert kept("Its long-term support ends on 2026-07-11.") == ""
+    assert kept("Its long-term support ends on 2028-06-30.") == (
+        "Its long-term support ends on 2028-06-30 [1]."
+    )
+    assert kept("It reached its end of life on 2026-07-11.") == (
+        "It reached its end of life on 2026-07-11 [1]."
+    )
+    assert kept("It was released on 2021-08-14.") == ""
