@@ -119,6 +119,12 @@ _MARKER = re.compile(_MARKER_SRC, re.IGNORECASE)
 # ("ends on [31/05/2029] [2]"): a bracketed value that is not a marker or a link is unwrapped.
 _BRACKETED_VALUE = re.compile(rf"(?!{_MARKER_SRC})\[([^\[\]\n]*\d[^\[\]\n]*)\](?!\()", re.I)
 # Markers with the space before them, and "(see [1])" wrappers, which would be left empty.
+_PLACEHOLDER = re.compile(
+    rf"\b(?:is|are|was|were|be|on|in|at|of|to|by|from|after|before|the|and|or|with)"
+    rf"\s*(?:{_MARKER_SRC}\s*)+[.!?…]*$",
+    re.IGNORECASE,
+)
+"""A marker where the answer should be: "The release after Lunar Lobster is [6]."."""
 _MARKER_WITH_SPACE = re.compile(
     rf"\s*\(\s*(?:see|cf\.?|source:?)?\s*(?:{_MARKER_SRC}[\s,;]*)+\)|\s*{_MARKER_SRC}",
     re.IGNORECASE,
@@ -811,6 +817,9 @@ class _Grounding:
             return None
         if not re.search(r"\w", bare):
             return bare or None  # a rule ("---") or other markup: nothing to check
+        if _PLACEHOLDER.search(sentence.strip()):
+            self.removed.append(bare)  # it says nothing, and cites a passage for it
+            return None
         if any(scaffold.echoed_by(bare) for scaffold in self.scaffolds):
             self.echoed += 1
             return None

@@ -491,3 +491,17 @@ def test_a_sentence_naming_no_row_is_about_the_questions_and_its_column_is_read(
         "It reached its end of life on 2026-07-11 [1]."
     )
     assert kept("It was released on 2021-08-14.") == ""
+
+
+def test_a_marker_where_the_answer_should_be_is_not_an_answer() -> None:
+    # Stranger walk on ubuntu.csv: "Which release comes after Lunar Lobster?" got
+    # "The release that comes after Lunar Lobster is [6].", kept as "supported by [6]".
+    question = "Which release comes after Noble Numbat?"
+
+    placeholder = ground("The release that comes after Noble Numbat is [1].", NOBLE,
+                         question=question)  # fmt: skip
+    answer = ground("Noble Numbat is 24.04 LTS [1].", NOBLE, question=question)
+
+    assert placeholder.text == ""
+    assert placeholder.removed == ("The release that comes after Noble Numbat is.",)
+    assert answer.text == "Noble Numbat is 24.04 LTS [1]."
