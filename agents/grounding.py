@@ -302,17 +302,17 @@ def _row_anchors(asked: Sequence[_Fact], rows: Sequence[_Index]) -> list[_Fact]:
 
     "Debian Stretch" is bound by a row's "Stretch"; "Debian" is only in the file name.
     """
+    held = (_in_table(fact, rows) for fact in asked)
+    return [fact for fact in held if fact and any(_holds(fact, [row]) for row in rows)]
+
+
+def _in_table(fact: _Fact, rows: Sequence[_Index]) -> _Fact | None:
+    """`fact` as rows can hold it: a name cut to the words some row has (`None` if none)."""
+    if fact.kind != "name":
+        return fact
     vocabulary = frozenset().union(*(row.words for row in rows))
-    anchors: list[_Fact] = []
-    for fact in asked:
-        if fact.kind == "name":
-            held = {w for w in fact.keys if w in vocabulary or _EXPANSIONS.get(w) in vocabulary}
-            fact = replace(fact, keys=frozenset(held))
-            if not fact.keys:
-                continue
-        if any(_holds(fact, [row]) for row in rows):
-            anchors.append(fact)
-    return anchors
+    held = {w for w in fact.keys if w in vocabulary or _EXPANSIONS.get(w) in vocabulary}
+    return replace(fact, keys=frozenset(held)) if held else None
 
 
 def facts(sentence: str) -> list[str]:
@@ -588,17 +588,36 @@ class _Row:
                 cells.append((frozenset(filter(None, words)), _Index.of(value)))
         return cls(_Index.of(text), tuple(cells))
 
-    def states(self, fact: _Fact, before: Sequence[str]) -> bool:
-        """Whether this row holds `fact`, under the column the words `before` it name, if
-        they name a column of this row (the nearest naming counts)."""
+    def states(self, fact: _Fact, before: Sequence[str], after: Sequence[str] = ()) -> bool:
+        """Whether this row holds `fact` under the column the words next to it name, if they
+        name a column of this row: the nearest naming before it counts, else after it
+        ("Until 2024-08-14, Bullseye gets extended LTS")."""
         if not _holds(fact, [self.whole]):
             return False
-        parts = [part for word in before for part in word.split("-") if part]
-        for end in range(len(parts), 0, -1):
-            named = [cell for column, cell in self.cells if _named(parts[:end], column)]
+        before_parts = _parts(before)
+        after_parts = _parts(after)
+        spans = [before_parts[:end] for end in range(len(before_parts), 0, -1)]
+        spans += [after_parts[:end] for end in range(1, len(after_parts) + 1)]
+        # A column named beside a value of another kind is not about it ("Debian 11 LTS ends
+        # …": `eol-lts` holds dates, and 11 is the version).
+        cells = [(column, cell) for column, cell in self.cells if _same_kind(fact, cell)]
+        for span in spans:
+            named = [cell for column, cell in cells if _named(span, column)]
             if named:
                 return _holds(fact, named)
         return True
+
+
+def _same_kind(fact: _Fact, cell: _Index) -> bool:
+    if fact.kind == "date":
+        return bool(cell.dates)
+    if fact.kind == "number":
+        return bool(cell.numbers) and not cell.dates
+    return bool(cell.words)
+
+
+def _parts(words: Sequence[str]) -> list[str]:
+    return [part for word in words for part in word.split("-") if part]
 
 
 def _named(words: Sequence[str], column: frozenset[str]) -> bool:
@@ -615,13 +634,16 @@ def _named(words: Sequence[str], column: frozenset[str]) -> bool:
     return False
 
 
-def _words_before(sentence: str, fact: _Fact, limit: int = 4) -> list[str]:
-    """The last few words before `fact` in `sentence`, after any fact or comma before it."""
+def _words_around(sentence: str, fact: _Fact, limit: int = 4) -> tuple[list[str], list[str]]:
+    """The few words before `fact` in `sentence` (after any comma or figure before it), and
+    those after it (up to the next figure)."""
     at = sentence.find(fact.text)
     if at < 0:
-        return []
-    clause = re.split(r"[,;:()]|\d", sentence[:at])[-1]
-    return [_plain(word) for word in _WORD.findall(clause)][-limit:]
+        return [], []
+    before = re.split(r"[,;:()]|\d", sentence[:at])[-1]
+    after = re.split(r"[;:()]|\d", sentence[at + len(fact.text) :])[0]
+    words = [[_plain(word) for word in _WORD.findall(text)] for text in (before, after)]
+    return words[0][-limit:], words[1][:limit]
 
 
 def _holds(fact: _Fact, passages: Sequence[_Index]) -> bool:
@@ -907,11 +929,15 @@ class _Grounding:
         if not anchors:
             return []
         bound = [row for row in rows if any(_holds(a, [row.whole]) for a in anchors)]
-        return [
-            fact
-            for fact in found
-            if not any(row.states(fact, _words_before(sentence, fact)) for row in bound)
-        ]
+        missing = []
+        for fact in found:
+            # A name's words that no row has ("Debian" of debian.csv) were checked against
+            # the passage with its file name; the rest must be in the row.
+            held = _in_table(fact, wholes)
+            around = _words_around(sentence, fact)
+            if held and not any(row.states(held, *around) for row in bound):
+                missing.append(fact)
+        return missing
 
     def _paraphrased(self, text: str) -> list[int]:
         """The passage a fact-free statement clearly paraphrases, if any."""

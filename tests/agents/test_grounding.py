@@ -505,3 +505,28 @@ def test_a_marker_where_the_answer_should_be_is_not_an_answer() -> None:
     assert placeholder.text == ""
     assert placeholder.removed == ("The release that comes after Noble Numbat is.",)
     assert answer.text == "Noble Numbat is 24.04 LTS [1]."
+
+
+BULLSEYE = [
+    Evidence(1, "debian.csv\n" + row, rows=(row,))
+    for row in (
+        "version: 11; codename: Bullseye; series: bullseye; created: 2019-07-06; "
+        "release: 2021-08-14; eol: 2024-08-14; eol-lts: 2026-08-31; eol-elts: 2031-06-30",
+    )
+]
+
+
+def test_a_column_named_after_its_value_is_read_and_only_for_its_kind() -> None:
+    # Stranger walk: "Until 2024-08-14, Bullseye gets extended LTS" (its `eol`), kept.
+    question = "Until when does Bullseye get LTS?"
+
+    def kept(answer: str) -> str:
+        return ground(answer, BULLSEYE, question=question).text
+
+    assert kept("Until 2024-08-14, Bullseye gets LTS.") == ""
+    assert kept("Until 2026-08-31, Bullseye gets LTS.") == (
+        "Until 2026-08-31, Bullseye gets LTS [1]."
+    )
+    assert kept("Bullseye is Debian 11 LTS until 2026-08-31.") == (
+        "Bullseye is Debian 11 LTS until 2026-08-31 [1]."
+    )
