@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from agents.context import RunContext
@@ -64,6 +65,7 @@ NOT_SAID = "The documents do not say"
 UNVERIFIED = "I could not write an answer that the documents confirm."
 UNCONFIRMED = "I could not confirm an answer from the table."
 CHECK_TOOL = "check_citations"
+_NO_ANSWER = (NOT_SAID, UNVERIFIED, UNCONFIRMED)
 
 
 _LABEL = re.compile(r"^\[\d+\][^\n]*:\n>")
@@ -110,9 +112,8 @@ def _evidence(number: int, passage: Passage) -> Evidence:
     return Evidence(number, f"{heading}\n{text}", rows=rows)
 
 
-def _rows_quoted(question: str, evidence: Sequence[Evidence]) -> str:
+def _rows_quoted(rows: Sequence[tuple[int, str]]) -> str:
     """The table rows about what the question names, quoted, for the person to read."""
-    rows = rows_about(question, evidence)
     if not rows:
         return ""
     quoted = "\n".join(f"> {row} [{n}]" for n, row in rows)
@@ -143,7 +144,18 @@ async def answer_from_passages(
     reply = await generate(ctx, model, messages, options=GREEDY)
     if reply.text == WITHHELD:
         return reply.text
-    return checked_answer(ctx, question, reply.text, scaffolding=(SYSTEM, INSTRUCTION))
+    first = _checked(ctx, question, reply.text, scaffolding=(SYSTEM, INSTRUCTION))
+    if first.row is None:
+        return first.answer
+    # The answer read another row of a passage of many (or another column). Shown only the
+    # row the question names, a small model reads the right value; it is checked again.
+    number, row = first.row
+    focused = replace(dict(passages)[number], text=row)
+    reply = await generate(ctx, model, prompt(question, [(number, focused)]), options=GREEDY)
+    if reply.text == WITHHELD:
+        return reply.text
+    again = _checked(ctx, question, reply.text, scaffolding=(SYSTEM, INSTRUCTION))
+    return first.answer if again.answer.startswith(_NO_ANSWER) else again.answer
 
 
 def checked_answer(
@@ -156,6 +168,20 @@ def checked_answer(
     search-and-answer tool loop (they cite more often, but not always the right passage).
     `scaffolding` is prompt text that must never reach the user.
     """
+    return _checked(ctx, question, text, scaffolding=scaffolding).answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    answer: str
+    row: tuple[int, str] | None = None
+    """When the answer was removed and one table row is about what the question names: its
+    `[n]` and text (the answer quotes it)."""
+
+
+def _checked(
+    ctx: RunContext, question: str, text: str, *, scaffolding: Sequence[str] = ()
+) -> _Checked:
     passages = shown_passages(ctx)
     call_id = new_id()
     started = time.perf_counter()
@@ -185,15 +211,17 @@ def checked_answer(
         )
     )
     answer = checked.text.strip()
+    rows: list[tuple[int, str]] = []
     if not answer or answer.startswith(NOT_SAID):
         # Nothing verifiable: say so, and point at what came closest instead of guessing.
         # Over a table, the rows about what the question names are the answer's source:
         # quoted, the person reads it there (the model read another row).
-        answer = _rows_quoted(question, evidence) or f"{NOT_SAID}.{_closest(passages)}"
+        rows = rows_about(question, evidence)
+        answer = _rows_quoted(rows) or f"{NOT_SAID}.{_closest(passages)}"
     elif checked.mostly_removed:
         # What survives of an answer that was mostly made up reads as fragments ("3. Add a
         # new section…" under a list whose other steps were removed): show where to read.
         answer = f"{UNVERIFIED}{_closest(passages)}"
     if checked.note:
         answer = f"{answer}\n\n*{checked.note}*"
-    return answer
+    return _Checked(answer, rows[0] if len(rows) == 1 else None)

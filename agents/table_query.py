@@ -41,7 +41,9 @@ _EXAMPLES = 6
 
 _AGGREGATE = re.compile(
     r"\b(total|sum|average|mean|median|how many|count|number of|maximum|minimum|highest|"
-    r"lowest|largest|smallest|latest|earliest|newest|oldest|most recent|per)\b",
+    r"lowest|largest|smallest|latest|earliest|newest|oldest|most recent|per)\b"
+    # "Which release reaches end of life last?": first or last closing the question.
+    r"|\b(?:first|last)\W*$",
     re.IGNORECASE,
 )
 _TABLE_WORDS = re.compile(

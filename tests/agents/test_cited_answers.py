@@ -40,13 +40,13 @@ def local_like(*turns: str) -> ScriptedModel:
 
 
 async def answer(kb: KnowledgeBase, model: ScriptedModel, question: str) -> tuple[str, str]:
-    """The Researcher's final answer and what its citation check reported."""
+    """The Researcher's final answer and what its citation checks reported."""
     events = await collect(
         Runner(model, tools=knowledge_tools(kb)).stream(RESEARCHER, question, deps=ALICE)
     )
     [finished] = [e for e in of(events, RunFinished) if e.parent_run_id is None]
-    [check] = [e for e in of(events, ToolCallFinished) if e.tool == "check_citations"]
-    return finished.output, check.output
+    checks = [e.output for e in of(events, ToolCallFinished) if e.tool == "check_citations"]
+    return finished.output, "\n".join(checks)
 
 
 async def test_a_supported_answer_gets_the_citation_the_model_did_not_write(
@@ -192,22 +192,46 @@ async def test_a_tool_calling_model_s_answer_is_checked_too(kb: KnowledgeBase) -
     assert "removed" in check
 
 
-async def test_a_date_from_another_row_of_a_csv_is_replaced_by_the_row_asked_about(
-    tmp_path: Path,
-) -> None:
-    # Stranger walk on Ubuntu's distro-info CSV: the 26.04 row ranked first and the model
-    # gave its end-of-life date for 20.04. The person now reads 20.04's own row.
+UBUNTU_CSV = (
+    "version,codename,release,eol\n"
+    "20.04 LTS,Focal Fossa,2020-04-23,2025-05-29\n"
+    "20.10,Groovy Gorilla,2020-10-22,2021-07-22\n"
+    "26.04 LTS,Resolute Raccoon,2026-04-23,2031-05-29\n"
+)
+WRONG_ROW = "Ubuntu 20.04 reaches end of standard support on 2031-05-29."
+
+
+async def _releases(tmp_path: Path) -> KnowledgeBase:
     releases = tmp_path / "ubuntu.csv"
-    releases.write_text(
-        "version,codename,release,eol\n"
-        "20.04 LTS,Focal Fossa,2020-04-23,2025-05-29\n"
-        "20.10,Groovy Gorilla,2020-10-22,2021-07-22\n"
-        "26.04 LTS,Resolute Raccoon,2026-04-23,2031-05-29\n"
-    )
+    releases.write_text(UBUNTU_CSV)
     base = await KnowledgeBase.open(tmp_path / "store", HashEmbedder(64))
     [done] = await base.ingest_all([releases], ALICE.owner)
     assert isinstance(done, IngestDone)
-    model = local_like("Ubuntu 20.04 reaches end of standard support on 2031-05-29.")
+    return base
+
+
+async def test_a_date_from_another_row_is_asked_again_from_the_row_asked_about(
+    tmp_path: Path,
+) -> None:
+    # Stranger walk on Ubuntu's distro-info CSV: the 26.04 row ranked first and the model
+    # gave its end-of-life date for 20.04. Shown only 20.04's row, it reads the right one.
+    base = await _releases(tmp_path)
+    model = local_like(WRONG_ROW, "Ubuntu 20.04 reaches end of standard support on 2025-05-29.")
+
+    text, check = await answer(base, model, "When does Ubuntu 20.04 reach end of support?")
+
+    assert text == "Ubuntu 20.04 reaches end of standard support on 2025-05-29 [1]."
+    assert "unsupported: 2031-05-29" in check
+    second = model.calls[-1].messages[-1].content
+    assert "version: 20.04 LTS; codename: Focal Fossa" in second
+    assert "Resolute Raccoon" not in second
+
+
+async def test_a_second_wrong_answer_leaves_the_row_for_the_person_to_read(
+    tmp_path: Path,
+) -> None:
+    base = await _releases(tmp_path)
+    model = local_like(WRONG_ROW, WRONG_ROW)
 
     text, check = await answer(base, model, "When does Ubuntu 20.04 reach end of support?")
 

@@ -328,6 +328,8 @@ async def test_an_attached_table_is_computed_over_by_the_analyst() -> None:
     [
         ("How many releases are listed?", "Analyst"),  # a count: every row
         ("What is the latest end-of-life date?", "Analyst"),  # an extreme: every row
+        ("Which release reaches end of life last?", "Analyst"),
+        ("Which release came out first?", "Analyst"),
         ("When was Bookworm released?", "Researcher"),  # a look-up: the passages
     ],
 )
