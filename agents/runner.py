@@ -399,10 +399,10 @@ class Runner:
                     return checked_answer(ctx, input, reply.text, scaffolding=(agent.instructions,))
                 return reply.text
             messages.append(ChatMessage.assistant(reply.text, reply.tool_calls))
-            outputs = await call_tools(ctx, by_name, reply.tool_calls, loops)
+            results = await call_tools(ctx, by_name, reply.tool_calls, loops)
             messages.extend(
-                ChatMessage.tool(c.id, out)
-                for c, out in zip(reply.tool_calls, outputs, strict=True)
+                ChatMessage.tool(c.id, result.output)
+                for c, result in zip(reply.tool_calls, results, strict=True)
             )
         raise TurnLimitExceeded(
             f"The {agent.name} used all {agent.limits.max_turns} of its steps without "
@@ -418,6 +418,7 @@ class Runner:
             if t.auto_calls is not None
             for arguments in t.auto_calls(input)
         ]
+        needed: list[base.ToolSpec] = []
         if not calls and model.capabilities.constrained_tools:
             # Code decides that a tool is needed; the model only writes the call, and its
             # decoding is constrained to the tools' schemas.
@@ -428,7 +429,25 @@ class Runner:
         if calls:
             by_name = {t.name: t for t in tools}
             loops = LoopDetector(agent.name, ctx.limits.loop_warnings)
-            outputs = await call_tools(ctx, by_name, calls, loops)
+            results = await call_tools(ctx, by_name, calls, loops)
+            if needed and any(r.is_error for r in results):
+                # The tool says why it refused ("No column named …; the columns are: …"):
+                # the model writes the call once more knowing that.
+                refused = "\n".join(
+                    f"Your call {c.name}({json.dumps(c.arguments)}) was refused: {r.output}"
+                    for c, r in zip(calls, results, strict=True)
+                    if r.is_error
+                )
+                feedback = f"{input}\n\n{refused}\nCall the tool again, correcting that."
+                again = await self._written_calls(ctx, agent, model, feedback, needed)
+                if again:
+                    calls, results = again, await call_tools(ctx, by_name, again, loops)
+            if needed and all(r.is_error for r in results):
+                # With only refusals to go on, a small model makes the figures up.
+                refusal = "I could not compute that. " + " ".join(r.output for r in results)
+                ctx.emit(TextDelta(**ctx.tags, text=refusal))
+                return refusal
+            outputs = [r.output for r in results]
         ctx.check_budget()
         if agent.grounded and shown_passages(ctx):
             return await answer_from_passages(ctx, model, input, self.generate, outputs)

@@ -89,14 +89,29 @@ def _quoted(names: Sequence[str]) -> str:
     return ", ".join(f'"{name}"' for name in names)
 
 
+def _plain(name: str) -> str:
+    return re.sub(r"[\W_]+", "", name.casefold())
+
+
+def _initials(name: str) -> str:
+    """The initials of a name of several words ("End Of Life": "eol"); "" for one word."""
+    words = re.findall(r"[^\W_]+", name.casefold())
+    return "".join(word[0] for word in words) if len(words) > 1 else ""
+
+
 def _resolve(name: str, choices: Sequence[str], what: str) -> str:
-    """The one of `choices` that `name` means: exactly, ignoring case, or ignoring punctuation."""
+    """The one of `choices` that `name` means: exactly, ignoring case, ignoring punctuation,
+    or spelled out ("End Of Life" for `eol`: a model expands a header it cannot read)."""
     if name in choices:
         return name
-    for fold in (str.casefold, lambda s: re.sub(r"[\W_]+", "", s.casefold())):
+    for fold in (str.casefold, _plain):
         found = [c for c in choices if fold(c) == fold(name)]
         if len(found) == 1:
             return found[0]
+    initials = _initials(name)
+    found = [c for c in choices if initials and _plain(c) == initials]
+    if len(found) == 1:
+        return found[0]
     raise ToolError(f'No {what} named "{name}"; the {what}s are: {_quoted(choices)}.')
 
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from agents.context import RunContext
 from agents.errors import CadreError, ToolError
@@ -23,12 +23,20 @@ from agents.tools import Tool
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """What one call returned: its text for the model, and whether the call failed."""
+
+    output: str
+    is_error: bool = False
+
+
 async def call_tools(
     ctx: RunContext, tools: Mapping[str, Tool], calls: Sequence[ToolCall], loops: LoopDetector
-) -> list[str]:
+) -> list[ToolResult]:
     """Run `calls` concurrently and return their results in order (errors as sentences)."""
     verdicts = [loops.see(call.name, call.arguments) for call in calls]
-    outputs = [""] * len(calls)
+    outputs = [ToolResult("")] * len(calls)
 
     async def one(index: int) -> None:
         call = calls[index]
@@ -59,16 +67,18 @@ def _finished(ctx: RunContext, call: ToolCall, output: str, started: float, is_e
     )
 
 
-async def _call(ctx: RunContext, tools: Mapping[str, Tool], call: ToolCall, repeat: bool) -> str:
+async def _call(
+    ctx: RunContext, tools: Mapping[str, Tool], call: ToolCall, repeat: bool
+) -> ToolResult:
     tool = tools.get(call.name)
     if tool is not None and tool.delegate_to is not None and not repeat:
         try:
             # A delegation reports itself (DelegationStarted/Finished) and never raises for
             # an operator's failure; only a refused start (bad arguments, depth) lands here.
-            return await tool.invoke(ctx, call.arguments)
+            return ToolResult(await tool.invoke(ctx, call.arguments))
         except CadreError as exc:
             _finished(ctx, call, str(exc), _started(ctx, call), is_error=True)
-            return str(exc)
+            return ToolResult(str(exc), is_error=True)
     started = _started(ctx, call)
     is_error = True
     try:
@@ -90,7 +100,7 @@ async def _call(ctx: RunContext, tools: Mapping[str, Tool], call: ToolCall, repe
         log.exception("tool %s failed", call.name)
         output = f"{call.name} failed: {type(exc).__name__}: {exc}"
     _finished(ctx, call, output, started, is_error=is_error)
-    return output
+    return ToolResult(output, is_error)
 
 
 async def _invoke(ctx: RunContext, tool: Tool, call: ToolCall) -> str:

@@ -22,6 +22,7 @@ from agents import (
     UserScope,
     builtin_tools,
 )
+from agents.errors import ToolError
 from agents.events import RunFinished, ToolCallFinished
 from agents.models.base import Capabilities, ModelOptions
 from agents.models.local import LocalModel, LocalModelConfig
@@ -198,9 +199,14 @@ def test_the_latest_date_and_its_row_are_found_over_the_whole_column(tmp_path: P
     [table] = read_tables(path, name="releases.csv")
 
     latest = compute(table, "max", "eol")
+    # Stranger walk: the bundled model asked for "End Of Life", a header it could not read.
+    spelled_out = compute(table, "max", "End Of Life")
 
     assert ": 2026-06-10 (4 of 4 rows matched; 1 empty or non-numeric cell(s) skipped)" in latest
     assert "The row with it: version: 12; codename: Bookworm; release: 2023-06-10" in latest
+    assert spelled_out == latest
+    with pytest.raises(ToolError, match='No column named "Extended Support"'):
+        compute(table, "max", "Extended Support")
 
 
 async def test_the_analyst_totals_a_column_for_a_region_over_the_whole_csv(files: Files) -> None:
@@ -422,3 +428,35 @@ async def test_a_constrained_model_is_offered_query_table_only_for_a_file_it_mus
         )
     )
     assert all("query_table" not in [t.name for t in c.tools] for c in inline.calls)
+
+
+@pytest.mark.parametrize("second_column", ["Amount", "Revenue"])
+async def test_a_refused_call_is_written_again_knowing_why_then_refusal_is_said(
+    files: Files, second_column: str
+) -> None:
+    # Stranger walk: the bundled Analyst asked query_table for a column the sheet does not
+    # have, then wrote an answer with figures it made up from the refusal.
+    refused = call("query_table", operation="sum", column="Turnover", document="sales.csv")
+    again = call("query_table", operation="sum", column=second_column, document="sales.csv")
+    analyst = ScriptedModel(
+        [[refused], [again], "The total Amount is 123."],
+        capabilities=Capabilities(tools=False, constrained_tools=True),
+    )
+
+    events = await collect(
+        Runner(analyst, tools=files.tools()).stream(
+            ANALYST, "What is the total of the sales in sales.csv?", deps=ALICE
+        )
+    )
+
+    steps = [e for e in of(events, ToolCallFinished) if e.tool == "query_table"]
+    assert [s.is_error for s in steps] == [True, second_column != "Amount"]
+    retold = analyst.calls[1].messages[-1].content
+    assert 'was refused: No column named "Turnover"; the columns are:' in retold
+    final = events[-1]
+    assert isinstance(final, RunFinished)
+    if second_column == "Amount":
+        assert final.output == "The total Amount is 123."
+    else:
+        assert final.output.startswith('I could not compute that. No column named "Revenue"')
+        assert len(analyst.calls) == 2  # no answer is written from refusals alone
