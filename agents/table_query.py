@@ -66,14 +66,18 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 
 def asks_for_aggregate(request: str) -> bool:
-    """Whether `request` asks for a count, total, mean or extreme ("How many … are listed?")."""
-    return bool(_AGGREGATE.search(request))
+    """Whether `request` asks for a count, total, mean or extreme ("How many … are listed?")
+    of data it does not bring along ("the average of 12, 15 and 30" does)."""
+    return bool(_AGGREGATE.search(request)) and not _brings_data(request)
+
+
+def _brings_data(request: str) -> bool:
+    # "the mean of this column: 12, 15, 9" brings its data along: that is column_statistics'.
+    return len(_NUMBER.findall(request)) >= 3
 
 
 def _needs_table(request: str) -> bool:
-    # "the mean of this column: 12, 15, 9" brings its data along: that is column_statistics'.
-    inline_data = len(_NUMBER.findall(request)) >= 3
-    return bool(_AGGREGATE.search(request) and _TABLE_WORDS.search(request)) and not inline_data
+    return asks_for_aggregate(request) and bool(_TABLE_WORDS.search(request))
 
 
 def _owner(ctx: RunContext) -> UserScope:

@@ -330,6 +330,7 @@ async def test_an_attached_table_is_computed_over_by_the_analyst() -> None:
         ("What is the latest end-of-life date?", "Analyst"),  # an extreme: every row
         ("Which release reaches end of life last?", "Analyst"),
         ("Which release came out first?", "Analyst"),
+        ("What is the average of 12, 15 and 30?", "Researcher"),  # its data: not the table's
         ("When was Bookworm released?", "Researcher"),  # a look-up: the passages
     ],
 )
