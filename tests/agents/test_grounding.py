@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from agents.grounding import Evidence, GroundedAnswer, facts, ground, named_in_rows, rows_about
@@ -462,26 +464,30 @@ def test_a_value_after_a_columns_name_must_be_that_columns() -> None:
     assert both.text.endswith("its end of life is 2029-05-31 [1].")
 
 
-BOOKWORM = [
-    Evidence(
-        1,
-        "debian.csv\n" + row,
-        rows=(row,),
-    )
-    for row in (
-        "version: 12; codename: Bookworm; series: bookworm; created: 2021-08-14; "
-        "release: 2023-06-10; eol: 2026-07-11; eol-lts: 2028-06-30; eol-elts: 2033-06-30",
-    )
-]
+def _debian_row(row: str) -> list[Evidence]:
+    """One row of Debian's `debian.csv`, shown as passage [1]."""
+    return [Evidence(1, f"debian.csv\n{row}", rows=(row,))]
+
+
+def _kept(evidence: list[Evidence], question: str) -> Callable[[str], str]:
+    """What the check keeps of an answer to `question` over `evidence`."""
+    return lambda answer: ground(answer, evidence, question=question).text
+
+
+BOOKWORM = _debian_row(
+    "version: 12; codename: Bookworm; series: bookworm; created: 2021-08-14; "
+    "release: 2023-06-10; eol: 2026-07-11; eol-lts: 2028-06-30; eol-elts: 2033-06-30"
+)
+BULLSEYE = _debian_row(
+    "version: 11; codename: Bullseye; series: bullseye; created: 2019-07-06; "
+    "release: 2021-08-14; eol: 2024-08-14; eol-lts: 2026-08-31; eol-elts: 2031-06-30"
+)
 
 
 def test_a_sentence_naming_no_row_is_about_the_questions_and_its_column_is_read() -> None:
     # Stranger walk on debian.csv: "Its long-term support ends on 2026-07-11": Bookworm's
     # `eol`; its `eol-lts` is 2028-06-30. "long-term support" names `lts` by its initials.
-    question = "When was Bookworm released, and when does its long-term support end?"
-
-    def kept(answer: str) -> str:
-        return ground(answer, BOOKWORM, question=question).text
+    kept = _kept(BOOKWORM, "When was Bookworm released, and when does its long-term support end?")
 
     assert kept("Its long-term support ends on 2026-07-11.") == ""
     assert kept("Its long-term support ends on 2028-06-30.") == (
@@ -507,21 +513,9 @@ def test_a_marker_where_the_answer_should_be_is_not_an_answer() -> None:
     assert answer.text == "Noble Numbat is 24.04 LTS [1]."
 
 
-BULLSEYE = [
-    Evidence(1, "debian.csv\n" + row, rows=(row,))
-    for row in (
-        "version: 11; codename: Bullseye; series: bullseye; created: 2019-07-06; "
-        "release: 2021-08-14; eol: 2024-08-14; eol-lts: 2026-08-31; eol-elts: 2031-06-30",
-    )
-]
-
-
 def test_a_column_named_after_its_value_is_read_and_only_for_its_kind() -> None:
     # Stranger walk: "Until 2024-08-14, Bullseye gets extended LTS" (its `eol`), kept.
-    question = "Until when does Bullseye get LTS?"
-
-    def kept(answer: str) -> str:
-        return ground(answer, BULLSEYE, question=question).text
+    kept = _kept(BULLSEYE, "Until when does Bullseye get LTS?")
 
     assert kept("Until 2024-08-14, Bullseye gets LTS.") == ""
     assert kept("Until 2026-08-31, Bullseye gets LTS.") == (
