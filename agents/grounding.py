@@ -118,13 +118,13 @@ _MARKER = re.compile(_MARKER_SRC, re.IGNORECASE)
 # Told to put [n] after each fact, a small model sometimes brackets the fact itself
 # ("ends on [31/05/2029] [2]"): a bracketed value that is not a marker or a link is unwrapped.
 _BRACKETED_VALUE = re.compile(rf"(?!{_MARKER_SRC})\[([^\[\]\n]*\d[^\[\]\n]*)\](?!\()", re.I)
-# Markers with the space before them, and "(see [1])" wrappers, which would be left empty.
 _PLACEHOLDER = re.compile(
     rf"\b(?:is|are|was|were|be|on|in|at|of|to|by|from|after|before|the|and|or|with)"
     rf"\s*(?:{_MARKER_SRC}\s*)+[.!?…]*$",
     re.IGNORECASE,
 )
 """A marker where the answer should be: "The release after Lunar Lobster is [6]."."""
+# Markers with the space before them, and "(see [1])" wrappers, which would be left empty.
 _MARKER_WITH_SPACE = re.compile(
     rf"\s*\(\s*(?:see|cf\.?|source:?)?\s*(?:{_MARKER_SRC}[\s,;]*)+\)|\s*{_MARKER_SRC}",
     re.IGNORECASE,
@@ -302,15 +302,20 @@ def _row_anchors(asked: Sequence[_Fact], rows: Sequence[_Index]) -> list[_Fact]:
 
     "Debian Stretch" is bound by a row's "Stretch"; "Debian" is only in the file name.
     """
-    held = (_in_table(fact, rows) for fact in asked)
+    vocabulary = _vocabulary(rows)
+    held = (_in_table(fact, vocabulary) for fact in asked)
     return [fact for fact in held if fact and any(_holds(fact, [row]) for row in rows)]
 
 
-def _in_table(fact: _Fact, rows: Sequence[_Index]) -> _Fact | None:
-    """`fact` as rows can hold it: a name cut to the words some row has (`None` if none)."""
+def _vocabulary(rows: Sequence[_Index]) -> frozenset[str]:
+    return frozenset().union(*(row.words for row in rows))
+
+
+def _in_table(fact: _Fact, vocabulary: frozenset[str]) -> _Fact | None:
+    """`fact` as rows can hold it: a name cut to the words of the table's `vocabulary`
+    (`None` if it has none of them)."""
     if fact.kind != "name":
         return fact
-    vocabulary = frozenset().union(*(row.words for row in rows))
     held = {w for w in fact.keys if w in vocabulary or _EXPANSIONS.get(w) in vocabulary}
     return replace(fact, keys=frozenset(held)) if held else None
 
@@ -588,7 +593,7 @@ class _Row:
                 cells.append((frozenset(filter(None, words)), _Index.of(value)))
         return cls(_Index.of(text), tuple(cells))
 
-    def states(self, fact: _Fact, before: Sequence[str], after: Sequence[str] = ()) -> bool:
+    def states(self, fact: _Fact, before: Sequence[str], after: Sequence[str]) -> bool:
         """Whether this row holds `fact` under the column the words next to it name, if they
         name a column of this row: the nearest naming before it counts, else after it
         ("Until 2024-08-14, Bullseye gets extended LTS")."""
@@ -929,11 +934,12 @@ class _Grounding:
         if not anchors:
             return []
         bound = [row for row in rows if any(_holds(a, [row.whole]) for a in anchors)]
+        vocabulary = _vocabulary(wholes)
         missing = []
         for fact in found:
             # A name's words that no row has ("Debian" of debian.csv) were checked against
             # the passage with its file name; the rest must be in the row.
-            held = _in_table(fact, wholes)
+            held = _in_table(fact, vocabulary)
             around = _words_around(sentence, fact)
             if held and not any(row.states(held, *around) for row in bound):
                 missing.append(fact)
