@@ -442,7 +442,7 @@ class Runner:
                 again = await self._written_calls(ctx, agent, model, feedback, needed)
                 if again:
                     calls, results = again, await call_tools(ctx, by_name, again, loops)
-            if needed and all(r.is_error for r in results):
+            if needed and all(r.is_error and not r.crashed for r in results):
                 # With only refusals to go on, a small model makes the figures up.
                 refusal = "I could not compute that. " + " ".join(r.output for r in results)
                 ctx.emit(TextDelta(**ctx.tags, text=refusal))

@@ -29,6 +29,8 @@ class ToolResult:
 
     output: str
     is_error: bool = False
+    crashed: bool = False
+    """The tool raised an unexpected exception (logged): its text is not for the person."""
 
 
 async def call_tools(
@@ -80,7 +82,7 @@ async def _call(
             _finished(ctx, call, str(exc), _started(ctx, call), is_error=True)
             return ToolResult(str(exc), is_error=True)
     started = _started(ctx, call)
-    is_error = True
+    is_error, crashed = True, False
     try:
         if tool is None:
             output = (
@@ -98,9 +100,9 @@ async def _call(
         output = str(exc)
     except Exception as exc:
         log.exception("tool %s failed", call.name)
-        output = f"{call.name} failed: {type(exc).__name__}: {exc}"
+        output, crashed = f"{call.name} failed: {type(exc).__name__}: {exc}", True
     _finished(ctx, call, output, started, is_error=is_error)
-    return ToolResult(output, is_error)
+    return ToolResult(output, is_error, crashed)
 
 
 async def _invoke(ctx: RunContext, tool: Tool, call: ToolCall) -> str:

@@ -8,9 +8,18 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel
 
-from agents import AgentSpec, RunContext, Runner, ToolCallFinished, ToolCallStarted, tool
+from agents import (
+    AgentSpec,
+    RunContext,
+    RunFinished,
+    Runner,
+    ToolCallFinished,
+    ToolCallStarted,
+    tool,
+)
 from agents.errors import ConfigError, ToolArgumentsError, ToolError
 from agents.limits import TurnLimits
+from agents.models.base import Capabilities
 from agents.models.scripted import ScriptedModel
 from tests.agents.agent_helpers import call, collect, of
 
@@ -176,6 +185,39 @@ async def test_tool_failures_are_results_not_crashes() -> None:
         ),
     }
     assert events[-1].kind == "run_finished"
+
+
+@pytest.mark.parametrize("fault", ["refuse", "crash"])
+async def test_a_written_call_that_fails_twice_is_said_only_when_the_tool_refused(
+    fault: str,
+) -> None:
+    # A tool's refusal ("No column named …") is for the person; a crash's text is not.
+    @tool(needs_call=lambda request: True)
+    def lookup(key: str) -> str:
+        """Looks a key up.
+
+        Args:
+            key: What to look up.
+        """
+        if fault == "crash":
+            raise ValueError("/srv/cadre/secrets.db is locked")
+        raise ToolError(f"No key named {key!r}.")
+
+    model = ScriptedModel(
+        [[call("lookup", key="a")], [call("lookup", key="b")], "Probably 42."],
+        capabilities=Capabilities(tools=False, constrained_tools=True),
+    )
+
+    events = await collect(Runner(model, tools=[lookup]).stream(_agent("lookup"), "Look up x"))
+
+    assert [e.is_error for e in of(events, ToolCallFinished)] == [True, True]
+    final = events[-1]
+    assert isinstance(final, RunFinished)
+    if fault == "refuse":
+        assert final.output == "I could not compute that. No key named 'b'."
+    else:
+        assert final.output == "Probably 42."
+        assert "secrets.db" not in final.output
 
 
 async def test_the_turn_tool_timeout_applies_to_every_tool() -> None:
