@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -76,6 +77,10 @@ def on_each_page(hook: PageHook) -> Iterator[None]:
         _page_hook.reset(token)
 
 
+_OUT_OF_MEMORY = re.compile(r"failed to map segment|cannot allocate memory", re.IGNORECASE)
+"""What the dynamic loader says (ENOMEM) when a shared library does not fit the address space."""
+
+
 def _models_dir() -> Path:
     import rapidocr
 
@@ -88,7 +93,11 @@ def _load() -> Any:
         if _engine is None:
             try:
                 from rapidocr import RapidOCR
-            except ImportError as exc:  # pragma: no cover - a broken install
+            except ImportError as exc:
+                if _OUT_OF_MEMORY.search(str(exc)):
+                    # The loader could not map OpenCV's library under the worker's memory cap:
+                    # the file needs more memory than allowed, nothing is missing.
+                    raise MemoryError(str(exc)) from exc
                 raise ParserUnavailable(None, "the OCR package rapidocr is not installed") from exc
             models = _models_dir()
             params: dict[str, Any] = {name: str(models / file) for name, file in _MODELS.items()}

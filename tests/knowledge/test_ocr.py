@@ -10,7 +10,7 @@ from PIL import Image
 from knowledge.base import KnowledgeBase
 from knowledge.catalog import DocumentStatus
 from knowledge.embedder import HashEmbedder
-from knowledge.errors import NoExtractableText, ParseResourceLimit
+from knowledge.errors import NoExtractableText, ParseResourceLimit, ParseTimeout
 from knowledge.ingest import IngestDone, IngestFailed, IngestOptions
 from knowledge.parsing import ParseLimits, parse_file
 from knowledge.sandbox import ParseSandbox
@@ -116,6 +116,26 @@ def test_ocr_stops_at_the_page_limit(tmp_path: Path, invoice_scan: Image.Image) 
     pdf = scans.image_only_pdf([invoice_scan, invoice_scan], tmp_path / "two.pdf")
     with pytest.raises(ParseResourceLimit, match="more than 1 scanned pages"):
         parse_file(pdf, limits=ParseLimits(max_ocr_pages=1))
+
+
+def test_ocr_in_the_sandbox_is_stopped_by_its_own_limits(
+    tmp_path: Path, invoice_scan: Image.Image
+) -> None:
+    scan = scans.save_image(invoice_scan, tmp_path / "scan.png")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("Plain notes about the invoice.")
+    with ParseSandbox(workers=1) as sandbox:
+        # The OCR models need ~600 MB: allowed 64 MB (the cap never drops below
+        # `memory_bytes`), the worker cannot load them, and only this file fails.
+        small = 64 * 1024 * 1024
+        with pytest.raises(ParseResourceLimit, match=r"scan\.png is too big to read safely"):
+            sandbox.parse(scan, limits=ParseLimits(memory_bytes=small, ocr_memory_bytes=small))
+        assert sandbox.parse(notes).kind == "text"
+        # No time for a page: the worker is killed mid-OCR and the next file gets a new one.
+        with pytest.raises(ParseTimeout, match=r"Reading scan\.png took longer than"):
+            sandbox.parse(scan, limits=ParseLimits(timeout_s=0.5, ocr_page_timeout_s=0.01))
+        assert sandbox.parse(notes).kind == "text"
+        assert "48213 kWh" in _text(sandbox.parse(scan))
 
 
 async def test_citations_of_a_scanned_page_say_so(
