@@ -316,21 +316,14 @@ class IngestPipeline:
             if added == 0:
                 await self._finish_duplicate(job, queue)
                 return
-            try:
-                await self._mark(
-                    job,
-                    DocumentStatus.READY,
-                    kind=document.kind,
-                    pages=document.page_count,
-                    chunks=added,
-                )
-            except Exception:
-                # The catalog could not say "ready" (its disk is full, its server gone): take
-                # the passages back out, so nothing is searchable that the list does not show.
-                await asyncio.shield(
-                    asyncio.to_thread(self.store.delete_document, job.owner, job.document_id)
-                )
-                raise
+            ready = self._mark(
+                job,
+                DocumentStatus.READY,
+                kind=document.kind,
+                pages=document.page_count,
+                chunks=added,
+            )
+            await self._or_taken_back(ready, job.owner, job.document_id)
             attachments = tuple(
                 [await self._attachment(job, document, item) for item in document.attachments]
             )
@@ -352,19 +345,8 @@ class IngestPipeline:
             )
             raise
         except Exception as error:
-            if is_disk_full(error):
-                # Not the file's fault and not a bug: say what the person (or an admin) can do.
-                _log.error("ingesting %s failed: the disk is full", job.name, exc_info=error)
-                await self._fail(job, str(DiskFull(job.stored_name)), DiskFull.code, queue)
-                return
-            # An unexpected fault in one file must not stop the others: log the detail,
-            # tell the user in a sentence.
-            _log.exception("ingesting %s failed", job.name)
-            reason = (
-                f"{job.stored_name} could not be ingested because of an internal error "
-                f"({type(error).__name__}); try again, and report it if it persists."
-            )
-            await self._fail(job, reason, "internal", queue)
+            # An unexpected fault in one file must not stop the others.
+            await self._fail(job, *_failure(job, error), queue)
         finally:
             if staged is not None:
                 await self._abort(staged, job.name)
@@ -420,27 +402,52 @@ class IngestPipeline:
     async def _attachment(
         self, job: _Job, message: ParsedDocument, item: Attachment
     ) -> IngestDone | IngestFailed:
-        """Store one attachment as its own document, linked to its message."""
+        """Store one attachment as its own document, linked to its message. A failure fails
+        the attachment alone (its message stays ready), recorded as any file's is."""
         item_name, _ = visible_name(item.name)
-        stored_name = f"{job.stored_name} › {item_name}"
-        owner, document_id = job.owner, item.document_id
-        ingestion_id = new_ingestion_id()
+        attached = _Job(
+            job.source,
+            job.owner,
+            f"{job.name} › {item.name}",
+            document_id=item.document_id,
+            ingestion_id=new_ingestion_id(),
+            stored_name=f"{job.stored_name} › {item_name}",
+        )
         record = DocumentRecord(
-            owner,
-            document_id,
-            stored_name,
+            attached.owner,
+            attached.document_id,
+            attached.stored_name,
             DocumentStatus.PROCESSING,
-            **self.leases.claim(ingestion_id),  # type: ignore[arg-type]
+            **self.leases.claim(attached.ingestion_id),  # type: ignore[arg-type]
         )
         try:
-            return await self._store_attachment(job, message, item, record)
+            try:
+                if item.document is None:  # the message's parser could not read it
+                    reason = item.reason or f"{item.name} could not be read."
+                    code = item.code or "error"
+                else:
+                    return await self._store_attachment(job, message, item, record, attached)
+            except LeaseLostError as error:
+                return IngestFailed(attached.name, str(error), error.code, attached.document_id)
+            except KnowledgeError as error:
+                reason, code = str(error), error.code
+            except Exception as error:
+                reason, code = _failure(attached, error)
+            await self._fail(attached, reason, code, None)
+            return IngestFailed(attached.name, reason, code, attached.document_id)
         finally:
-            self.leases.release(ingestion_id)
+            if not attached.failure_pending:  # else released once the failure is recorded
+                self.leases.release(attached.ingestion_id)
 
     async def _store_attachment(
-        self, job: _Job, message: ParsedDocument, item: Attachment, record: DocumentRecord
-    ) -> IngestDone | IngestFailed:
-        name = f"{job.name} › {item.name}"
+        self,
+        job: _Job,
+        message: ParsedDocument,
+        item: Attachment,
+        record: DocumentRecord,
+        attached: _Job,
+    ) -> IngestDone:
+        name = attached.name
         _, hidden_in_item_name = visible_name(item.name)
         owner, document_id = record.owner, record.document_id
         if await asyncio.to_thread(self.store.has_document, owner, document_id):
@@ -449,11 +456,7 @@ class IngestPipeline:
                 await self.catalog.put(record.moved_to(DocumentStatus.READY, chunks=count))
             return IngestDone(name, document_id, count, duplicate=True)
         document = item.document
-        if document is None:
-            reason = item.reason or f"{item.name} could not be read."
-            code = item.code or "error"
-            await self.catalog.put(record.moved_to(DocumentStatus.FAILED, reason=reason, code=code))
-            return IngestFailed(name, reason, code, document_id)
+        assert document is not None
         # Every passage of the attachment names its message: sender, date, thread.
         link = {key: value for key, value in message.metadata.items() if key in _LINKED}
         link["attached_to"] = job.document_id
@@ -465,13 +468,10 @@ class IngestPipeline:
             )
         ]
         if not chunks:
-            error = EmptyDocument(item.name)
-            await self.catalog.put(
-                record.moved_to(DocumentStatus.FAILED, reason=str(error), code=error.code)
-            )
-            return IngestFailed(name, str(error), error.code, document_id)
+            raise EmptyDocument(item.name)
         record = replace(record, lease_until=self.leases.until())
         await self.catalog.put(record)
+        attached.recorded = True
         assert record.ingestion_id is not None
         self.leases.hold(record.ingestion_id)
         staged: StagedDocument | None = self.store.stage(
@@ -490,12 +490,21 @@ class IngestPipeline:
         finally:
             if staged is not None:
                 await self._abort(staged, name)
-        await self.catalog.put(
-            record.moved_to(
-                DocumentStatus.READY, kind=document.kind, pages=document.page_count, chunks=added
-            )
+        ready = record.moved_to(
+            DocumentStatus.READY, kind=document.kind, pages=document.page_count, chunks=added
         )
+        await self._or_taken_back(self.catalog.put(ready), owner, document_id)
         return IngestDone(name, document_id, added, document.page_count, duplicate=added == 0)
+
+    async def _or_taken_back(self, ready: Awaitable[None], owner: str, document_id: str) -> None:
+        """Record a committed document as ready; if the catalog cannot (its disk is full, its
+        server gone), take the passages back out, so nothing is searchable that the list
+        does not show."""
+        try:
+            await ready
+        except Exception:
+            await asyncio.shield(asyncio.to_thread(self.store.delete_document, owner, document_id))
+            raise
 
     async def _abort(self, staged: StagedDocument, name: str) -> None:
         """Drop a document's staged rows. If even that fails (the disk is full), keep trying
@@ -672,6 +681,20 @@ async def _settled(work: Callable[..., _T], *args: object) -> _T:
     except asyncio.CancelledError:
         await asyncio.wait([future])
         raise
+
+
+def _failure(job: _Job, error: Exception) -> tuple[str, str]:
+    """The sentence and code for an unexpected `error` while ingesting `job` (logged)."""
+    if is_disk_full(error):
+        # Not the file's fault and not a bug: say what the person (or an admin) can do.
+        _log.error("ingesting %s failed: the disk is full", job.name, exc_info=error)
+        return str(DiskFull(job.stored_name)), DiskFull.code
+    _log.error("ingesting %s failed", job.name, exc_info=error)
+    reason = (
+        f"{job.stored_name} could not be ingested because of an internal error "
+        f"({type(error).__name__}); try again, and report it if it persists."
+    )
+    return reason, "internal"
 
 
 def _flag_name(chunks: list[Chunk], hidden: int) -> list[Chunk]:

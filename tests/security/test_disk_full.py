@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import tempfile
 from collections.abc import AsyncIterator, Sequence
+from email.message import EmailMessage
 from pathlib import Path
 
 import chainlit as cl
@@ -97,16 +98,19 @@ async def test_a_full_index_disk_fails_the_file_clearly_and_keeps_the_rest(
 
 
 class _DiskFillsAtReady:
-    """The real SQL catalog; the moment the pipeline records "ready", the disk under the
-    database fills up (the worst moment: the passages are already committed)."""
+    """The real SQL catalog; the moment the pipeline records "ready" (for a record whose
+    name contains `name`), the disk under the database fills up (the worst moment: the
+    passages are already committed)."""
 
-    def __init__(self, catalog: SqlDocumentCatalog, disk: Path) -> None:
+    def __init__(self, catalog: SqlDocumentCatalog, disk: Path, name: str = "") -> None:
         self.catalog = catalog
         self.disk = disk
+        self.name = name
         self.filler: Path | None = None
 
     async def put(self, record: DocumentRecord) -> None:
-        if record.status is DocumentStatus.READY and self.filler is None:
+        ready = record.status is DocumentStatus.READY and self.name in record.name
+        if ready and self.filler is None:
             self.filler = fill(self.disk, leave=0)
         await self.catalog.put(record)
 
@@ -164,6 +168,54 @@ async def test_a_full_database_disk_leaves_no_ready_record_without_passages(
             assert record.status is DocumentStatus.READY
             assert record.chunks == done.chunks
             assert base.store.has_document(alice, done.document_id)
+
+
+async def test_an_attachment_the_full_disk_stops_fails_alone_and_its_reason_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The message is read and ready; the disk fills as its attachment is recorded ready.
+    # Before: the failure escaped to the message, the attachment's passages stayed searchable
+    # under a record left "processing", and a sweep later called it "interrupted".
+    monkeypatch.setenv("CHAINLIT_AUTH_SECRET", "test-secret-for-the-disk-full-test-0123456789")
+    message = EmailMessage()
+    message["From"], message["To"] = "Ana <ana@harbour.example>", "priya@harbour.example"
+    message["Subject"] = "Cider ledger"
+    message.set_content("The cider ledger for March is attached.")
+    ledger = "batch,barrel,litres\n" + "".join(f"{n},{n % 97},{n * 3}\n" for n in range(400))
+    message.add_attachment(ledger.encode(), maintype="text", subtype="csv", filename="ledger.csv")
+    mail = tmp_path / "march.eml"
+    mail.write_bytes(message.as_bytes())
+    with small_disk(tmp_path / "db-disk", "4m") as disk:
+        url = f"sqlite+aiosqlite:///{disk / 'cadre.db'}"
+        await migrate(url)
+        layer = CadreDataLayer(make_engine(url), LocalStorageClient(tmp_path / "files"))
+        alice = str((await layer.create_user(cl.User(identifier="alice"))).id)  # type: ignore[union-attr]
+        catalog = SqlDocumentCatalog(layer)
+        filling = _DiskFillsAtReady(catalog, disk, name="ledger.csv")
+        base = await KnowledgeBase.open(tmp_path / "knowledge", HashEmbedder(64), filling)
+        try:
+            [outcome] = await base.ingest_all([mail], alice)
+
+            assert isinstance(outcome, IngestDone), outcome
+            [attachment] = outcome.attachments
+            assert isinstance(attachment, IngestFailed), attachment
+            _assert_disk_full(attachment, "march.eml › ledger.csv")
+            # Nothing of the attachment is searchable; the message is.
+            assert not base.store.has_document(alice, attachment.document_id)
+            [hit] = await base.search("cider ledger March", alice, k=1, mode="text")
+            assert hit.document_name == "march.eml"
+
+            assert filling.filler is not None
+            filling.filler.unlink()
+            record = await _settled(catalog, alice, attachment.document_id)
+            assert (record.status, record.code) == (DocumentStatus.FAILED, "disk_full")
+            assert record.reason == attachment.reason
+            message_record = await catalog.get(alice, outcome.document_id)
+            assert message_record is not None
+            assert message_record.status is DocumentStatus.READY
+        finally:
+            await base.close()
+            await layer.close()
 
 
 async def test_a_failure_still_unrecorded_at_shutdown_is_settled_at_the_next_start(
