@@ -607,9 +607,11 @@ class _Row:
         # …": `eol-lts` holds dates, and 11 is the version).
         cells = [(column, cell) for column, cell in self.cells if _same_kind(fact, cell)]
         for span in spans:
-            named = [cell for column, cell in cells if _named(span, column)]
-            if named:
-                return _holds(fact, named)
+            words = {id(cell): _naming(span, column) for column, cell in cells}
+            most = max(words.values(), default=0)
+            if most:
+                # "extended LTS" names `eol-elts` (two words), not `eol-lts` ("LTS" alone).
+                return _holds(fact, [cell for _, cell in cells if words[id(cell)] == most])
         return True
 
 
@@ -625,18 +627,25 @@ def _parts(words: Sequence[str]) -> list[str]:
     return [part for word in words for part in word.split("-") if part]
 
 
-def _named(words: Sequence[str], column: frozenset[str]) -> bool:
-    """Whether the last of `words` names a column whose name has the words `column`:
-    "released" names `release`, and "… long-term support" names `eol-lts` by its initials."""
+def _naming(words: Sequence[str], column: frozenset[str]) -> int:
+    """How many of the last `words` name a column whose name has the words `column` (0: it
+    is not named): "released" names `release`; "long-term support" names `eol-lts` by its
+    initials and "extended LTS" `eol-elts`, a short word counting whole or by its initial."""
     last = words[-1]
-    initials = "".join(word[0] for word in words)
+    most = 0
     for name in column:
         common = min(5, len(last), len(name))
         if last == name or (common >= 4 and last[:common] == name[:common]):
-            return True
-        if 3 <= len(name) <= 4 and len(words) >= len(name) and initials.endswith(name):
-            return True
-    return False
+            most = max(most, 1)
+        if not 3 <= len(name) <= 4:
+            continue
+        forms = {""}
+        for taken, word in enumerate(reversed(words[-len(name) :]), start=1):
+            starts = {word[0], word} if len(word) <= len(name) else {word[0]}
+            forms = {start + form for form in forms for start in starts}
+            if name in forms:
+                most = max(most, taken)
+    return most
 
 
 def _words_around(sentence: str, fact: _Fact, limit: int = 4) -> tuple[list[str], list[str]]:

@@ -524,3 +524,8 @@ def test_a_column_named_after_its_value_is_read_and_only_for_its_kind() -> None:
     assert kept("Bullseye is Debian 11 LTS until 2026-08-31.") == (
         "Bullseye is Debian 11 LTS until 2026-08-31 [1]."
     )
+    # Stranger walk: "extended LTS" is `eol-elts`, not `eol-lts`.
+    assert kept("Until 2026-08-31, Bullseye gets extended LTS.") == ""
+    assert kept("Bullseye gets extended LTS until 2031-06-30.") == (
+        "Bullseye gets extended LTS until 2031-06-30 [1]."
+    )
