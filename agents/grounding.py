@@ -607,11 +607,11 @@ class _Row:
         # …": `eol-lts` holds dates, and 11 is the version).
         cells = [(column, cell) for column, cell in self.cells if _same_kind(fact, cell)]
         for span in spans:
-            words = {id(cell): _naming(span, column) for column, cell in cells}
-            most = max(words.values(), default=0)
+            naming = {id(cell): _naming(span, column) for column, cell in cells}
+            most = max(naming.values(), default=0)
             if most:
                 # "extended LTS" names `eol-elts` (two words), not `eol-lts` ("LTS" alone).
-                return _holds(fact, [cell for _, cell in cells if words[id(cell)] == most])
+                return _holds(fact, [cell for _, cell in cells if naming[id(cell)] == most])
         return True
 
 
