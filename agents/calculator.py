@@ -304,12 +304,26 @@ _CANDIDATE = re.compile(
 _OPERATOR = re.compile(rf"[+\-*/^%]|{_FUNCTION_NAMES}")
 _DATE = re.compile(r"\b\d{4}-\d{1,2}-\d{1,2}\b")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
+# "48 electric vans plus 12 diesel trucks": what is counted sits between the numbers, and
+# the operator may be a word. Up to three words are dropped; the next number must follow.
+_WORD_OPERATORS = {"plus": "+", "minus": "-", "times": "*", "multiplied by": "*", "divided by": "/"}
+_WORDED = re.compile(
+    r"(?<![\w.])(\d[\d.,]*%?)(?:\s+[^\W\d_][\w'-]*){0,3}?\s*"
+    r"(\+|\*|×|÷|\bplus\b|\bminus\b|\btimes\b|\bmultiplied\s+by\b|\bdivided\s+by\b)"
+    r"\s*(?=\(?\d)",
+    re.IGNORECASE,
+)
+
+
+def _symbolic(match: re.Match[str]) -> str:
+    operator = " ".join(match.group(2).lower().split())
+    return f"{match.group(1)} {_WORD_OPERATORS.get(operator, operator)} "
 
 
 def find_expressions(text: str, limit: int = 5) -> list[str]:
     """Arithmetic the user wrote inside a sentence (for models that cannot call tools)."""
     found: list[str] = []
-    cleaned = _THOUSANDS.sub("", _DATE.sub(" ", text))
+    cleaned = _WORDED.sub(_symbolic, _THOUSANDS.sub("", _DATE.sub(" ", text)))
     for old, new in (("×", "*"), ("÷", "/"), ("−", "-"), ("–", "-")):
         cleaned = cleaned.replace(old, new)
     cleaned = _PERCENT_OF.sub(r"\1% *", cleaned)

@@ -108,6 +108,16 @@ def test_expressions_are_found_in_sentences() -> None:
     assert find_expressions("I have 3 apples and 2 pears") == []
 
 
+def test_arithmetic_written_in_words_is_found_between_the_things_counted() -> None:
+    assert find_expressions("compute 48 electric vans plus 12 diesel trucks") == ["48 + 12"]
+    assert find_expressions("What is 1,200 apples minus 350 apples?") == ["1200 - 350"]
+    assert find_expressions("48 vans + 12 trucks + 3 cars, and 100 km divided by 4 hours") == [
+        "48 + 12 + 3",
+        "100 / 4",
+    ]
+    assert find_expressions("Windows 10 plus Office, twice a week, 2 times a day") == []
+
+
 TABLE = """region,sales,units
 North,"1,200.50",10
 South,800,

@@ -209,6 +209,19 @@ def test_the_latest_date_and_its_row_are_found_over_the_whole_column(tmp_path: P
         compute(table, "max", "Extended Support")
 
 
+def test_a_count_over_a_column_leads_with_the_rows_listed(tmp_path: Path) -> None:
+    # Stranger walk: "How many Debian releases are listed?" was answered with the count of
+    # dated releases (18 of 22): the model named a column and read its filled cells.
+    path = tmp_path / "releases.csv"
+    path.write_text("version,codename,release\n10,Buster,2019-07-06\n13,Trixie,\n14,Forky,\n")
+    [table] = read_tables(path, name="releases.csv")
+
+    counted = compute(table, "count", "release")
+
+    assert counted.startswith('count of rows in sheet "releases.csv": 3 (3 of 3 rows matched)')
+    assert 'Of these, 1 have a value in "release" and 2 leave it empty.' in counted
+
+
 async def test_the_analyst_totals_a_column_for_a_region_over_the_whole_csv(files: Files) -> None:
     expected = shown(sales_total("North"))
     analyst = ScriptedModel(
