@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 UPLOAD_PATH = "/project/file"
 MULTIPART_OVERHEAD = 64 * 1024
 """Bytes allowed beyond the file limit for the multipart framing and the form's other fields."""
+SESSION_WAIT_S = 10.0
+"""How long an upload waits for its chat's socket to connect (see `_session`)."""
 
 
 def upload_router(max_bytes: int) -> APIRouter:
@@ -68,7 +70,7 @@ async def _save(
 ) -> dict[str, str]:
     """Chainlit's `upload_file` (same checks, same answers), with a save that is all or
     nothing: the file is registered with the session only once every byte is on disk."""
-    session = WebsocketSession.get_by_id(session_id)
+    session = await _session(session_id)
     if not session:
         raise HTTPException(404, "Session not found")
     if current_user and (not session.user or session.user.identifier != current_user.identifier):
@@ -106,6 +108,23 @@ async def _save(
         "size": len(content),
     }
     return {"id": file_id}
+
+
+async def _session(session_id: str) -> WebsocketSession | None:
+    """The chat session `session_id` names. The browser makes the id up and uploads a file
+    dropped right after the page loads at once, while its socket may still be connecting on
+    a busy machine ("Session not found" lost the file): an id the browser could have made
+    waits up to `SESSION_WAIT_S` for its socket; any other is refused at once."""
+    session = WebsocketSession.get_by_id(session_id)
+    try:
+        uuid.UUID(session_id)
+    except ValueError:
+        return session
+    deadline = asyncio.get_running_loop().time() + SESSION_WAIT_S
+    while session is None and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.1)
+        session = WebsocketSession.get_by_id(session_id)
+    return session
 
 
 def _write_whole(target: Path, content: bytes) -> None:

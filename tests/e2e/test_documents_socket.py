@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from tests.knowledge.doc_files import make_pdf
 from tests.support.chainlit_client import ChainlitClient, Received, dumps
+from tests.support.server import RunningServer
 
 pytestmark = pytest.mark.slow
 
@@ -98,6 +100,27 @@ async def test_an_empty_upload_is_refused_with_a_reason(
     assert (
         refused.value.response.json()["detail"] == "empty.txt is empty: there is nothing to read."
     )
+
+
+async def test_a_file_dropped_before_the_chat_has_connected_is_kept(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    # Stranger walk: a file attached as soon as the page showed was refused ("Failed to
+    # upload ubuntu.csv: Session not found") and the question went without it.
+    note = tmp_path / "ferry.md"
+    note.write_text("# Ferry\n\nThe Saaremaa ferry leaves Virtsu at 07:40.\n")
+    chat = ChainlitClient(server.url)
+    chat.cookie = server.login()
+    upload = asyncio.create_task(chat.upload(note, "text/markdown"))
+    await asyncio.sleep(1)  # the upload is waiting: the socket has not connected yet
+    assert not upload.done()
+    await chat.connect()
+    try:
+        events = await chat.ask_with_files("", [await upload])
+        reading = _step(chat, events, "Read ")
+    finally:
+        await chat.close()
+    assert reading["name"] == "Read 1 of 1 file", dumps(events)
 
 
 async def test_a_person_lists_and_deletes_a_document(
