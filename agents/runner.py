@@ -76,6 +76,10 @@ def _numbers(text: str) -> set[str]:
     return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
 
 
+def _call_key(call: base.ToolCall) -> tuple[str, str]:
+    return call.name, json.dumps(call.arguments, sort_keys=True)
+
+
 def _deadline_message(ctx: RunContext) -> str:
     if ctx.parent_run_id is None or ctx.deadline == ctx.turn.deadline:
         seconds = ctx.turn.limits.deadline_s or 0
@@ -440,6 +444,10 @@ class Runner:
                 )
                 feedback = f"{input}\n\n{refused}\nCall the tool again, correcting that."
                 again = await self._written_calls(ctx, agent, model, feedback, needed)
+                # The same call again would only be refused as a repeat; its first refusal
+                # says why, and is what the person reads.
+                tried = {_call_key(c) for c in calls}
+                again = [c for c in again if _call_key(c) not in tried]
                 if again:
                     calls, results = again, await call_tools(ctx, by_name, again, loops)
             if needed and all(r.is_error and not r.crashed for r in results):

@@ -240,11 +240,16 @@ def compute(
     for condition in where:
         at = index[_resolve(condition.column, table.columns, "column")]
         rows = [row for row in rows if _matches(row[at], condition)]
+    counted_instead = ""
+    if column and operation == "count" and not _has(table, column):
+        # "How many Ubuntu releases are in this file?" names what the rows are, not a column:
+        # a count needs no column, so the rows are counted rather than the call refused.
+        counted_instead, column = f' (no column is named "{column}": rows are counted)', ""
     if column:
         column = _resolve(column, table.columns, "column")
     elif operation != "count":
         raise ToolError(f"{operation} needs column= one of: {_quoted(table.columns)}.")
-    label = f'{operation} of "{column}"' if column else "count of rows"
+    label = f'{operation} of "{column}"' if column else f"count of rows{counted_instead}"
     filters = " and ".join(_describe_condition(c) for c in where)
     scope = f" where {filters}" if filters else ""
     source = f'sheet "{table.sheet}"'

@@ -220,6 +220,11 @@ def test_a_count_over_a_column_leads_with_the_rows_listed(tmp_path: Path) -> Non
 
     assert counted.startswith('count of rows in sheet "releases.csv": 3 (3 of 3 rows matched)')
     assert 'Of these, 1 have a value in "release" and 2 leave it empty.' in counted
+    # "How many Ubuntu releases are in this file?": the model named no real column.
+    assert compute(table, "count", "Ubuntu").startswith(
+        'count of rows (no column is named "Ubuntu": rows are counted) in sheet '
+        '"releases.csv": 3 (3 of 3 rows matched)'
+    )
 
 
 async def test_the_analyst_totals_a_column_for_a_region_over_the_whole_csv(files: Files) -> None:

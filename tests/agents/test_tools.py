@@ -187,7 +187,7 @@ async def test_tool_failures_are_results_not_crashes() -> None:
     assert events[-1].kind == "run_finished"
 
 
-@pytest.mark.parametrize("fault", ["refuse", "crash"])
+@pytest.mark.parametrize("fault", ["refuse", "crash", "same call"])
 async def test_a_written_call_that_fails_twice_is_said_only_when_the_tool_refused(
     fault: str,
 ) -> None:
@@ -203,16 +203,24 @@ async def test_a_written_call_that_fails_twice_is_said_only_when_the_tool_refuse
             raise ValueError("/srv/cadre/secrets.db is locked")
         raise ToolError(f"No key named {key!r}.")
 
+    second = "a" if fault == "same call" else "b"
     model = ScriptedModel(
-        [[call("lookup", key="a")], [call("lookup", key="b")], "Probably 42."],
+        [[call("lookup", key="a")], [call("lookup", key=second)], "Probably 42."],
         capabilities=Capabilities(tools=False, constrained_tools=True),
     )
 
     events = await collect(Runner(model, tools=[lookup]).stream(_agent("lookup"), "Look up x"))
 
-    assert [e.is_error for e in of(events, ToolCallFinished)] == [True, True]
+    finished = of(events, ToolCallFinished)
     final = events[-1]
     assert isinstance(final, RunFinished)
+    if fault == "same call":
+        # Stranger walk: the repeat was refused by the loop guard, and the person read the
+        # guard's note to the model ("You already called …") instead of the tool's reason.
+        assert [e.is_error for e in finished] == [True]
+        assert final.output == "I could not compute that. No key named 'a'."
+        return
+    assert [e.is_error for e in finished] == [True, True]
     if fault == "refuse":
         assert final.output == "I could not compute that. No key named 'b'."
     else:
