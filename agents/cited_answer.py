@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from agents.context import RunContext
 from agents.events import ToolCallFinished, ToolCallStarted
-from agents.grounding import Evidence, ground, rows_about
+from agents.grounding import Evidence, ground, rows_about, rows_beside
 from agents.knowledge_tools import DATA_NOTICE, defused, passage_label, shown_passages
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
 from agents.prompt_guard import WITHHELD
@@ -140,7 +140,16 @@ async def answer_from_passages(
     it was read completely) go into the prompt with the passages.
     """
     passages = shown_passages(ctx)
-    messages = prompt(question, passages, tool_notes(tool_outputs))
+    notes = tool_notes(tool_outputs)
+    if beside := rows_beside(question, [_evidence(n, p) for n, p in passages]):
+        # The file's order is the table's order (releases, ledger entries): the rows next to
+        # the one the question names are said plainly, or the model reads the named row.
+        notes.append(
+            f"In [{beside.number}], the row the question names is: {beside.row}\n"
+            f"The row just before it: {beside.before or '(not shown)'}\n"
+            f"The row just after it: {beside.after or '(not shown)'}"
+        )
+    messages = prompt(question, passages, notes)
     reply = await generate(ctx, model, messages, options=GREEDY)
     if reply.text == WITHHELD:
         return reply.text

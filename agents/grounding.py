@@ -124,6 +124,11 @@ _PLACEHOLDER = re.compile(
     re.IGNORECASE,
 )
 """A marker where the answer should be: "The release after Lunar Lobster is [6]."."""
+_BESIDE = re.compile(
+    r"\b(?:after|before|next|previous|following|preceding|succee\w*|preced\w*|prior\s+to)\b",
+    re.IGNORECASE,
+)
+"""A question about the row beside the one it names: "Which release came after Bionic?"."""
 # Markers with the space before them, and "(see [1])" wrappers, which would be left empty.
 _MARKER_WITH_SPACE = re.compile(
     rf"\s*\(\s*(?:see|cf\.?|source:?)?\s*(?:{_MARKER_SRC}[\s,;]*)+\)|\s*{_MARKER_SRC}",
@@ -285,6 +290,39 @@ def rows_about(
     return found if len(found) <= limit else []
 
 
+@dataclass(frozen=True, slots=True)
+class RowsBeside:
+    """The one shown row a question names, with the rows around it in its passage."""
+
+    number: int
+    """The `[n]` of the passage."""
+    row: str
+    before: str
+    """The row above it in the file ("" at the passage's first row)."""
+    after: str
+    """The row below it ("" at the passage's last row)."""
+
+
+def rows_beside(question: str, evidence: Sequence[Evidence]) -> RowsBeside | None:
+    """For a question about a neighbour of one row ("Which Ubuntu release came right after
+    Bionic Beaver?"), that row and the rows beside it; `None` for any other question.
+
+    Left to find the neighbour itself, the bundled model answered with the named row's own
+    release date.
+    """
+    if not _BESIDE.search(question):
+        return None
+    about = rows_about(question, evidence, limit=1)
+    if not about:
+        return None
+    number, row = about[0]
+    rows = next(item.rows for item in evidence if item.number == number)
+    at = rows.index(row)
+    before = rows[at - 1] if at else ""
+    after = rows[at + 1] if at + 1 < len(rows) else ""
+    return RowsBeside(number, row, before, after) if before or after else None
+
+
 def named_in_rows(question: str, rows: Sequence[str]) -> list[str]:
     """The names and version numbers in `question` that some of `rows` hold, as written.
 
@@ -355,6 +393,7 @@ def ground(
         rows={item.number: tuple(map(_Row.of, item.rows)) for item in evidence if item.rows},
         asked=_Index.of(question),
         named=_facts(question),
+        beside=bool(_BESIDE.search(question)),
         scaffolds=[
             *(_Scaffold.of(text) for text in scaffolding if text.strip()),
             *([_Scaffold.of(question, strict=True)] if question.strip() else []),
@@ -805,6 +844,8 @@ class _Grounding:
     """What the question itself names: restating it is not a claim to check."""
     named: list[_Fact]
     """The question's facts: the rows an answer is about when its sentence names none."""
+    beside: bool
+    """The question asks about a neighbour of the row it names: the rows beside it count."""
     scaffolds: list[_Scaffold]
     cited: dict[int, None] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
@@ -942,7 +983,12 @@ class _Grounding:
         anchors = _row_anchors(restated, wholes) or _row_anchors(self.named, wholes)
         if not anchors:
             return []
-        bound = [row for row in rows if any(_holds(a, [row.whole]) for a in anchors)]
+        bound: list[_Row] = []
+        for table in self.rows.values():
+            for at, row in enumerate(table):
+                if any(_holds(a, [row.whole]) for a in anchors):
+                    # "Cosmic Cuttlefish came after Bionic Beaver": a neighbour's values.
+                    bound.extend(table[max(at - 1, 0) : at + 2] if self.beside else [row])
         vocabulary = _vocabulary(wholes)
         missing = []
         for fact in found:

@@ -23,6 +23,8 @@ from agents.models.scripted import ScriptedModel, Turn
 from tests.agents.agent_helpers import call, collect, of
 
 FLEET = "compute 48 electric vans plus 12 diesel trucks"
+TOGETHER = "How many vehicles are 48 electric vans and 12 diesel trucks?"
+"""Numbers with no operator between them: only the model can say what to compute."""
 CONSTRAINED = Capabilities(tools=False, constrained_tools=True)
 
 
@@ -50,14 +52,14 @@ def forced(model: ScriptedModel) -> list[int]:
 async def test_numbers_in_words_get_one_forced_calculate_call() -> None:
     model = constrained([call("calculate", expression="48 + 12")], "The fleet has 60 vehicles.")
 
-    answer, steps = await analyst_answer(model, FLEET)
+    answer, steps = await analyst_answer(model, TOGETHER)
 
     assert forced(model) == [0]
     first = model.calls[0]
     assert [t.name for t in first.tools] == ["calculate"]
     assert first.options is not None
     assert first.options.temperature == 0.0
-    assert first.messages[-1].content == FLEET
+    assert first.messages[-1].content == TOGETHER
     assert [s.output for s in steps] == ["48 + 12 = 60"]
     assert not steps[0].is_error
     assert answer == "The fleet has 60 vehicles."
@@ -66,12 +68,12 @@ async def test_numbers_in_words_get_one_forced_calculate_call() -> None:
 async def test_the_answer_is_written_from_the_tool_result_without_tools() -> None:
     model = constrained([call("calculate", expression="48 + 12")], "The fleet has 60 vehicles.")
 
-    await analyst_answer(model, FLEET)
+    await analyst_answer(model, TOGETHER)
 
     last = model.calls[1]
     assert last.tools == ()
     assert last.messages[-1].content == (
-        f"{FLEET}\n\nTool results computed for you (use these numbers exactly, "
+        f"{TOGETHER}\n\nTool results computed for you (use these numbers exactly, "
         "do not recompute them):\ncalculate:\n48 + 12 = 60"
     )
 
@@ -83,7 +85,7 @@ async def test_a_call_with_an_invented_number_is_refused_and_asked_again() -> No
         "The fleet has 60 vehicles.",
     )
 
-    answer, steps = await analyst_answer(model, FLEET)
+    answer, steps = await analyst_answer(model, TOGETHER)
 
     assert forced(model) == [0, 1]
     retry = model.calls[1].messages
@@ -103,11 +105,11 @@ async def test_two_calls_with_invented_numbers_run_no_calculation() -> None:
         "I need the price per vehicle to work this out.",
     )
 
-    answer, steps = await analyst_answer(model, FLEET)
+    answer, steps = await analyst_answer(model, TOGETHER)
 
     assert forced(model) == [0, 1]
     assert steps == []
-    assert model.calls[2].messages[-1].content == FLEET
+    assert model.calls[2].messages[-1].content == TOGETHER
     assert answer == "I need the price per vehicle to work this out."
 
 
@@ -133,10 +135,20 @@ async def test_a_request_with_one_number_gets_no_forced_call() -> None:
     assert steps == []
 
 
+async def test_an_operator_in_words_is_computed_without_a_forced_call() -> None:
+    model = constrained("The fleet has 60 vehicles.")
+
+    answer, steps = await analyst_answer(model, FLEET)
+
+    assert forced(model) == []
+    assert [s.output for s in steps] == ["48 + 12 = 60"]
+    assert answer == "The fleet has 60 vehicles."
+
+
 async def test_a_model_that_cannot_write_calls_is_never_forced() -> None:
     model = ScriptedModel(["About 60 vehicles."], capabilities=Capabilities(tools=False))
 
-    _, steps = await analyst_answer(model, FLEET)
+    _, steps = await analyst_answer(model, TOGETHER)
 
     assert forced(model) == []
     assert len(model.calls) == 1

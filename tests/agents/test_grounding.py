@@ -6,7 +6,15 @@ from collections.abc import Callable
 
 import pytest
 
-from agents.grounding import Evidence, GroundedAnswer, facts, ground, named_in_rows, rows_about
+from agents.grounding import (
+    Evidence,
+    GroundedAnswer,
+    facts,
+    ground,
+    named_in_rows,
+    rows_about,
+    rows_beside,
+)
 
 LEASE = Evidence(
     1,
@@ -362,6 +370,26 @@ def test_a_value_from_another_row_of_a_table_is_not_support() -> None:
     assert wrong.unsupported == ("2031-05-29",)
     assert right.text == "Ubuntu 20.04 reaches end of standard support on 2025-05-29 [2]."
     assert neighbour.text == ""  # the next row of the same passage is another row
+
+
+def test_a_question_about_a_neighbouring_row_is_answered_from_that_row() -> None:
+    # Stranger walk: "Which Ubuntu release came right after Bionic Beaver?" was answered
+    # with Bionic Beaver's own release date, which its row holds.
+    question = "Which release came right after Focal Fossa?"
+    focal, groovy = RELEASES[1].rows
+
+    beside = rows_beside(question, RELEASES)
+    right = ground("The release after Focal Fossa is 20.10, Groovy Gorilla.", RELEASES,
+                   question=question)  # fmt: skip
+    far = ground("The release after Focal Fossa is 24.04 LTS, Noble Numbat.", RELEASES,
+                 question=question)  # fmt: skip
+
+    assert beside is not None
+    assert (beside.number, beside.before, beside.row, beside.after) == (2, "", focal, groovy)
+    assert right.text == "The release after Focal Fossa is 20.10, Groovy Gorilla [2]."
+    assert far.text == ""  # another passage's row is not beside it
+    assert rows_beside("When was Focal Fossa released?", RELEASES) is None
+    assert rows_beside("Which release came after Resolute Raccoon?", RELEASES) is None
 
 
 def test_facts_about_two_rows_each_bound_to_its_own_name_are_supported() -> None:
