@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from agents.context import RunContext
 from agents.events import ToolCallFinished, ToolCallStarted
-from agents.grounding import Evidence, ground, rows_about, rows_beside
+from agents.grounding import Evidence, ground, row_beside, rows_about
 from agents.knowledge_tools import DATA_NOTICE, defused, passage_label, shown_passages
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
 from agents.prompt_guard import WITHHELD
@@ -87,14 +87,21 @@ def tool_notes(outputs: Sequence[str]) -> list[str]:
 
 
 def prompt(
-    question: str, passages: Sequence[tuple[int, Passage]], notes: Sequence[str] = ()
+    question: str,
+    passages: Sequence[tuple[int, Passage]],
+    notes: Sequence[str] = (),
+    told: str = "",
 ) -> list[ChatMessage]:
-    """The messages that ask for an answer from `passages` (numbered as shown to the user)."""
+    """The messages that ask for an answer from `passages` (numbered as shown to the user);
+    `notes` come before the passages, `told` (what a passage is) right before the question."""
     blocks = "\n\n".join(f"{passage_label(n, p)}:\n{defused(p.text).strip()}" for n, p in passages)
     about = "".join(f"{note}\n" for note in notes)
+    asked = f"{told}\n" if told else ""
     return [
         ChatMessage.system(SYSTEM),
-        ChatMessage.user(f"{about}Passages:\n\n{blocks}\n\nQuestion: {question}\n\n{INSTRUCTION}"),
+        ChatMessage.user(
+            f"{about}Passages:\n\n{blocks}\n\n{asked}Question: {question}\n\n{INSTRUCTION}"
+        ),
     ]
 
 
@@ -140,16 +147,23 @@ async def answer_from_passages(
     it was read completely) go into the prompt with the passages.
     """
     passages = shown_passages(ctx)
-    notes = tool_notes(tool_outputs)
-    if beside := rows_beside(question, [_evidence(n, p) for n, p in passages]):
-        # The file's order is the table's order (releases, ledger entries): the rows next to
-        # the one the question names are said plainly, or the model reads the named row.
-        notes.append(
-            f"In [{beside.number}], the row the question names is: {beside.row}\n"
-            f"The row just before it: {beside.before or '(not shown)'}\n"
-            f"The row just after it: {beside.after or '(not shown)'}"
+    if beside := row_beside(question, [_evidence(n, p) for n, p in passages]):
+        # "Which release came after Bionic Beaver?": the answer is the next row's, and a
+        # small model shown both reads the named one. Shown only the neighbour, it reads it.
+        # Told which row it is ("… the row right after Bionic Beaver's"), it names it.
+        where = "after" if beside.after else "before"
+        told = f"Passage [{beside.number}] is the row right {where} {beside.of}'s."
+        return await _from_row(
+            ctx,
+            model,
+            generate,
+            question,
+            beside.number,
+            dict(passages)[beside.number],
+            beside.row,
+            told,
         )
-    messages = prompt(question, passages, notes)
+    messages = prompt(question, passages, tool_notes(tool_outputs))
     reply = await generate(ctx, model, messages, options=GREEDY)
     if reply.text == WITHHELD:
         return reply.text
@@ -159,12 +173,28 @@ async def answer_from_passages(
     # The answer read another row of a passage of many (or another column). Shown only the
     # row the question names, a small model reads the right value; it is checked again.
     number, row = first.row
-    focused = replace(dict(passages)[number], text=row)
-    reply = await generate(ctx, model, prompt(question, [(number, focused)]), options=GREEDY)
+    again = await _from_row(ctx, model, generate, question, number, dict(passages)[number], row)
+    return first.answer if again.startswith(_NO_ANSWER) else again
+
+
+async def _from_row(
+    ctx: RunContext,
+    model: ChatModel,
+    generate: Generate,
+    question: str,
+    number: int,
+    passage: Passage,
+    row: str,
+    told: str = "",
+) -> str:
+    """The checked answer to `question` from one `row` of passage `number`, shown alone;
+    `told` says what the row is, right before the question."""
+    focused = replace(passage, text=row)
+    messages = prompt(question, [(number, focused)], told=told)
+    reply = await generate(ctx, model, messages, options=GREEDY)
     if reply.text == WITHHELD:
         return reply.text
-    again = _checked(ctx, question, reply.text, scaffolding=(SYSTEM, INSTRUCTION))
-    return first.answer if again.answer.startswith(_NO_ANSWER) else again.answer
+    return _checked(ctx, question, reply.text, scaffolding=(SYSTEM, INSTRUCTION)).answer
 
 
 def checked_answer(

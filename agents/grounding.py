@@ -124,10 +124,8 @@ _PLACEHOLDER = re.compile(
     re.IGNORECASE,
 )
 """A marker where the answer should be: "The release after Lunar Lobster is [6]."."""
-_BESIDE = re.compile(
-    r"\b(?:after|before|next|previous|following|preceding|succee\w*|preced\w*|prior\s+to)\b",
-    re.IGNORECASE,
-)
+_AFTER = re.compile(r"\b(?:after|next|follow\w*|succee\w*|successor)\b", re.IGNORECASE)
+_BEFORE = re.compile(r"\b(?:before|previous|preceding|preced\w*|predecessor|prior)\b", re.I)
 """A question about the row beside the one it names: "Which release came after Bionic?"."""
 # Markers with the space before them, and "(see [1])" wrappers, which would be left empty.
 _MARKER_WITH_SPACE = re.compile(
@@ -291,36 +289,39 @@ def rows_about(
 
 
 @dataclass(frozen=True, slots=True)
-class RowsBeside:
-    """The one shown row a question names, with the rows around it in its passage."""
+class Neighbour:
+    """The row beside the one a question names, in that row's passage."""
 
     number: int
     """The `[n]` of the passage."""
     row: str
-    before: str
-    """The row above it in the file ("" at the passage's first row)."""
-    after: str
-    """The row below it ("" at the passage's last row)."""
+    of: str
+    """What the question named, as it wrote it ("Bionic Beaver")."""
+    after: bool
+    """The row after it in the file; else the one before."""
 
 
-def rows_beside(question: str, evidence: Sequence[Evidence]) -> RowsBeside | None:
-    """For a question about a neighbour of one row ("Which Ubuntu release came right after
-    Bionic Beaver?"), that row and the rows beside it; `None` for any other question.
+def row_beside(question: str, evidence: Sequence[Evidence]) -> Neighbour | None:
+    """For a question about the row after (or before) the one it names ("Which Ubuntu
+    release came right after Bionic Beaver?"), that neighbour in the named row's passage;
+    `None` for any other question, or at the passage's edge.
 
-    Left to find the neighbour itself, the bundled model answered with the named row's own
-    release date.
+    Shown the whole passage, the bundled model answered with the named row's own release
+    date; a table's order in its file (releases, ledger entries) is what "after" means.
     """
-    if not _BESIDE.search(question):
+    after, before = bool(_AFTER.search(question)), bool(_BEFORE.search(question))
+    if after == before:
         return None
     about = rows_about(question, evidence, limit=1)
     if not about:
         return None
     number, row = about[0]
     rows = next(item.rows for item in evidence if item.number == number)
-    at = rows.index(row)
-    before = rows[at - 1] if at else ""
-    after = rows[at + 1] if at + 1 < len(rows) else ""
-    return RowsBeside(number, row, before, after) if before or after else None
+    at = rows.index(row) + (1 if after else -1)
+    if not 0 <= at < len(rows):
+        return None
+    named = " and ".join(named_in_rows(question, [row])) or "the one the question names"
+    return Neighbour(number, rows[at], named, after)
 
 
 def named_in_rows(question: str, rows: Sequence[str]) -> list[str]:
@@ -393,7 +394,7 @@ def ground(
         rows={item.number: tuple(map(_Row.of, item.rows)) for item in evidence if item.rows},
         asked=_Index.of(question),
         named=_facts(question),
-        beside=bool(_BESIDE.search(question)),
+        beside=bool(_AFTER.search(question) or _BEFORE.search(question)),
         scaffolds=[
             *(_Scaffold.of(text) for text in scaffolding if text.strip()),
             *([_Scaffold.of(question, strict=True)] if question.strip() else []),

@@ -17,6 +17,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Iterable,
+    Mapping,
     Sequence,
 )
 from contextlib import aclosing
@@ -74,6 +75,34 @@ _NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 def _numbers(text: str) -> set[str]:
     """The numbers written in `text`, without thousands separators."""
     return {n.replace(",", "").rstrip(".") for n in _NUMBER.findall(text)}
+
+
+FROM_RESULTS = (
+    "Answer from these results in one to three sentences. Do not describe steps you did "
+    "not take: code computed them."
+)
+"""Given a count over a whole file, the bundled model told of opening it in a spreadsheet
+program and counting the rows by hand, in 20 lines, before giving the count."""
+
+
+async def _primed(
+    ctx: RunContext,
+    tools: Mapping[str, Tool],
+    needed: Sequence[Tool],
+    request: str,
+    loops: LoopDetector,
+) -> str:
+    """`request` with what the needed tools see, for the model to write its call from.
+
+    Asked "How many of them are LTS releases?", the bundled model counted a column it made
+    up; told the sheet's columns and their values ("version": 6.06 LTS, …), it can write
+    the condition.
+    """
+    primers = [base.ToolCall(new_id(), t.name, dict(t.primer)) for t in needed if t.primer]
+    if not primers:
+        return request
+    seen = await call_tools(ctx, tools, primers, loops)
+    return "\n\n".join([request, *(r.output for r in seen if not r.is_error)])
 
 
 def _call_key(call: base.ToolCall) -> tuple[str, str]:
@@ -416,6 +445,8 @@ class Runner:
     async def _fixed_policy(
         self, ctx: RunContext, agent: AgentSpec, model: ChatModel, input: str, tools: list[Tool]
     ) -> str:
+        by_name = {t.name: t for t in tools}
+        loops = LoopDetector(agent.name, ctx.limits.loop_warnings)
         calls = [
             base.ToolCall(new_id(), t.name, arguments)
             for t in tools
@@ -423,16 +454,17 @@ class Runner:
             for arguments in t.auto_calls(input)
         ]
         needed: list[base.ToolSpec] = []
+        asked = input
         if not calls and model.capabilities.constrained_tools:
             # Code decides that a tool is needed; the model only writes the call, and its
             # decoding is constrained to the tools' schemas.
-            needed = [t.spec for t in tools if t.needs_call is not None and t.needs_call(input)]
+            wanted = [t for t in tools if t.needs_call is not None and t.needs_call(input)]
+            needed = [t.spec for t in wanted]
             if needed:
-                calls = await self._written_calls(ctx, agent, model, input, needed)
+                asked = await _primed(ctx, by_name, wanted, input, loops)
+                calls = await self._written_calls(ctx, agent, model, asked, needed)
         outputs: list[str] = []
         if calls:
-            by_name = {t.name: t for t in tools}
-            loops = LoopDetector(agent.name, ctx.limits.loop_warnings)
             results = await call_tools(ctx, by_name, calls, loops)
             if needed and any(r.is_error for r in results):
                 # The tool says why it refused ("No column named …; the columns are: …"):
@@ -442,7 +474,7 @@ class Runner:
                     for c, r in zip(calls, results, strict=True)
                     if r.is_error
                 )
-                feedback = f"{input}\n\n{refused}\nCall the tool again, correcting that."
+                feedback = f"{asked}\n\n{refused}\nCall the tool again, correcting that."
                 again = await self._written_calls(ctx, agent, model, feedback, needed)
                 # The same call again would only be refused as a repeat; its first refusal
                 # says why, and is what the person reads.
@@ -467,7 +499,7 @@ class Runner:
             facts = "\n\n".join(f"{c.name}:\n{out}" for c, out in zip(calls, outputs, strict=True))
             prompt = (
                 f"{input}\n\nTool results computed for you (use these numbers exactly, "
-                f"do not recompute them):\n{facts}"
+                f"do not recompute them):\n{facts}\n\n{FROM_RESULTS}"
             )
         reply = await self.generate(ctx, model, self._opening(ctx, agent, prompt), ())
         return reply.text

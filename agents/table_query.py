@@ -242,9 +242,17 @@ def compute(
         rows = [row for row in rows if _matches(row[at], condition)]
     counted_instead = ""
     if column and operation == "count" and not _has(table, column):
-        # "How many Ubuntu releases are in this file?" names what the rows are, not a column:
-        # a count needs no column, so the rows are counted rather than the call refused.
-        counted_instead, column = f' (no column is named "{column}": rows are counted)', ""
+        # A count needs no column. "How many of them are LTS?" names a value ("18.04 LTS"):
+        # the rows mentioning it are counted. "How many Ubuntu releases are in this file?"
+        # names what every row is (no cell says "Ubuntu"): all of them are.
+        word = re.compile(rf"(?<!\w){re.escape(column)}(?!\w)", re.IGNORECASE)
+        mentioning = [row for row in rows if any(word.search(cell) for cell in row)]
+        if mentioning:
+            rows = mentioning
+            counted_instead = f' mentioning "{column}" (no column is named so)'
+        else:
+            counted_instead = f' (no column or cell is named "{column}": every row is counted)'
+        column = ""
     if column:
         column = _resolve(column, table.columns, "column")
     elif operation != "count":
@@ -310,7 +318,7 @@ def table_tools(knowledge: KnowledgeSource, tables: TableLoader | None) -> list[
     """`query_table` over the user's spreadsheets in `knowledge`, loaded whole by `tables`."""
     library = DocumentLibrary(knowledge)
 
-    @tool(needs_call=_needs_table)
+    @tool(needs_call=_needs_table, primer={"operation": "columns", "column": ""})
     async def query_table(
         ctx: RunContext,
         operation: Operation,

@@ -13,7 +13,7 @@ import inspect
 import json
 import re
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -63,6 +63,9 @@ class Tool:
     """The operator's name if this tool is a delegation (it reports its own events)."""
     needs_call: NeedsCall | None = None
     """See `NeedsCall`."""
+    primer: Mapping[str, Any] | None = None
+    """Arguments of a call whose result a model reads before it writes its own call, when
+    code decided the call is needed (`query_table`'s sheet and column listing)."""
 
     def __post_init__(self) -> None:
         if not _TOOL_NAME.match(self.name):
@@ -183,6 +186,7 @@ def _build(
     auto_calls: AutoCalls | None,
     delegate_to: str | None,
     needs_call: NeedsCall | None = None,
+    primer: Mapping[str, Any] | None = None,
 ) -> Tool:
     tool_name = name or fn.__name__
     try:
@@ -237,6 +241,7 @@ def _build(
         auto_calls,
         delegate_to,
         needs_call,
+        primer,
     )
 
 
@@ -253,6 +258,7 @@ def tool(
     auto_calls: AutoCalls | None = None,
     delegate_to: str | None = None,
     needs_call: NeedsCall | None = None,
+    primer: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -266,6 +272,7 @@ def tool(
     auto_calls: AutoCalls | None = None,
     delegate_to: str | None = None,
     needs_call: NeedsCall | None = None,
+    primer: Mapping[str, Any] | None = None,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a `Tool` from a typed function (async or blocking), optionally taking a `RunContext`.
 
@@ -275,6 +282,8 @@ def tool(
     """
 
     def wrap(function: Callable[..., Any]) -> Tool:
-        return _build(function, name, description, timeout_s, auto_calls, delegate_to, needs_call)
+        return _build(
+            function, name, description, timeout_s, auto_calls, delegate_to, needs_call, primer
+        )
 
     return wrap if fn is None else wrap(fn)

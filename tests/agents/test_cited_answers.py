@@ -227,16 +227,19 @@ async def test_a_date_from_another_row_is_asked_again_from_the_row_asked_about(
     assert "Resolute Raccoon" not in second
 
 
-async def test_the_row_after_the_one_named_is_put_before_the_model(tmp_path: Path) -> None:
+async def test_the_row_after_the_one_named_is_read_alone(tmp_path: Path) -> None:
     base = await _releases(tmp_path)
     model = local_like("The release that came after Focal Fossa is Groovy Gorilla (20.10).")
 
     text, _ = await answer(base, model, "Which release came right after Focal Fossa?")
 
     assert text == "The release that came after Focal Fossa is Groovy Gorilla (20.10) [1]."
-    asked = model.calls[0].messages[-1].content
-    assert "The row just after it: version: 20.10; codename: Groovy Gorilla;" in asked
-    assert "The row just before it: (not shown)" in asked
+    [asked] = model.calls
+    assert "version: 20.10; codename: Groovy Gorilla;" in asked.messages[-1].content
+    assert "Focal Fossa;" not in asked.messages[-1].content
+    assert "Passage [1] is the row right after Focal Fossa's.\nQuestion:" in (
+        asked.messages[-1].content
+    )
 
 
 async def test_a_second_wrong_answer_leaves_the_row_for_the_person_to_read(

@@ -20,6 +20,7 @@ from agents.models.base import (
 )
 from agents.models.local import LocalModel, LocalModelConfig
 from agents.models.scripted import ScriptedModel, Turn
+from agents.runner import FROM_RESULTS
 from tests.agents.agent_helpers import call, collect, of
 
 FLEET = "compute 48 electric vans plus 12 diesel trucks"
@@ -74,7 +75,7 @@ async def test_the_answer_is_written_from_the_tool_result_without_tools() -> Non
     assert last.tools == ()
     assert last.messages[-1].content == (
         f"{TOGETHER}\n\nTool results computed for you (use these numbers exactly, "
-        "do not recompute them):\ncalculate:\n48 + 12 = 60"
+        "do not recompute them):\ncalculate:\n48 + 12 = 60\n\n" + FROM_RESULTS
     )
 
 

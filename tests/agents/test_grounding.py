@@ -9,11 +9,12 @@ import pytest
 from agents.grounding import (
     Evidence,
     GroundedAnswer,
+    Neighbour,
     facts,
     ground,
     named_in_rows,
+    row_beside,
     rows_about,
-    rows_beside,
 )
 
 LEASE = Evidence(
@@ -378,18 +379,19 @@ def test_a_question_about_a_neighbouring_row_is_answered_from_that_row() -> None
     question = "Which release came right after Focal Fossa?"
     focal, groovy = RELEASES[1].rows
 
-    beside = rows_beside(question, RELEASES)
     right = ground("The release after Focal Fossa is 20.10, Groovy Gorilla.", RELEASES,
                    question=question)  # fmt: skip
     far = ground("The release after Focal Fossa is 24.04 LTS, Noble Numbat.", RELEASES,
                  question=question)  # fmt: skip
 
-    assert beside is not None
-    assert (beside.number, beside.before, beside.row, beside.after) == (2, "", focal, groovy)
+    assert row_beside(question, RELEASES) == Neighbour(2, groovy, "Focal Fossa", after=True)
+    assert row_beside("What preceded Groovy Gorilla?", RELEASES) == Neighbour(
+        2, focal, "Groovy Gorilla", after=False
+    )
     assert right.text == "The release after Focal Fossa is 20.10, Groovy Gorilla [2]."
     assert far.text == ""  # another passage's row is not beside it
-    assert rows_beside("When was Focal Fossa released?", RELEASES) is None
-    assert rows_beside("Which release came after Resolute Raccoon?", RELEASES) is None
+    assert row_beside("When was Focal Fossa released?", RELEASES) is None
+    assert row_beside("What came before Focal Fossa?", RELEASES) is None  # not shown
 
 
 def test_facts_about_two_rows_each_bound_to_its_own_name_are_supported() -> None:

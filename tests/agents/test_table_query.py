@@ -222,8 +222,12 @@ def test_a_count_over_a_column_leads_with_the_rows_listed(tmp_path: Path) -> Non
     assert 'Of these, 1 have a value in "release" and 2 leave it empty.' in counted
     # "How many Ubuntu releases are in this file?": the model named no real column.
     assert compute(table, "count", "Ubuntu").startswith(
-        'count of rows (no column is named "Ubuntu": rows are counted) in sheet '
+        'count of rows (no column or cell is named "Ubuntu": every row is counted) in sheet '
         '"releases.csv": 3 (3 of 3 rows matched)'
+    )
+    # "How many of them are LTS?": the model named a value as the column.
+    assert compute(table, "count", "trixie").startswith(
+        'count of rows mentioning "trixie" (no column is named so) in sheet "releases.csv": 1 '
     )
 
 
@@ -434,7 +438,10 @@ async def test_a_constrained_model_is_offered_query_table_only_for_a_file_it_mus
         )
     )
     assert "query_table" in [t.name for t in about_a_file.calls[0].tools]
-    [step] = of(events, ToolCallFinished)
+    listing, step = of(events, ToolCallFinished)
+    # The model wrote its call knowing the sheet's columns and their values.
+    assert listing.output.startswith('"sales.csv" has 1 sheet(s).')
+    assert '- "Amount" (numbers): ' in about_a_file.calls[0].messages[-1].content
     assert f": {shown(sum((Decimal(r[4]) for r in SALES), Decimal(0)))} (500 of 500" in (
         step.output
     )
@@ -467,7 +474,8 @@ async def test_a_refused_call_is_written_again_knowing_why_then_refusal_is_said(
         )
     )
 
-    steps = [e for e in of(events, ToolCallFinished) if e.tool == "query_table"]
+    listing, *steps = [e for e in of(events, ToolCallFinished) if e.tool == "query_table"]
+    assert listing.output.startswith('"sales.csv" has 1 sheet(s).')
     assert [s.is_error for s in steps] == [True, second_column != "Amount"]
     retold = analyst.calls[1].messages[-1].content
     assert 'was refused: No column named "Turnover"; the columns are:' in retold
