@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from agents.context import RunContext
 from agents.events import ToolCallFinished, ToolCallStarted
-from agents.grounding import Evidence, ground, row_beside, rows_about
+from agents.grounding import Evidence, asks_beside, ground, row_beside, rows_about
 from agents.knowledge_tools import DATA_NOTICE, defused, passage_label, shown_passages
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
 from agents.prompt_guard import WITHHELD
@@ -168,7 +168,9 @@ async def answer_from_passages(
     if reply.text == WITHHELD:
         return reply.text
     first = _checked(ctx, question, reply.text, scaffolding=(SYSTEM, INSTRUCTION))
-    if first.row is None:
+    if first.row is None or asks_beside(question):
+        # Read alone, the row a question names cannot say what came after it (the
+        # neighbour was not among the passages shown): the person reads the row instead.
         return first.answer
     # The answer read another row of a passage of many (or another column). Shown only the
     # row the question names, a small model reads the right value; it is checked again.

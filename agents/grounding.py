@@ -301,6 +301,11 @@ class Neighbour:
     """The row after it in the file; else the one before."""
 
 
+def asks_beside(question: str) -> bool:
+    """Whether `question` asks about what comes after or before something it names."""
+    return bool(_AFTER.search(question) or _BEFORE.search(question))
+
+
 def row_beside(question: str, evidence: Sequence[Evidence]) -> Neighbour | None:
     """For a question about the row after (or before) the one it names ("Which Ubuntu
     release came right after Bionic Beaver?"), that neighbour in the named row's passage;
@@ -394,7 +399,7 @@ def ground(
         rows={item.number: tuple(map(_Row.of, item.rows)) for item in evidence if item.rows},
         asked=_Index.of(question),
         named=_facts(question),
-        beside=bool(_AFTER.search(question) or _BEFORE.search(question)),
+        beside=asks_beside(question),
         scaffolds=[
             *(_Scaffold.of(text) for text in scaffolding if text.strip()),
             *([_Scaffold.of(question, strict=True)] if question.strip() else []),

@@ -242,6 +242,20 @@ async def test_the_row_after_the_one_named_is_read_alone(tmp_path: Path) -> None
     )
 
 
+async def test_what_came_after_the_last_row_shown_is_not_read_from_that_row(
+    tmp_path: Path,
+) -> None:
+    # Stranger walk: "Which release followed Buster?" with Buster's row last in its passage
+    # was asked again of Buster's row alone, and answered with Buster's own release date.
+    base = await _releases(tmp_path)
+    model = local_like("Resolute Raccoon was followed by 2025-05-29.", "It is 2026-04-23.")
+
+    text, _ = await answer(base, model, "Which release followed Resolute Raccoon?")
+
+    assert len(model.calls) == 1
+    assert text.startswith("I could not confirm an answer from the table. The row about it:")
+
+
 async def test_a_second_wrong_answer_leaves_the_row_for_the_person_to_read(
     tmp_path: Path,
 ) -> None:
