@@ -315,6 +315,22 @@ _WORDED = re.compile(
 )
 
 
+# "the average of 120, 75 and 210": the bundled model wrote the sum and called it the mean.
+_LISTED = re.compile(
+    r"\b(average|mean|sum|total)\s+of\s+((?:\d+(?:\.\d+)?\s*(?:,\s*(?:and\s+)?|and\s+|&\s*))+"
+    r"\d+(?:\.\d+)?)",
+    re.IGNORECASE,
+)
+
+
+def _listed(match: re.Match[str]) -> str:
+    numbers = re.findall(r"\d+(?:\.\d+)?", match.group(2))
+    total = " + ".join(numbers)
+    if match.group(1).lower() in ("average", "mean"):
+        return f" ({total}) / {len(numbers)} "
+    return f" {total} "
+
+
 def _symbolic(match: re.Match[str]) -> str:
     operator = " ".join(match.group(2).lower().split())
     return f"{match.group(1)} {_WORD_OPERATORS.get(operator, operator)} "
@@ -323,7 +339,8 @@ def _symbolic(match: re.Match[str]) -> str:
 def find_expressions(text: str, limit: int = 5) -> list[str]:
     """Arithmetic the user wrote inside a sentence (for models that cannot call tools)."""
     found: list[str] = []
-    cleaned = _WORDED.sub(_symbolic, _THOUSANDS.sub("", _DATE.sub(" ", text)))
+    cleaned = _THOUSANDS.sub("", _DATE.sub(" ", text))
+    cleaned = _WORDED.sub(_symbolic, _LISTED.sub(_listed, cleaned))
     for old, new in (("×", "*"), ("÷", "/"), ("−", "-"), ("–", "-")):
         cleaned = cleaned.replace(old, new)
     cleaned = _PERCENT_OF.sub(r"\1% *", cleaned)

@@ -118,6 +118,16 @@ def test_arithmetic_written_in_words_is_found_between_the_things_counted() -> No
     assert find_expressions("Windows 10 plus Office, twice a week, 2 times a day") == []
 
 
+def test_an_average_or_total_of_listed_numbers_is_written_out() -> None:
+    # Stranger walk: asked the average of 120, 75 and 210, the model computed the sum.
+    assert find_expressions("What is the average of 120, 75 and 210?") == ["(120 + 75 + 210) / 3"]
+    assert find_expressions("the mean of 2.5 and 3.5, and the total of 1,200, 300, and 4") == [
+        "(2.5 + 3.5) / 2",
+        "1200 + 300 + 4",
+    ]
+    assert find_expressions("the average of this column: 12, 15, 9") == []
+
+
 TABLE = """region,sales,units
 North,"1,200.50",10
 South,800,
