@@ -306,6 +306,12 @@ def asks_beside(question: str) -> bool:
     return bool(_AFTER.search(question) or _BEFORE.search(question))
 
 
+def row_step(question: str) -> int:
+    """1 for a question about what comes after what it names, -1 for before, else 0."""
+    after, before = bool(_AFTER.search(question)), bool(_BEFORE.search(question))
+    return 0 if after == before else 1 if after else -1
+
+
 def row_beside(question: str, evidence: Sequence[Evidence]) -> Neighbour | None:
     """For a question about the row after (or before) the one it names ("Which Ubuntu
     release came right after Bionic Beaver?"), that neighbour in the named row's passage;
@@ -314,19 +320,17 @@ def row_beside(question: str, evidence: Sequence[Evidence]) -> Neighbour | None:
     Shown the whole passage, the bundled model answered with the named row's own release
     date; a table's order in its file (releases, ledger entries) is what "after" means.
     """
-    after, before = bool(_AFTER.search(question)), bool(_BEFORE.search(question))
-    if after == before:
-        return None
-    about = rows_about(question, evidence, limit=1)
+    step = row_step(question)
+    about = rows_about(question, evidence, limit=1) if step else []
     if not about:
         return None
     number, row = about[0]
     rows = next(item.rows for item in evidence if item.number == number)
-    at = rows.index(row) + (1 if after else -1)
+    at = rows.index(row) + step
     if not 0 <= at < len(rows):
         return None
     named = " and ".join(named_in_rows(question, [row])) or "the one the question names"
-    return Neighbour(number, rows[at], named, after)
+    return Neighbour(number, rows[at], named, after=step > 0)
 
 
 def named_in_rows(question: str, rows: Sequence[str]) -> list[str]:

@@ -16,13 +16,14 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 from pydantic import Field
 
 from agents.context import RunContext
 from agents.errors import ToolError
+from agents.grounding import Evidence, row_step, rows_about
 from agents.injection import defuse
 from agents.reading import choose_tool, pick_document
 from agents.scope import UserScope
@@ -187,10 +188,42 @@ async def _search(
         # The files attached to the message come first: that is what the question is about.
         first = [p for p in passages if p.document_id in attached]
         passages = (first + [p for p in passages if p.document_id not in attached])[:k]
+    if row_step(query):
+        passages = await _with_row_beside(kb, owner, query, passages)
     numbers = citation_numbers(ctx, passages)
     if passages:
         ctx.report_retrieval(query, passages)
     return passages, numbers
+
+
+async def _with_row_beside(
+    kb: KnowledgeBase, owner: str, question: str, passages: list[Passage]
+) -> list[Passage]:
+    """`passages`, where the row after (or before) the one `question` names starts the next
+    chunk of its table, with that row joined to the named row's passage.
+
+    "Which release followed Buster?" found Buster's row last in its passage, and the answer
+    could only say so; a search for "Buster" rarely brings the next chunk too.
+    """
+    step = row_step(question)
+    tables = [Evidence(i, p.text, rows=p.rows) for i, p in enumerate(passages) if p.rows]
+    about = rows_about(question, tables, limit=1)
+    if not about:
+        return passages
+    index, row = about[0]
+    named = passages[index]
+    at = named.rows.index(row) + step
+    if 0 <= at < len(named.rows):
+        return passages  # the neighbour is in the passage already
+    try:
+        parts = await kb.read_document(owner, named.document_id)
+    except KnowledgeError:
+        return passages
+    beside = next((p for p in parts if p.chunk_index == named.chunk_index + step and p.rows), None)
+    if beside is None:
+        return passages  # the first or last row of the table
+    text = f"{named.text}\n{beside.rows[0]}" if step > 0 else f"{beside.rows[-1]}\n{named.text}"
+    return [*passages[:index], replace(named, text=text), *passages[index + 1 :]]
 
 
 _NO_DOCUMENTS = "The user has no documents yet, so there is nothing to search."

@@ -115,7 +115,7 @@ async def _session(session_id: str) -> WebsocketSession | None:
     dropped right after the page loads at once, while its socket may still be connecting on
     a busy machine ("Session not found" lost the file): an id the browser could have made
     waits up to `SESSION_WAIT_S` for its socket; any other is refused at once."""
-    session = WebsocketSession.get_by_id(session_id)
+    session: WebsocketSession | None = WebsocketSession.get_by_id(session_id)
     try:
         uuid.UUID(session_id)
     except ValueError:

@@ -256,6 +256,41 @@ async def test_what_came_after_the_last_row_shown_is_not_read_from_that_row(
     assert text.startswith("I could not confirm an answer from the table. The row about it:")
 
 
+CODENAMES = ("Hamm", "Slink", "Potato", "Woody", "Sarge", "Etch", "Lenny", "Squeeze",
+             "Wheezy", "Jessie", "Stretch", "Buster", "Bullseye", "Bookworm")  # fmt: skip
+
+
+async def test_the_row_after_the_last_of_a_passage_is_read_from_the_next_chunk(
+    tmp_path: Path,
+) -> None:
+    # Stranger walk: "Which release followed Buster?" found Buster's row last in its
+    # passage; the next chunk, which holds Bullseye, was not among the passages shown.
+    releases = tmp_path / "debian.csv"
+    releases.write_text(
+        "version,codename,release,notes\n"
+        + "".join(
+            f"{n},{name},{1998 + n}-06-0{n % 9 + 1},{'Maintained by the release team. ' * 5}\n"
+            for n, name in enumerate(CODENAMES)
+        )
+    )
+    base = await KnowledgeBase.open(tmp_path / "store", HashEmbedder(64))
+    [done] = await base.ingest_all([releases], ALICE.owner)
+    assert isinstance(done, IngestDone)
+    parts = await base.read_document(ALICE.owner, done.document_id)
+    assert len(parts) > 1, "the table must span chunks"
+    last = parts[0].rows[-1]  # "version: 3; codename: Woody; release: …"
+    named = last.split("codename: ")[1].split(";")[0]
+    following = CODENAMES[CODENAMES.index(named) + 1]
+    model = local_like(f"The release after {named} is {following}.")
+
+    text, _ = await answer(base, model, f"Which release came right after {named}?")
+
+    assert text == f"The release after {named} is {following} [1]."
+    [asked] = model.calls
+    assert f"codename: {following};" in asked.messages[-1].content
+    assert f"codename: {named};" not in asked.messages[-1].content
+
+
 async def test_a_second_wrong_answer_leaves_the_row_for_the_person_to_read(
     tmp_path: Path,
 ) -> None:
