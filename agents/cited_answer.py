@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 
 from agents.context import RunContext
 from agents.events import ToolCallFinished, ToolCallStarted
-from agents.grounding import Evidence, asks_beside, ground, row_beside, rows_about
+from agents.grounding import (
+    Evidence,
+    asks_beside,
+    ground,
+    names_row,
+    row_beside,
+    rows_about,
+)
 from agents.knowledge_tools import DATA_NOTICE, defused, passage_label, shown_passages
 from agents.models.base import ChatMessage, ChatModel, Completion, ModelOptions
 from agents.prompt_guard import WITHHELD
@@ -69,6 +76,7 @@ _NO_ANSWER = (NOT_SAID, UNVERIFIED, UNCONFIRMED)
 
 
 _LABEL = re.compile(r"^\[\d+\][^\n]*:\n>")
+_ASKS_WHICH = re.compile(r"\s*(?:which|what|who)\b", re.IGNORECASE)
 _BOILERPLATE = (DATA_NOTICE, "Cite passages as [n].", "Cite parts as [n].")
 
 
@@ -153,16 +161,15 @@ async def answer_from_passages(
         # Told which row it is ("… the row right after Bionic Beaver's"), it names it.
         where = "after" if beside.after else "before"
         told = f"Passage [{beside.number}] is the row right {where} {beside.of}'s."
-        return await _from_row(
-            ctx,
-            model,
-            generate,
-            question,
-            beside.number,
-            dict(passages)[beside.number],
-            beside.row,
-            told,
+        number, row = beside.number, beside.row
+        said = await _from_row(
+            ctx, model, generate, question, number, dict(passages)[number], row, told
         )
+        if said == WITHHELD or not _ASKS_WHICH.match(question) or names_row(said, row):
+            return said
+        # "Which release followed Buster?" answered with the next row's `release` date:
+        # the row itself names it.
+        return f"The row right {where} {beside.of}'s [{number}]:\n\n> {row} [{number}]"
     messages = prompt(question, passages, tool_notes(tool_outputs))
     reply = await generate(ctx, model, messages, options=GREEDY)
     if reply.text == WITHHELD:

@@ -333,6 +333,17 @@ def row_beside(question: str, evidence: Sequence[Evidence]) -> Neighbour | None:
     return Neighbour(number, rows[at], named, after=step > 0)
 
 
+def names_row(answer: str, row: str) -> bool:
+    """Whether `answer` names `row` by one of its first two cells (a version, a codename):
+    "Which release followed Buster?" answered "2021-08-14" names no release."""
+    values = [cell.partition(": ")[2].strip() for cell in row.split("; ")[:2]]
+    return any(
+        re.search(rf"(?<![\w.-]){re.escape(value)}(?![\w-])", answer, re.IGNORECASE)
+        for value in values
+        if value
+    )
+
+
 def named_in_rows(question: str, rows: Sequence[str]) -> list[str]:
     """The names and version numbers in `question` that some of `rows` hold, as written.
 

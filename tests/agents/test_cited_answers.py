@@ -291,6 +291,20 @@ async def test_the_row_after_the_last_of_a_passage_is_read_from_the_next_chunk(
     assert f"codename: {named};" not in asked.messages[-1].content
 
 
+async def test_a_neighbour_answered_by_a_date_alone_is_shown_as_its_row(tmp_path: Path) -> None:
+    # Stranger walk: "Which release followed Buster?" → "… was 2021-08-14", Bullseye's
+    # release date: right row, but no release named.
+    base = await _releases(tmp_path)
+    model = local_like("The release that followed Focal Fossa was 2020-10-22.")
+
+    text, _ = await answer(base, model, "Which release followed Focal Fossa?")
+
+    assert text == (
+        "The row right after Focal Fossa's [1]:\n\n"
+        "> version: 20.10; codename: Groovy Gorilla; release: 2020-10-22; eol: 2021-07-22 [1]"
+    )
+
+
 async def test_a_second_wrong_answer_leaves_the_row_for_the_person_to_read(
     tmp_path: Path,
 ) -> None:
