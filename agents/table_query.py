@@ -15,7 +15,7 @@ from fractions import Fraction
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agents.context import RunContext
 from agents.errors import ToolError
@@ -60,6 +60,18 @@ class Condition(BaseModel):
     column: str = Field(min_length=1, max_length=200)
     op: Literal["=", "!=", ">", ">=", "<", "<=", "contains"] = "="
     value: str | int | float = Field(description="Compared as a number when both are numbers.")
+
+    @field_validator("value")
+    @classmethod
+    def _a_value(cls, value: str | int | float) -> str | int | float:
+        # Asked "How many releases reached end of life before 2010?", the bundled model
+        # wrote {"op": ">=", "value": "<"}: an operator where the value goes.
+        if isinstance(value, str) and value.strip() and not re.search(r"\w", value):
+            raise ValueError(
+                f"{value!r} is not a value to compare with; put the operator in op and the "
+                "value from the request (a number, date or word) in value"
+            )
+        return value
 
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")

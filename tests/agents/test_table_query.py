@@ -455,6 +455,33 @@ async def test_a_constrained_model_is_offered_query_table_only_for_a_file_it_mus
     assert all("query_table" not in [t.name for t in c.tools] for c in inline.calls)
 
 
+async def test_an_operator_written_as_the_value_is_refused_and_written_again(
+    files: Files,
+) -> None:
+    bad = {"column": "Amount", "op": ">=", "value": "<"}
+    good = {"column": "Amount", "op": ">", "value": 20000}
+    analyst = ScriptedModel(
+        [
+            [call("query_table", operation="count", column="", where=[bad])],
+            [call("query_table", operation="count", column="", where=[good])],
+            "Done.",
+        ],
+        capabilities=Capabilities(tools=False, constrained_tools=True),
+    )
+
+    events = await collect(
+        Runner(analyst, tools=files.tools()).stream(
+            ANALYST, "How many sales in sales.csv are over 20000?", deps=ALICE
+        )
+    )
+
+    _, refused, counted = [e for e in of(events, ToolCallFinished) if e.tool == "query_table"]
+    assert refused.is_error
+    assert "'<' is not a value to compare with" in refused.output
+    big = sum(Decimal(row[4]) > 20_000 for row in SALES)
+    assert f'where "Amount" > "20000": {big} ' in counted.output
+
+
 @pytest.mark.parametrize("second_column", ["Amount", "Revenue"])
 async def test_a_refused_call_is_written_again_knowing_why_then_refusal_is_said(
     files: Files, second_column: str
