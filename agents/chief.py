@@ -37,9 +37,13 @@ from agents.tasks import new_id
 from agents.tool_calls import call_tools
 
 EVIDENCE_THRESHOLD = 0.4
+"""Cosine similarity of the person's best passage above which their documents answer."""
 THREAD_EVIDENCE_THRESHOLD = 0.3
 """The same for files attached earlier in the conversation (`bench/evidence_routing.py`)."""
-"""Cosine similarity of the person's best passage above which their documents answer."""
+_OVER_THE_TABLE = "From the table attached in this conversation: "
+"""Leads the Analyst's task for a figure over a conversation's table: `query_table` is
+called for a figure over "the table", and "How many releases reached end of life before
+2010?" alone does not say so (the bundled model wrote SQL for a made-up table instead)."""
 
 _PIECES = re.compile(r"[^\n]*\n|[^\n]+")
 
@@ -261,7 +265,11 @@ class ChiefOfStaff:
         alone = self._operator(plan.steps[0].operator) if plan.steps else None
         if alone is not None and "query_table" in alone.tools and scope.attached_tables:
             # The router picked the Analyst for a total over an attached spreadsheet.
-            return plan, f"{plan.reason} It computes over the attached tables whole.", scope
+            why = f"{plan.reason} It computes over the attached tables whole."
+            task = plan.steps[0].task
+            if asks_for_aggregate(task):
+                plan = Plan((PlanStep(alone.name, _OVER_THE_TABLE + task),), plan.reason)
+            return plan, why, scope
         tables = scope.attached_tables or scope.earlier_tables
         analyst = next((op for op in self.operators if "query_table" in op.tools), None)
         if analyst is None or not tables or not asks_for_aggregate(request):
@@ -275,7 +283,7 @@ class ChiefOfStaff:
         over = replace(scope, attached=tables, attached_tables=tables)
         # The task names the table: the Analyst's `query_table` is called for a figure over
         # "the table", and the request alone ("How many releases are listed?") does not say so.
-        task = f"From the table attached in this conversation: {request}"
+        task = _OVER_THE_TABLE + request
         return Plan((PlanStep(analyst.name, task),), why), why, over
 
     @staticmethod

@@ -316,11 +316,19 @@ async def test_an_attached_table_is_computed_over_by_the_analyst() -> None:
     t.chief.planner = _Decided("Analyst")  # type: ignore[assignment]
     csv = UserScope("alice", attached=("doc-ledger",), attached_tables=("doc-ledger",))
 
-    events = await collect(t.chief.stream("What is the total of the amounts?", deps=csv))
+    events = await collect(t.chief.stream("How many sales were over 500?", deps=csv))
 
     [route] = [e for e in of(events, ToolCallFinished) if e.tool == "route"]
     assert "computes over the attached tables whole" in route.output
     assert [d.operator for d in of(events, DelegationStarted)] == ["Analyst"]
+    # Stranger walk: with no table named, the Analyst wrote SQL for a made-up table.
+    assert (
+        analyst.calls[0]
+        .messages[-1]
+        .content.startswith(
+            "From the table attached in this conversation: How many sales were over 500?"
+        )
+    )
 
 
 @pytest.mark.parametrize(
