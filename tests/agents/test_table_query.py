@@ -383,11 +383,11 @@ async def test_the_analyst_on_the_bundled_qwen_totals_a_region(
 
     steps = [e for e in of(events, ToolCallFinished) if e.tool == "query_table"]
     assert steps, [e for e in of(events, ToolCallFinished)]
-    assert expected in steps[-1].output
+    assert expected in steps[-1].output, [s.output for s in steps]
     assert "Region" in steps[-1].output
     final = events[-1]
     assert isinstance(final, RunFinished)
-    assert expected in final.output.replace(",", "")
+    assert expected in final.output.replace(",", ""), final.output
 
 
 @pytest.mark.slow
