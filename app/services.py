@@ -37,7 +37,7 @@ from app.model_catalog import ModelCatalog
 from app.originals import original_tables
 from app.settings import Settings
 from knowledge.base import KnowledgeBase
-from knowledge.embedder import Embedder, SentenceTransformerEmbedder
+from knowledge.embedder import Embedder, bundled_minilm
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def bundled_embedder(settings: Settings) -> Embedder:
 
     The server and the CLI both build it here: the store refuses vectors of any other embedder.
     """
-    return SentenceTransformerEmbedder(cache_dir=settings.models_dir / "embedder")
+    return bundled_minilm(settings.models_dir / "embedder")
 
 
 def document_embedder(settings: Settings) -> Embedder:

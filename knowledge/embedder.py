@@ -397,6 +397,31 @@ class OnnxEmbedder:
         return np.asarray(pooled / np.clip(norms, 1e-12, None), dtype=np.float32)
 
 
+def bundled_minilm(cache_dir: Path) -> Embedder:
+    """The bundled MiniLM as fast as this machine allows, with the same vectors either way.
+
+    Without a GPU, the ONNX export `SentenceTransformerEmbedder` verified against torch
+    (cached in `cache_dir`) runs on ONNX Runtime alone: a process starts without importing
+    torch, transformers and sentence-transformers (15 s of a 30 s server start on a slow
+    2-core box). The first start, or one with a GPU, loads the full model (which exports and
+    verifies the graph for the next one).
+    """
+    if not _gpu_visible():
+        fast = OnnxEmbedder.from_cache(cache_dir)
+        if fast is not None:
+            return fast
+    return SentenceTransformerEmbedder(cache_dir=cache_dir)
+
+
+def _gpu_visible() -> bool:
+    """Whether torch could see an NVIDIA GPU, asked without importing torch: the driver lists
+    its GPUs under /proc, and an empty CUDA_VISIBLE_DEVICES hides them."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return False
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
+
+
 def _hidden_states_module(auto_model: Any) -> Any:
     import torch
 

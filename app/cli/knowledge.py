@@ -381,16 +381,11 @@ def _search_embedder(settings: Settings) -> Embedder:
         from app.services import document_embedder
 
         return document_embedder(settings)  # e5 needs no torch: it loads in milliseconds
-    from knowledge.embedder import OnnxEmbedder
+    from knowledge.embedder import bundled_minilm
 
-    # The cache folder `app.services.bundled_embedder` exports to (importing the services
-    # would cost a second of start-up).
-    fast = OnnxEmbedder.from_cache(settings.models_dir / "embedder")
-    if fast is not None:
-        return fast
-    from app.services import bundled_embedder
-
-    return bundled_embedder(settings)
+    # What `app.services.bundled_embedder` builds (importing the services would cost a second
+    # of start-up).
+    return bundled_minilm(settings.models_dir / "embedder")
 
 
 async def _search(

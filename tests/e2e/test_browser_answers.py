@@ -40,6 +40,20 @@ def _ask_with_file(page: Page, text: str, path: Path, *, typed: bool = True) -> 
     submit.click()
 
 
+def _open_step(page: Page, name: str) -> None:
+    """Expand the step "Used `name`". A click that lands while the step above it is still
+    unfolding can miss (seen on a loaded 2-core box), so it is clicked until it reads open."""
+    button = page.get_by_role("button", name=f"Used {name}").last
+    for _ in range(3):
+        button.click()
+        try:
+            expect(button).to_have_attribute("aria-expanded", "true", timeout=5_000)
+            return
+        except AssertionError:
+            continue
+    expect(button).to_have_attribute("aria-expanded", "true")
+
+
 def test_an_attached_pdf_answer_opens_its_page(
     page: Page, server: RunningServer, tmp_path: Path
 ) -> None:
@@ -73,11 +87,10 @@ def test_a_plan_shows_each_operator_as_a_step(
     for operator in ("Researcher:", "Analyst:", "Writer:"):  # the answer's bold headings
         expect(page.get_by_text(operator, exact=True).last).to_be_visible()
     shot(page, "walk-4-plan-answer")
-    page.get_by_role("button", name="Used Chief of Staff").last.click()
+    _open_step(page, "Chief of Staff")
     for operator in ("Researcher", "Analyst", "Writer"):
         expect(page.get_by_role("button", name=f"Used {operator}").last).to_be_visible()
-    page.get_by_role("button", name="Used Analyst").last.click()
-    expect(page.get_by_role("button", name="Used calculate").last).to_be_visible()
-    page.get_by_role("button", name="Used calculate").last.click()
+    _open_step(page, "Analyst")
+    _open_step(page, "calculate")
     expect(page.get_by_text("48 + 12 = 60").first).to_be_visible()
     shot(page, "walk-5-plan-steps")

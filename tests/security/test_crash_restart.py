@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,11 +305,12 @@ async def _cycle(
     remote: FakeOpenAI,
     cycle: int,
     folder: Path,
-    delay: float,
+    delay: float | None,
     thinking: float,
-) -> tuple[str | None, bool, bool]:
+) -> tuple[str | None, bool, float | None]:
     """Send a message (its model takes `thinking` s to answer) and a document, SIGKILL after
-    `delay` s: (thread, turn done, document ready)."""
+    `delay` s, or once both are done when `delay` is None: (thread, turn done, seconds the
+    document took to be reported ready, or None if it was not before the kill)."""
     talker = ChainlitClient(server.url)
     reader = ChainlitClient(server.url)
     await talker.connect()
@@ -316,10 +318,16 @@ async def _cycle(
     remote.replies.append(Reply(text("Noted.").chunks, hang_s=thinking))
     turn = asyncio.create_task(talker.ask(f"Crash cycle {cycle}: remember plums."))
     note = _note(folder / f"cycle-{cycle}.md", cycle)
+    started = time.monotonic()
     reading = asyncio.create_task(
         reader.ask_with_files("", [await reader.upload(note, "text/markdown")])
     )
-    await asyncio.sleep(delay)
+    read_s: list[float] = []
+    reading.add_done_callback(lambda _: read_s.append(time.monotonic() - started))
+    if delay is None:
+        await asyncio.wait({turn, reading}, timeout=120)
+    else:
+        await asyncio.sleep(delay)
     server.process.send_signal(signal.SIGKILL)
     server.process.wait(timeout=30)
     answered = turn.done() and not turn.cancelled() and turn.exception() is None
@@ -341,7 +349,7 @@ async def _cycle(
     for chat in (talker, reader):
         with contextlib.suppress(Exception):
             await chat.close()
-    return thread, answered, ready
+    return thread, answered, read_s[0] if ready else None
 
 
 @pytest.mark.timeout(600)  # twenty server starts and kills
@@ -354,21 +362,28 @@ async def test_twenty_kills_at_random_moments_lose_nothing_acknowledged(
     cycles = CYCLES[database.backend]
     answered: dict[int, str] = {}  # cycle -> thread of a turn that ended before the kill
     ready: set[int] = set()  # cycles whose document was reported ready before the kill
+    # The first kill comes once both are done; it also times the reading on this machine, so
+    # the random kills that follow land before, during and after it however fast the box is.
+    span: float | None = None
     for cycle in range(cycles):
         with _server(data_dir, remote, **database.env) as server:
             if cycle:  # the last kill's damage, as the restart's recovery left it
                 await _assert_consistent(database, (seed, cycle - 1))
-            thread, done, read = await _cycle(
+            fraction, thinking = rng.uniform(0.0, 1.0), rng.uniform(0.0, 2.0)
+            thread, done, read_s = await _cycle(
                 server,
                 remote,
                 cycle,
                 tmp_path,
-                delay=rng.uniform(0.0, 3.0),
-                thinking=rng.uniform(0.0, 2.0),
+                delay=None if span is None else fraction * span,
+                thinking=thinking,
             )
+        if span is None:
+            assert read_s is not None, f"seed {seed}: the first document was never read"
+            span = 2 * max(read_s, thinking + 0.5)
         if done and thread:
             answered[cycle] = thread
-        if read:
+        if read_s is not None:
             ready.add(cycle)
         if database.backend == "sqlite":
             with sqlite3.connect(data_dir / "cadre.db") as conn:
@@ -407,5 +422,5 @@ async def test_twenty_kills_at_random_moments_lose_nothing_acknowledged(
     print(
         f"{database.backend}, seed {seed}: {len(answered)} of {cycles} turns and "
         f"{len(ready)} documents done before their kill; "
-        f"{len(stored_ready)} documents ready after the restarts"
+        f"{len(stored_ready)} documents ready after the restarts; kills within {span:.1f} s"
     )
