@@ -274,8 +274,13 @@ def _reason(steps: Sequence[PlanStep], how: str) -> str:
 
 
 def with_results(task: str, results: Sequence[tuple[str, str]]) -> str:
-    """A step's instructions, with what the earlier steps produced."""
+    """A step's instructions, after what the earlier steps produced.
+
+    The task comes last and the facts without who found them: a small model given "task,
+    then results from the Researcher and the Analyst" wrote "[Name] - Results from the team
+    so far: Researcher: ..." instead of the note it was asked for.
+    """
     if not results:
         return task
-    done = "\n".join(f"- {name}: {text.strip()}" for name, text in results)
-    return f"{task}\n\nResults from the team so far (use them):\n{done}"
+    facts = "\n".join(f"- {text.strip()}" for _, text in results)
+    return f"Facts found so far (use them):\n{facts}\n\nYour task: {task}"
