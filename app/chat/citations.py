@@ -14,7 +14,7 @@ from pathlib import Path
 import chainlit as cl
 from chainlit.element import Element
 
-from app.chat.markdown import literal, without_remote_images
+from app.chat.markdown import literal, shown_markdown
 from app.originals import find_original
 from knowledge.documents import Passage
 
@@ -81,7 +81,7 @@ def citation_elements(
             # in one side panel after each answer, titled with the newest name only.
             element = cl.Text(
                 name=name,
-                content=f"**{name} {_label(passage)}**\n\n{without_remote_images(passage.text)}",
+                content=f"**{name} {_label(passage)}**\n\n{shown_markdown(passage.text)}",
                 display="side",
             )
         elements.append(element)

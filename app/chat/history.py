@@ -8,6 +8,7 @@ from chainlit.types import ThreadDict
 
 from agents.models.base import ChatMessage
 from agents.roster import CHIEF_OF_STAFF
+from app.chat.markdown import as_written
 from knowledge.chunking import visible_name
 
 ANSWER = "answer"
@@ -36,7 +37,7 @@ def history_from_thread(thread: ThreadDict) -> list[ChatMessage]:
         if step["type"] == "user_message":
             turns.append(ChatMessage.user(text))
         elif is_answer(dict(step)):
-            turns.append(ChatMessage.assistant(text))
+            turns.append(ChatMessage.assistant(as_written(text)))
     return turns
 
 

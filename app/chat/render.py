@@ -21,7 +21,7 @@ from agents.roster import CHIEF_OF_STAFF
 from agents.tasks import Task, TaskStatus
 from app.chat.citations import cited_numbers, unique_passages, without_unknown_markers
 from app.chat.history import ANSWER
-from app.chat.markdown import without_remote_images
+from app.chat.markdown import shown_markdown
 from knowledge.documents import Passage
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class TurnRenderer:
                 step.output = (step.output or "") + ("\n\n*(stopped)*" if stopped else "")
                 await step.update()
         shown = len(unique_passages(self.citations))
-        answer = without_unknown_markers(without_remote_images(self.message.content), shown)
+        answer = without_unknown_markers(shown_markdown(self.message.content), shown)
         self.message.content = answer
         if self.error and not stopped:
             self.message.content = f"{answer}\n\n⚠️ {self.error}" if answer else f"⚠️ {self.error}"
@@ -238,7 +238,7 @@ class TurnRenderer:
             summary = f"Delegated to {', '.join(delegated)}." if delegated else "Answered directly."
             step.output = f"{summary}\n\n{footer}"
         else:
-            step.output = f"{without_remote_images(output)}\n\n{footer}"
+            step.output = f"{shown_markdown(output)}\n\n{footer}"
         step.metadata = {**(step.metadata or {}), "duration_s": round(seconds, 3)}
         await self._end(step)
 
@@ -271,9 +271,7 @@ class TurnRenderer:
             return
         step.language = None
         step.is_error = event.is_error
-        step.output = (
-            f"{without_remote_images(event.output)}\n\n*{usage_line(Usage(), event.duration_s)}*"
-        )
+        step.output = f"{shown_markdown(event.output)}\n\n*{usage_line(Usage(), event.duration_s)}*"
         await self._end(step)
 
     async def _delegation_started(self, event: ev.DelegationStarted) -> None:

@@ -150,3 +150,32 @@ def test_payloads_in_a_streamed_answer_a_cited_passage_and_a_file_name_stay_iner
         expect(side).to_contain_text("onerror=")
         expect(side).to_contain_text("<script>window.__xss=1</script>")
         _assert_inert(page, dialogs)
+
+
+def test_text_that_reads_as_a_directive_is_shown_whole_live_and_after_a_reload(
+    server: RunningServer, remote: FakeOpenAI
+) -> None:
+    # Chainlit's markdown reads `:name` as a directive and drops it: a quoted line of the
+    # shared-mime-info spec showed as "55/x-diff".
+    answer = "Directive-5102 55:text/x-diff, ratio 3:four, a::b and `k:v` end-5102"
+    with browser_page(server) as page:
+        log_in(page, server)
+        expect(page.get_by_text("Plan my week")).to_be_visible(timeout=30_000)
+        remote.replies += [text(*_pieces(answer)) for _ in range(4)]
+        ask(page, "Which glob line is first? (directive-5102)")
+        reply = page.locator("[data-step-type='assistant_message']").filter(
+            has_text="Directive-5102"
+        )
+        expect(reply.last).to_contain_text("end-5102", timeout=60_000)
+        for part in ("55:text/x-diff", "ratio 3:four", "a::b", "k:v"):
+            expect(reply.last).to_contain_text(part)
+        remote.replies.clear()
+
+        page.reload()  # the thread again, from what was stored
+        stored = page.locator("[data-step-type='assistant_message']").filter(
+            has_text="Directive-5102"
+        )
+        expect(stored.last).to_contain_text("end-5102", timeout=30_000)
+        for part in ("55:text/x-diff", "ratio 3:four", "a::b", "k:v"):
+            expect(stored.last).to_contain_text(part)
+        assert "\\:" not in stored.last.inner_text()
